@@ -175,14 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("eval", "evaluation stage", "P/R/F1, ROC/AUC and plots"),
     ):
         sp = sub.add_parser(stage, help=f"{help_} (coming)")
-        sp.add_argument("rest", nargs=argparse.REMAINDER)
-        sp.set_defaults(func=_not_yet(stage, issue))
+        sp.set_defaults(func=_not_yet(stage, issue), accepts_extra=True)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(-1 if args.quiet else args.verbose)
     from verifier.config import ConfigError
     from verifier.io import InputError

@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from verifier.config import ConfigError, StageConfig, cache_dir, resolve_config, save_resolved
+
+
+class ToyConfig(StageConfig):
+    section = "toy"
+    lr: float = 1e-4
+    """Learning rate."""
+    tau2: float = Field(0.5, ge=-1, le=1)
+    """Triple-triple threshold."""
+
+
+def test_defaults_toml_then_flags(tmp_path: Path):
+    p = tmp_path / "c.toml"
+    p.write_text("[toy]\nlr = 0.01\ntau2 = 0.2\n", encoding="utf-8")
+    cfg = resolve_config(ToyConfig, p, {"tau2": 0.3, "lr": None})
+    assert (cfg.lr, cfg.tau2) == (0.01, 0.3)
+    assert ToyConfig.field_help("lr") == "Learning rate."
+
+
+def test_flat_toml_and_errors_name_the_flag(tmp_path: Path):
+    p = tmp_path / "c.toml"
+    p.write_text("lr = 0.5\n", encoding="utf-8")
+    assert resolve_config(ToyConfig, p).lr == 0.5
+    with pytest.raises(ConfigError, match=r"--tau2: .*less than or equal to 1"):
+        resolve_config(ToyConfig, None, {"tau2": 3})
+    with pytest.raises(ConfigError, match="unknown config key 'lrr'"):
+        resolve_config(ToyConfig, None, {"lrr": 3})
+
+
+def test_resolved_config_is_saved_beside_artifacts(tmp_path: Path):
+    path = save_resolved(ToyConfig(), tmp_path)
+    assert '"tau2": 0.5' in path.read_text(encoding="utf-8")
+
+
+def test_cache_dir_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VERIFIER_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("VERIFIER_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_dir() == tmp_path / "x" / "verifier"
