@@ -9,10 +9,10 @@ reproduced. Field docstrings double as ``--help`` text.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from verifier.io import InputError, write_json

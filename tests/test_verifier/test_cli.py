@@ -11,13 +11,20 @@ import pytest
 
 def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "verifier.cli", *args], capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, cwd=cwd, timeout=300,
+        [sys.executable, "-m", "verifier.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=300,
     )
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from verifier.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = (
+        "import sys; from verifier.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False False"
     for sub in ("data stats", "models pull", "data export"):
@@ -44,9 +51,21 @@ def _duie_dir(tmp_path: Path, lines: list[str]) -> Path:
     return d
 
 
-GOOD = json.dumps({"text": "《雨巷》是戴望舒的代表作", "spo_list": [
-    {"predicate": "作者", "subject": "雨巷", "subject_type": "图书作品", "object": {"@value": "戴望舒"},
-     "object_type": {"@value": "人物"}}]}, ensure_ascii=False)
+GOOD = json.dumps(
+    {
+        "text": "《雨巷》是戴望舒的代表作",
+        "spo_list": [
+            {
+                "predicate": "作者",
+                "subject": "雨巷",
+                "subject_type": "图书作品",
+                "object": {"@value": "戴望舒"},
+                "object_type": {"@value": "人物"},
+            }
+        ],
+    },
+    ensure_ascii=False,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,8 +74,10 @@ GOOD = json.dumps({"text": "《雨巷》是戴望舒的代表作", "spo_list": [
         ('{"text": "x", "spo_list": [', ":3: json: malformed JSON"),
         ('{"spo_list": []}', ":3: text: expected a non-empty string"),
         ('{"text": "x", "spo_list": {"a": 1}}', ":3: spo_list: expected a list"),
-        ('{"text": "x", "spo_list": [{"predicate": 5, "subject": "a", "object": {"@value": "b"}}]}',
-         ":3: spo_list[0].predicate: expected a non-empty string"),
+        (
+            '{"text": "x", "spo_list": [{"predicate": 5, "subject": "a", "object": {"@value": "b"}}]}',
+            ":3: spo_list[0].predicate: expected a non-empty string",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_2_and_no_partial_output(tmp_path: Path, bad: str, where: str):

@@ -15,7 +15,9 @@ from verifier.data.wikizsl import load_wikizsl_relationprompt, load_wikizsl_zsbe
 from verifier.io import InputError
 
 SCHEMA = {
-    "饰演": RelationSpec(predicate="饰演", subject_type="娱乐人物", object_type={"@value": "人物", "inWork": "影视作品"}),
+    "饰演": RelationSpec(
+        predicate="饰演", subject_type="娱乐人物", object_type={"@value": "人物", "inWork": "影视作品"}
+    ),
     "作者": RelationSpec(predicate="作者", subject_type="图书作品", object_type={"@value": "人物"}),
 }
 
@@ -28,11 +30,15 @@ def write(p: Path, obj) -> Path:
 def test_duie_official_complex_object_becomes_qualifiers(tmp_path: Path):
     line = {
         "text": "在《长河落日》中，许志远饰演韩烈。",
-        "spo_list": [{
-            "predicate": "饰演", "subject": "许志远", "subject_type": "娱乐人物",
-            "object": {"@value": "韩烈", "inWork": "长河落日"},
-            "object_type": {"@value": "人物", "inWork": "影视作品"},
-        }],
+        "spo_list": [
+            {
+                "predicate": "饰演",
+                "subject": "许志远",
+                "subject_type": "娱乐人物",
+                "object": {"@value": "韩烈", "inWork": "长河落日"},
+                "object_type": {"@value": "人物", "inWork": "影视作品"},
+            }
+        ],
     }
     p = write(tmp_path / "train.json", json.dumps(line, ensure_ascii=False) + "\n")
     (rec,) = load_duie_official(p)
@@ -40,7 +46,7 @@ def test_duie_official_complex_object_becomes_qualifiers(tmp_path: Path):
     assert (t.head, t.relation, t.tail) == ("许志远", "饰演", "韩烈")
     assert t.qualifiers == {"inWork": "长河落日"} and t.qualifier_types == {"inWork": "影视作品"}
     assert (t.head_type, t.tail_type) == ("娱乐人物", "人物")
-    assert rec.text[t.head_span[0]:t.head_span[1]] == "许志远"
+    assert rec.text[t.head_span[0] : t.head_span[1]] == "许志远"
     assert rec.doc_id.endswith(":1") and rec.lang == "zh"
 
 
@@ -53,17 +59,22 @@ def test_duie_official_bad_spo_is_located(tmp_path: Path):
 
 
 def test_casrel_rows_group_back_into_complex_objects(tmp_path: Path):
-    data = [{
-        "text": "许志远在《长河落日》饰演韩烈，在《归途》饰演林峰。",
-        "triple_list": [
-            ["许志远", "饰演_inWork", "长河落日"],  # slot before its value row, as in the real files
-            ["许志远", "饰演_@value", "韩烈"],
-            ["许志远", "饰演_@value", "林峰"],
-            ["许志远", "饰演_inWork", "归途"],
-        ],
-    }]
+    data = [
+        {
+            "text": "许志远在《长河落日》饰演韩烈，在《归途》饰演林峰。",
+            "triple_list": [
+                ["许志远", "饰演_inWork", "长河落日"],  # slot before its value row, as in the real files
+                ["许志远", "饰演_@value", "韩烈"],
+                ["许志远", "饰演_@value", "林峰"],
+                ["许志远", "饰演_inWork", "归途"],
+            ],
+        }
+    ]
     (rec,) = load_duie_casrel(write(tmp_path / "dev.json", data), SCHEMA)
-    assert [(t.tail, t.qualifiers) for t in rec.triples] == [("韩烈", {"inWork": "长河落日"}), ("林峰", {"inWork": "归途"})]
+    assert [(t.tail, t.qualifiers) for t in rec.triples] == [
+        ("韩烈", {"inWork": "长河落日"}),
+        ("林峰", {"inWork": "归途"}),
+    ]
     assert rec.triples[0].head_type == "娱乐人物" and rec.triples[0].qualifier_types == {"inWork": "影视作品"}
 
 
@@ -74,7 +85,10 @@ def test_casrel_bad_row_is_located(tmp_path: Path):
 
 
 def test_duie_schema_file(tmp_path: Path):
-    p = write(tmp_path / "schema.json", '{"object_type": {"@value": "人物"}, "predicate": "作者", "subject_type": "图书作品"}\n')
+    p = write(
+        tmp_path / "schema.json",
+        '{"object_type": {"@value": "人物"}, "predicate": "作者", "subject_type": "图书作品"}\n',
+    )
     assert load_duie_schema(p)["作者"].value_type == "人物"
     write(p, '{"object_type": {}, "predicate": "作者", "subject_type": "图书作品"}\n')
     with pytest.raises(InputError, match="object_type"):
@@ -82,8 +96,15 @@ def test_duie_schema_file(tmp_path: Path):
 
 
 def test_fewrel_spans_keep_sentence_casing(tmp_path: Path):
-    data = {"P177": [{"tokens": ["The", "Cape", "Bridge", "crosses", "the", "Ohio", "River", "."],
-                      "h": ["cape bridge", "Q1", [[1, 2]]], "t": ["ohio river", "Q2", [[5, 6]]]}]}
+    data = {
+        "P177": [
+            {
+                "tokens": ["The", "Cape", "Bridge", "crosses", "the", "Ohio", "River", "."],
+                "h": ["cape bridge", "Q1", [[1, 2]]],
+                "t": ["ohio river", "Q2", [[5, 6]]],
+            }
+        ]
+    }
     rels = load_descriptions(write(tmp_path / "pid2name.json", {"P177": ["crosses", "obstacle crossed"]}))
     (rec,) = load_fewrel(write(tmp_path / "val.json", data), rels)
     t = rec.triples[0]
@@ -98,9 +119,13 @@ def test_fewrel_bad_positions_are_located(tmp_path: Path):
 
 
 def test_wikizsl_zsbert_format(tmp_path: Path):
-    data = [{"tokens": ["Hyman", "Bass", "is", "a", "mathematician"],
-             "vertexSet": [{"kbID": "Q1", "tokenpositions": [0, 1]}, {"kbID": "Q2", "tokenpositions": [4]}],
-             "edgeSet": [{"kbID": "P106", "left": [0, 1], "right": [4]}]}]
+    data = [
+        {
+            "tokens": ["Hyman", "Bass", "is", "a", "mathematician"],
+            "vertexSet": [{"kbID": "Q1", "tokenpositions": [0, 1]}, {"kbID": "Q2", "tokenpositions": [4]}],
+            "edgeSet": [{"kbID": "P106", "left": [0, 1], "right": [4]}],
+        }
+    ]
     (rec,) = load_wikizsl_zsbert(write(tmp_path / "wiki_all.json", data))
     assert rec.triples[0].key() == ("Hyman Bass", "P106", "mathematician")
 
@@ -119,12 +144,32 @@ def test_wikizsl_relationprompt_skips_unusable_triplets_when_asked(tmp_path: Pat
 @pytest.mark.parametrize(
     ("content", "name", "desc", "aliases"),
     [
-        ({"P6": "head of government is head of the executive power"}, "head of government", "head of the executive power", []),
+        (
+            {"P6": "head of government is head of the executive power"},
+            "head of government",
+            "head of the executive power",
+            [],
+        ),
         ({"P6": ["head of government", "head of the executive"]}, "head of government", "head of the executive", []),
-        ([{"relation": "P6", "label_name": "head of government", "description": "d", "aliases": ["mayor"]}],
-         "head of government", "d", ["mayor"]),
-        ([{"relation": "P6", "description": ["head", "of", "government", "is", "the", "head"], "h": ["town"], "t": ["x"]}],
-         "head of government", "the head", []),
+        (
+            [{"relation": "P6", "label_name": "head of government", "description": "d", "aliases": ["mayor"]}],
+            "head of government",
+            "d",
+            ["mayor"],
+        ),
+        (
+            [
+                {
+                    "relation": "P6",
+                    "description": ["head", "of", "government", "is", "the", "head"],
+                    "h": ["town"],
+                    "t": ["x"],
+                }
+            ],
+            "head of government",
+            "the head",
+            [],
+        ),
     ],
 )
 def test_description_formats(tmp_path: Path, content, name, desc, aliases):
@@ -133,11 +178,15 @@ def test_description_formats(tmp_path: Path, content, name, desc, aliases):
 
 
 def test_split_files_and_random_split(tmp_path: Path):
-    rm = load_rematching_split(write(tmp_path / "r.json", {"train": {"P1": 0, "P2": 1}, "eval": {"P3": 0}, "test": {"P4": 0}}))
+    rm = load_rematching_split(
+        write(tmp_path / "r.json", {"train": {"P1": 0, "P2": 1}, "eval": {"P3": 0}, "test": {"P4": 0}})
+    )
     assert (rm.train, rm.val, rm.test, rm.m) == (["P1", "P2"], ["P3"], ["P4"], 1)
     al = load_alignre_split(write(tmp_path / "a.json", {"5": [{"train": {"P1": 0}, "test": {"P2": 0}}]}), 5, 0)
     assert al.test == ["P2"]
-    cz = load_codezsre_split(write(tmp_path / "c.json", {"wiki": {"1": {"15": ["P2"]}}}), "wikizsl", 1, ["P1", "P2", "P3"])
+    cz = load_codezsre_split(
+        write(tmp_path / "c.json", {"wiki": {"1": {"15": ["P2"]}}}), "wikizsl", 1, ["P1", "P2", "P3"]
+    )
     assert cz.train == ["P1", "P3"]
     rels = [f"P{i}" for i in range(16)]
     s1, s2 = random_split(rels, 5, seed=40, n_val=2), random_split(rels, 5, seed=40, n_val=2)

@@ -22,7 +22,7 @@ def test_stats_equal_readme(shared_data, dataset: str, split: str):
     s = split_stats(dataset, split, shared_data)
     want = README_FIGURES[(dataset, split)]
     got = (s.sentences, s.triples, s.slot_triples, s.relations, s.skipped)
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         if w is not None:
             assert g == w, (dataset, split, got)
     assert s.partial == (dataset != "fewrel")

@@ -9,7 +9,9 @@ from verifier.schema import GoldRecord, Triple
 
 
 def gold(i: int) -> GoldRecord:
-    return GoldRecord(doc_id=f"d{i}", text="秦始皇的母亲是赵姬。", triples=[Triple(head="秦始皇", relation="母亲", tail="赵姬")])
+    return GoldRecord(
+        doc_id=f"d{i}", text="秦始皇的母亲是赵姬。", triples=[Triple(head="秦始皇", relation="母亲", tail="赵姬")]
+    )
 
 
 def test_round_trip_plain_and_gz(tmp_path: Path):
@@ -27,8 +29,11 @@ def test_round_trip_plain_and_gz(tmp_path: Path):
     [
         ('{"doc_id": "d", "text": "x"', "json", "malformed JSON"),
         ('{"doc_id": "d"}', "text", "Field required"),
-        ('{"doc_id": "d", "text": "x", "triples": [{"head": "a", "relation": "r", "tail": 3}]}', "triples.0.tail",
-         "valid string"),
+        (
+            '{"doc_id": "d", "text": "x", "triples": [{"head": "a", "relation": "r", "tail": 3}]}',
+            "triples.0.tail",
+            "valid string",
+        ),
         ('{"doc_id": "d", "text": "x", "colour": "red"}', "colour", "Extra inputs"),
         ("[1, 2]", "record", "expected a JSON object"),
     ],

@@ -7,8 +7,12 @@ PROV = Provenance(generator="llm.v1", prompt_id="extract_triples.zh", prompt_ver
 
 
 def cand(**kw) -> Candidate:
-    base = dict(doc_id="d1", text="秦始皇的母亲是赵姬。", triple=Triple(head="秦始皇", relation="母亲", tail="赵姬"),
-                provenance=PROV)
+    base = dict(
+        doc_id="d1",
+        text="秦始皇的母亲是赵姬。",
+        triple=Triple(head="秦始皇", relation="母亲", tail="赵姬"),
+        provenance=PROV,
+    )
     return Candidate(**{**base, **kw})
 
 

@@ -91,8 +91,12 @@ CATALOG: dict[str, DatasetSpec] = {
         splits={
             "all": [_f("wikizsl/wiki_all.json", "wikizsl_zsbert"), _f("wikizsl/wiki_all.json.gz", "wikizsl_zsbert")],
             "dev_5rel": [
-                _f("wikizsl/partial/relationprompt_style_dev_5rel.jsonl.gz", "wikizsl_relationprompt", True,
-                   "5-relation RelationPrompt-format sample")
+                _f(
+                    "wikizsl/partial/relationprompt_style_dev_5rel.jsonl.gz",
+                    "wikizsl_relationprompt",
+                    True,
+                    "5-relation RelationPrompt-format sample",
+                )
             ],
         },
         relations=[
@@ -173,8 +177,10 @@ def load_relations(dataset: str, data_dir: str | os.PathLike[str] | None = None)
     for p in load_relation_files(dataset, data_dir):
         if "schema" in p.name:
             sources.append(
-                {k: RelationInfo(relation_id=k, name=k, description=f"{v.subject_type} -> {v.value_type}")
-                 for k, v in load_duie_schema(p).items()}
+                {
+                    k: RelationInfo(relation_id=k, name=k, description=f"{v.subject_type} -> {v.value_type}")
+                    for k, v in load_duie_schema(p).items()
+                }
             )
         else:
             sources.append(load_descriptions(p))
@@ -202,9 +208,7 @@ def load_split(
     elif fs.format == "wikizsl_zsbert":
         yield from load_wikizsl_zsbert(path, load_relations(dataset, data_dir), split=split, skipped=skipped)
     elif fs.format == "wikizsl_relationprompt":
-        yield from load_wikizsl_relationprompt(
-            path, load_relations(dataset, data_dir), split=split, skipped=skipped
-        )
+        yield from load_wikizsl_relationprompt(path, load_relations(dataset, data_dir), split=split, skipped=skipped)
 
 
 def slot_rows(path: Path, fs: FileSpec, records: list[GoldRecord]) -> int:

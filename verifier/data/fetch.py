@@ -46,24 +46,38 @@ class RemoteArchive(BaseModel):
 FEWREL_BASE = "https://github.com/thunlp/FewRel/raw/master/data/"
 FETCH: dict[str, list[RemoteFile | RemoteArchive]] = {
     "fewrel": [
-        RemoteFile(url=FEWREL_BASE + "train_wiki.json", dest="fewrel/train_wiki.json",
-                   git_blob="4fee283724b455bab1fcbf76bfdef02283bb44f5", md5="5e663e9c3f1bfbdb2de72696e9504fd7"),
-        RemoteFile(url=FEWREL_BASE + "val_wiki.json", dest="fewrel/val_wiki.json",
-                   git_blob="fe103ba5f52de1f0c070d66c7a8ba9de20c9f96c", md5="3f25573428c0332cb64b367a275ab0c7"),
-        RemoteFile(url=FEWREL_BASE + "pid2name.json", dest="fewrel/pid2name.json",
-                   git_blob="00b632be58e00b5337c054ac8a46bda1f4c27b0e"),
+        RemoteFile(
+            url=FEWREL_BASE + "train_wiki.json",
+            dest="fewrel/train_wiki.json",
+            git_blob="4fee283724b455bab1fcbf76bfdef02283bb44f5",
+            md5="5e663e9c3f1bfbdb2de72696e9504fd7",
+        ),
+        RemoteFile(
+            url=FEWREL_BASE + "val_wiki.json",
+            dest="fewrel/val_wiki.json",
+            git_blob="fe103ba5f52de1f0c070d66c7a8ba9de20c9f96c",
+            md5="3f25573428c0332cb64b367a275ab0c7",
+        ),
+        RemoteFile(
+            url=FEWREL_BASE + "pid2name.json",
+            dest="fewrel/pid2name.json",
+            git_blob="00b632be58e00b5337c054ac8a46bda1f4c27b0e",
+        ),
     ],
     "duie": [
         RemoteArchive(
             url="https://dataset-bj.cdn.bcebos.com/qianyan/DuIE_2_0.zip",
             sha256="df223b18f3bd0fe19a61d18d7d59a22cd3f145c342c58470e93851bb4d1b40ed",
             members={
-                "train.json": RemoteFile(url="", dest="duie/duie_train.json",
-                                         git_blob="8c52cdc4437063a8393ba1c6ee9b27d0fec58782"),
-                "dev.json": RemoteFile(url="", dest="duie/duie_dev.json",
-                                       git_blob="abcea4dacc1d6b572bd137dd8a58be9a9c6f4f0c"),
-                "test.json": RemoteFile(url="", dest="duie/duie_test.json",
-                                        git_blob="24c2ed482602f2a1971216850a4c8993d668ed71"),
+                "train.json": RemoteFile(
+                    url="", dest="duie/duie_train.json", git_blob="8c52cdc4437063a8393ba1c6ee9b27d0fec58782"
+                ),
+                "dev.json": RemoteFile(
+                    url="", dest="duie/duie_dev.json", git_blob="abcea4dacc1d6b572bd137dd8a58be9a9c6f4f0c"
+                ),
+                "test.json": RemoteFile(
+                    url="", dest="duie/duie_test.json", git_blob="24c2ed482602f2a1971216850a4c8993d668ed71"
+                ),
             },
         )
     ],

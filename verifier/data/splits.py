@@ -77,6 +77,8 @@ def random_split(relations: list[str], m: int, seed: int, n_val: int = 0) -> Zer
     rels = sorted(relations)
     random.Random(seed).shuffle(rels)
     return ZeroShotSplit(
-        test=sorted(rels[:m]), val=sorted(rels[m : m + n_val]), train=sorted(rels[m + n_val :]),
+        test=sorted(rels[:m]),
+        val=sorted(rels[m : m + n_val]),
+        train=sorted(rels[m + n_val :]),
         source=f"random(m={m},seed={seed},n_val={n_val})",
     )

@@ -6,7 +6,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict
 
-from verifier.data.catalog import available_splits, locate_split, load_split, slot_rows
+from verifier.data.catalog import available_splits, load_split, locate_split, slot_rows
 
 
 class SplitStats(BaseModel):
@@ -50,7 +50,10 @@ def dataset_stats(dataset: str, data_dir: str | os.PathLike[str] | None = None) 
 
 
 def format_table(rows: list[SplitStats]) -> str:
-    head = f"{'dataset':<8} {'split':<16} {'sentences':>9} {'triples':>8} {'slot_triples':>12} {'relations':>9} {'skipped':>7}  file"
+    head = (
+        f"{'dataset':<8} {'split':<16} {'sentences':>9} {'triples':>8} {'slot_triples':>12} "
+        f"{'relations':>9} {'skipped':>7}  file"
+    )
     lines = [head]
     for r in rows:
         flag = " (partial)" if r.partial else ""

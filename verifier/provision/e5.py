@@ -127,9 +127,24 @@ def read_blob(path: str | os.PathLike[str]) -> E5Blob:
         tensors[name] = struct.unpack_from("<BIQQ", b, o)
         o += 21
     return E5Blob(
-        hidden=hidden, n_layers=n_layers, n_heads=n_heads, ffn=ffn, vocab=vocab, max_pos=max_pos,
-        type_vocab=type_vocab, layer_norm_eps=float(eps), qk=qk, pieces=pieces, scores=scores, bos=bos,
-        eos=eos, pad=pad, unk=unk, normaliser=normaliser, tensors=tensors, path=str(path),
+        hidden=hidden,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        ffn=ffn,
+        vocab=vocab,
+        max_pos=max_pos,
+        type_vocab=type_vocab,
+        layer_norm_eps=float(eps),
+        qk=qk,
+        pieces=pieces,
+        scores=scores,
+        bos=bos,
+        eos=eos,
+        pad=pad,
+        unk=unk,
+        normaliser=normaliser,
+        tensors=tensors,
+        path=str(path),
     )
 
 
@@ -193,8 +208,12 @@ def compile_charsmap(normaliser: dict[int, tuple[int, ...]]) -> bytes:
         corpus = Path(td) / "corpus.txt"
         corpus.write_text("hello world\n你好世界\n" * 50, encoding="utf-8")
         spm.SentencePieceTrainer.train(
-            input=str(corpus), model_prefix=str(Path(td) / "norm"), vocab_size=30, model_type="char",
-            normalization_rule_tsv=str(rules), minloglevel=2,
+            input=str(corpus),
+            model_prefix=str(Path(td) / "norm"),
+            vocab_size=30,
+            model_type="char",
+            normalization_rule_tsv=str(rules),
+            minloglevel=2,
         )
         proto = pb.ModelProto()
         proto.ParseFromString((Path(td) / "norm.model").read_bytes())
@@ -206,7 +225,7 @@ def build_tokenizer(blob: E5Blob):  # -> transformers.PreTrainedTokenizerFast
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = [(p, float(s)) for p, s in zip(blob.pieces, blob.scores)]
+    vocab = [(p, float(s)) for p, s in zip(blob.pieces, blob.scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=blob.unk, byte_fallback=False))
     tok.normalizer = normalizers.Sequence(
         [normalizers.Precompiled(compile_charsmap(blob.normaliser)), normalizers.Replace(Regex(" {2,}"), " ")]
@@ -222,8 +241,13 @@ def build_tokenizer(blob: E5Blob):  # -> transformers.PreTrainedTokenizerFast
     mask = "<mask>" if "<mask>" in blob.pieces else None
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token=bos, eos_token=eos, cls_token=bos, sep_token=eos,
-        unk_token=blob.pieces[blob.unk], pad_token=blob.pieces[blob.pad], mask_token=mask,
+        bos_token=bos,
+        eos_token=eos,
+        cls_token=bos,
+        sep_token=eos,
+        unk_token=blob.pieces[blob.unk],
+        pad_token=blob.pieces[blob.pad],
+        mask_token=mask,
         model_max_length=blob.max_pos,
     )
 
@@ -232,10 +256,17 @@ def bert_config(blob: E5Blob):  # -> transformers.BertConfig
     from transformers import BertConfig
 
     return BertConfig(
-        vocab_size=blob.vocab, hidden_size=blob.hidden, num_hidden_layers=blob.n_layers,
-        num_attention_heads=blob.n_heads, intermediate_size=blob.ffn, max_position_embeddings=blob.max_pos,
-        type_vocab_size=blob.type_vocab, layer_norm_eps=blob.layer_norm_eps, pad_token_id=blob.pad,
-        hidden_act="gelu", architectures=["BertModel"],
+        vocab_size=blob.vocab,
+        hidden_size=blob.hidden,
+        num_hidden_layers=blob.n_layers,
+        num_attention_heads=blob.n_heads,
+        intermediate_size=blob.ffn,
+        max_position_embeddings=blob.max_pos,
+        type_vocab_size=blob.type_vocab,
+        layer_norm_eps=blob.layer_norm_eps,
+        pad_token_id=blob.pad,
+        hidden_act="gelu",
+        architectures=["BertModel"],
     )
 
 
@@ -247,11 +278,16 @@ _ST_FILES = {
     ],
     "sentence_bert_config.json": {"max_seq_length": 512, "do_lower_case": False},
     "1_Pooling/config.json": {
-        "word_embedding_dimension": None, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
+        "word_embedding_dimension": None,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
     },
-    "config_sentence_transformers.json": {"prompts": {"query": "query: ", "passage": "passage: "},
-                                          "default_prompt_name": None},
+    "config_sentence_transformers.json": {
+        "prompts": {"query": "query: ", "passage": "passage: "},
+        "default_prompt_name": None,
+    },
 }
 
 

