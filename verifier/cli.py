@@ -104,6 +104,24 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+# ---------------------------------------------------------------- generate
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from generation.run import GenerateConfig, generate
+    from verifier.config import config_from_args
+
+    cfg = config_from_args(GenerateConfig, args)
+    s = generate(cfg)
+    print(
+        f"{s.generator}: {s.documents_done} documents done ({s.documents_skipped_done} already done), "
+        f"{s.documents_failed} failed, {s.rows_written} rows -> {s.output}"
+    )
+    if s.by_corruption:
+        print("negatives by corruption: " + ", ".join(f"{k}={v}" for k, v in sorted(s.by_corruption.items())))
+    return 1 if s.documents_failed else 0
+
+
 # ---------------------------------------------------------------- later stages
 
 
@@ -167,8 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("names", nargs="+", metavar="NAME")
     m.set_defaults(func=cmd_models_verify)
 
+    from generation.run import GenerateConfig
+    from verifier.config import add_config_flags
+
+    g = sub.add_parser("generate", help="generate candidate triples (llm.v1 with DeepSeek/Qwen/local, perturb.v1)")
+    g.add_argument("--config", help="TOML file with a [generate] table; flags override it")
+    add_config_flags(g, GenerateConfig)
+    g.set_defaults(func=cmd_generate)
+
     for stage, issue, help_ in (
-        ("generate", "generation stage", "generate candidate triples (LLM, perturb, matching)"),
         ("train", "CACRE verifier", "train the CACRE verifier"),
         ("filter", "filter stage", "score candidates and keep those above tau1/tau2"),
         ("calibrate", "filter stage", "choose tau1/tau2 on labelled candidates"),

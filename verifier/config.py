@@ -85,3 +85,36 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "verifier"
+
+
+def add_config_flags(parser: Any, cls: type[StageConfig], skip: tuple[str, ...] = ()) -> None:
+    """Add one ``--flag`` per config field (help text from the field docstring, choices from Literals).
+
+    Every flag defaults to None, so only flags the user gave override the TOML file and the defaults.
+    """
+    import argparse
+    import typing
+
+    for name, info in cls.model_fields.items():
+        if name in skip:
+            continue
+        ann = info.annotation
+        args = [a for a in typing.get_args(ann) if a is not type(None)] if typing.get_origin(ann) in (
+            typing.Union, getattr(__import__("types"), "UnionType", None)) else [ann]
+        base = args[0] if args else ann
+        kwargs: dict[str, Any] = {"default": None, "help": f"{(info.description or '').strip()} (default: {info.default})"}
+        if base is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(base) is typing.Literal:
+            kwargs["choices"] = list(typing.get_args(base))
+        elif base in (int, float, str):
+            kwargs["type"] = base
+        elif typing.get_origin(base) is list:
+            kwargs["nargs"] = "+"
+        parser.add_argument(_flag(name), dest=name, **kwargs)
+
+
+def config_from_args(cls: type[C], args: Any) -> C:
+    """Resolve ``cls`` from ``args.config`` (TOML) and the flags ``add_config_flags`` added."""
+    overrides = {name: getattr(args, name, None) for name in cls.model_fields}
+    return resolve_config(cls, getattr(args, "config", None), overrides)

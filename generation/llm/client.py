@@ -1,0 +1,231 @@
+"""The one place that calls an LLM: cache -> request -> validate -> re-ask.
+
+- Transport: ``AsyncOpenAI(max_retries=0)`` so tenacity is the only retry layer; exponential backoff with
+  jitter on 429, 5xx, timeouts and connection errors, honouring ``Retry-After``; a bounded number of attempts.
+  Other HTTP errors (400, 401, 404) fail at once.
+- Content: the raw answer is parsed and validated by the caller's function; a :class:`ContentError` is shown
+  to the model in a re-ask message (bounded). ``finish_reason == "length"`` doubles ``max_tokens`` up to a cap
+  before it counts as a failure.
+- The final failure is an :class:`LLMCallError` carrying the reason, the attempt count and the last raw answer.
+- API keys are read from the environment at client construction and never stored, cached or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import openai
+from pydantic import BaseModel, ConfigDict
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from generation.llm.cache import CachedCompletion, CompletionCache, cache_key
+from generation.llm.prompts import PromptTemplate
+from generation.llm.structured import ContentError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class LLMSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    json_mode: bool = True
+    reasoner: bool = False
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    max_tokens_cap: int = 4096
+    timeout_s: float = 60.0
+    max_attempts: int = 5
+    """Transport attempts per request (first try included)."""
+    max_reasks: int = 2
+    """Re-asks after an invalid answer."""
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    rpm: float | None = None
+    """Requests per minute (None: unlimited)."""
+
+
+class LLMCallError(RuntimeError):
+    def __init__(self, reason: str, attempts: int, last_response: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.attempts = attempts
+        self.last_response = last_response
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    transport_retries: int = 0
+    reasks: int = 0
+
+
+class CallResult(BaseModel, Generic[T]):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    value: Any
+    attempts: int
+    raw: str
+
+
+class RateLimiter:
+    """At most ``rpm`` request starts per minute, spaced evenly."""
+
+    def __init__(self, rpm: float | None) -> None:
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | openai.RateLimitError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    resp = getattr(exc, "response", None)
+    if resp is None:
+        return None
+    value = resp.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class LLMClient:
+    """Async chat client with caching, transport retries and validated, re-asked structured answers."""
+
+    def __init__(self, settings: LLMSettings, cache: CompletionCache | None = None, refresh: bool = False) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.refresh = refresh
+        self.usage = Usage()
+        key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+        if settings.api_key_env and not key:
+            raise ValueError(f"environment variable {settings.api_key_env} is not set (it must hold the API key)")
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.base_url, api_key=key or "not-needed", max_retries=0, timeout=settings.timeout_s
+        )
+        self._limiter = RateLimiter(settings.rpm)
+        self._jitter = wait_exponential_jitter(initial=settings.backoff_initial_s, max=settings.backoff_max_s)
+
+    def _wait(self, state: Any) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        after = _retry_after(exc) if exc is not None else None
+        if after is not None:
+            return min(after, self.settings.backoff_max_s)
+        return self._jitter(state)
+
+    def _params(self, max_tokens: int) -> dict[str, Any]:
+        p: dict[str, Any] = {"temperature": self.settings.temperature, "max_tokens": max_tokens}
+        if self.settings.json_mode and not self.settings.reasoner:
+            p["response_format"] = {"type": "json_object"}
+        return p
+
+    async def _request(self, messages: list[dict[str, str]], params: dict[str, Any]) -> CachedCompletion:
+        attempt_no = 0
+
+        async def once() -> CachedCompletion:
+            nonlocal attempt_no
+            attempt_no += 1
+            if attempt_no > 1:
+                self.usage.transport_retries += 1
+            await self._limiter.wait()
+            self.usage.requests += 1
+            resp = await self._client.chat.completions.create(model=self.settings.model, messages=messages, **params)
+            usage = resp.usage
+            if usage is not None:
+                self.usage.prompt_tokens += usage.prompt_tokens or 0
+                self.usage.completion_tokens += usage.completion_tokens or 0
+            choice = resp.choices[0] if resp.choices else None
+            return CachedCompletion(
+                content=(choice.message.content or "") if choice else "",
+                finish_reason=choice.finish_reason if choice else None,
+                prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
+                completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+            )
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_retryable), wait=self._wait,
+                stop=stop_after_attempt(self.settings.max_attempts), reraise=True,
+            ):
+                with attempt:
+                    return await once()
+        except openai.APIError as e:
+            status = getattr(e, "status_code", None)
+            kind = f"HTTP {status}" if status else type(e).__name__
+            raise LLMCallError(f"transport: {kind} after {attempt_no} attempt(s): {str(e)[:200]}", attempt_no) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def complete(self, messages: list[dict[str, str]], prompt: PromptTemplate, max_tokens: int) -> CachedCompletion:
+        """One completion, from the cache when possible."""
+        params = self._params(max_tokens)
+        key = cache_key(self.settings.base_url, self.settings.model, prompt.prompt_id, prompt.version, messages, params)
+        if self.cache is not None and not self.refresh:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.usage.cache_hits += 1
+                return hit
+        comp = await self._request(messages, params)
+        if self.cache is not None:
+            self.cache.put(key, comp)
+        return comp
+
+    async def structured(
+        self,
+        messages: list[dict[str, str]],
+        prompt: PromptTemplate,
+        validate: Callable[[str], T],
+        reask: PromptTemplate,
+    ) -> CallResult[T]:
+        """Ask until ``validate(raw)`` succeeds: re-ask with the error shown (at most ``max_reasks`` times)."""
+        msgs = list(messages)
+        max_tokens = self.settings.max_tokens
+        reasks = attempts = 0
+        last_raw = ""
+        while True:
+            attempts += 1
+            comp = await self.complete(msgs, prompt, max_tokens)
+            last_raw = comp.content
+            if comp.finish_reason == "length" and max_tokens < self.settings.max_tokens_cap:
+                max_tokens = min(self.settings.max_tokens_cap, max_tokens * 2)
+                log.debug("answer truncated; retrying with max_tokens=%d", max_tokens)
+                continue
+            try:
+                if comp.finish_reason == "length":
+                    raise ContentError(f"the answer was cut off at max_tokens={max_tokens}")
+                return CallResult(value=validate(comp.content), attempts=attempts, raw=comp.content)
+            except ContentError as e:
+                if reasks >= self.settings.max_reasks:
+                    raise LLMCallError(f"invalid answer after {attempts} attempt(s): {e}", attempts, last_raw) from None
+                reasks += 1
+                self.usage.reasks += 1
+                msgs = [*msgs, {"role": "assistant", "content": comp.content}, *reask.render(error=str(e))]
+
+    async def aclose(self) -> None:
+        await self._client.close()

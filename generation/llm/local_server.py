@@ -1,0 +1,79 @@
+"""Lifecycle of llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``) for ``--llm local``.
+
+The server runs on 127.0.0.1 on a free port with the offline GGUF; :class:`LocalLlamaServer` starts it, waits
+until ``GET /v1/models`` answers, and stops it (terminate, then kill) when the context exits, also on errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalLlamaServer:
+    def __init__(self, model_path: str | os.PathLike[str], n_ctx: int = 4096, n_threads: int | None = None,
+                 log_path: str | os.PathLike[str] | None = None, startup_timeout_s: float = 300.0) -> None:
+        self.model_path = str(model_path)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 2
+        self.port = free_port()
+        self.log_path = Path(log_path) if log_path else None
+        self.startup_timeout_s = startup_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LocalLlamaServer:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as e:
+            raise RuntimeError("--llm local needs the `local-llm` extra: pip install 'llm-triple-verifier[local-llm]'") from e
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--host", "127.0.0.1",
+               "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads)]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"llama.cpp server exited with code {self._proc.returncode} (log: {self.log_path})")
+            try:
+                with urllib.request.urlopen(self.url + "/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        log.info("llama.cpp server ready on %s", self.url)
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"llama.cpp server not ready after {self.startup_timeout_s:.0f}s")
+
+    def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self) -> LocalLlamaServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,204 @@
+"""Parse and validate LLM answers into typed triples.
+
+Parsing is tolerant of what real endpoints return: a ``<think>…</think>`` prefix (reasoners), a fenced
+```json block (small local models), prose around one JSON object, triples as objects or ``[h, r, t]`` lists,
+and the paper's line format ``Anchor: (e1, r, e2)``. Validation is strict and its message is what the re-ask
+shows the model: relation outside the allowed set, an empty entity, an entity absent from the text (reject,
+or keep with a flag), unequal anchor/positive/negative counts for the CACRE prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+EntityPolicy = Literal["reject", "flag"]
+
+
+class ContentError(ValueError):
+    """The answer arrived but is unusable; the message is shown to the model on re-ask."""
+
+
+class LLMTriple(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    head: str
+    relation: str
+    tail: str
+
+    @field_validator("head", "relation", "tail", mode="before")
+    @classmethod
+    def _strip(cls, v: object) -> object:
+        return v.strip() if isinstance(v, str) else v
+
+    @field_validator("head", "relation", "tail")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v:
+            raise ValueError("must not be empty")
+        return v
+
+
+class ExtractionAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    triples: list[LLMTriple] = Field(default_factory=list)
+
+
+class CacreAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    anchors: list[LLMTriple] = Field(default_factory=list)
+    positives: list[LLMTriple] = Field(default_factory=list)
+    negatives: list[LLMTriple] = Field(default_factory=list)
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+_LINE = re.compile(
+    r"^\s*(?:[-*\d.]+\s*)?(anchor|positive|negative|锚点|正例|负例|triple|三元组)s?\s*[:：]\s*[(（](.+?)[)）]\s*$",
+    re.I | re.M,
+)
+_ROLE = {"anchor": "anchors", "锚点": "anchors", "positive": "positives", "正例": "positives",
+         "negative": "negatives", "负例": "negatives", "triple": "triples", "三元组": "triples"}
+
+
+def strip_reasoning(text: str) -> str:
+    """Drop ``<think>…</think>`` blocks (and an unterminated leading one)."""
+    text = _THINK.sub("", text)
+    if "<think>" in text.lower() and "</think>" not in text.lower():
+        text = text[: text.lower().index("<think>")]
+    return text.strip()
+
+
+def _first_json_object(text: str) -> str | None:
+    start = text.find("{")
+    while start != -1:
+        depth, in_str, esc = 0, False, False
+        for i in range(start, len(text)):
+            c = text[i]
+            if in_str:
+                esc = (c == "\\") and not esc
+                if c == '"' and not esc:
+                    in_str = False
+                elif c != "\\":
+                    esc = False
+                continue
+            if c == '"':
+                in_str = True
+            elif c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start : i + 1]
+        start = text.find("{", start + 1)
+    return None
+
+
+def _normalise_triples(value: object) -> object:
+    if isinstance(value, list):
+        out = []
+        for t in value:
+            if isinstance(t, list | tuple) and len(t) == 3:
+                out.append({"head": t[0], "relation": t[1], "tail": t[2]})
+            else:
+                out.append(t)
+        return out
+    return value
+
+
+def parse_payload(raw: str) -> dict:
+    """Find the JSON object (or the line-format triples) in a raw answer; ContentError when there is none."""
+    text = strip_reasoning(raw or "")
+    if not text:
+        raise ContentError("the answer is empty")
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    for cand in candidates:
+        blob = _first_json_object(cand)
+        if blob is None:
+            continue
+        try:
+            obj = json.loads(blob)
+        except json.JSONDecodeError as e:
+            raise ContentError(f"the JSON is malformed ({e.msg} at position {e.pos})") from None
+        if isinstance(obj, dict):
+            return {k: _normalise_triples(v) for k, v in obj.items()}
+    lines = _LINE.findall(text)
+    if lines:
+        out: dict[str, list] = {}
+        for role, body in lines:
+            parts = [p.strip() for p in re.split(r"[,，]", body)]
+            if len(parts) != 3:
+                raise ContentError(f"line-format triple ({body}) does not have three parts")
+            out.setdefault(_ROLE[role.lower()], []).append({"head": parts[0], "relation": parts[1], "tail": parts[2]})
+        return out
+    if text.lstrip().startswith("{"):
+        raise ContentError("the JSON object is incomplete (truncated?)")
+    raise ContentError("no JSON object found in the answer")
+
+
+def _describe(err: ValidationError) -> str:
+    e = err.errors()[0]
+    return f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+
+
+class ValidationPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_relations: list[str]
+    entities_in_text: EntityPolicy = "reject"
+    equal_counts: bool = True
+    positive_relations: Literal["any", "allowed"] = "any"
+    """Positives use synonymous or inverse relations, which are usually outside the predicate set."""
+
+
+def _check_triple(t: LLMTriple, text: str, allowed: set[str] | None, policy: EntityPolicy, where: str,
+                  check_entities: bool) -> list[str]:
+    if allowed is not None and t.relation not in allowed:
+        raise ContentError(f"{where}: relation {t.relation!r} is not one of the allowed relations")
+    flags = []
+    if check_entities:
+        for name, ent in (("head", t.head), ("tail", t.tail)):
+            if ent not in text:
+                if policy == "reject":
+                    raise ContentError(f"{where}: {name} {ent!r} does not occur in the text; copy entities verbatim")
+                flags.append(f"{name}_not_in_text")
+    return flags
+
+
+def validate_extraction(payload: dict, text: str, policy: ValidationPolicy) -> list[tuple[LLMTriple, list[str]]]:
+    """Validated plain-extraction triples with their flags."""
+    try:
+        ans = ExtractionAnswer.model_validate(payload)
+    except ValidationError as e:
+        raise ContentError(_describe(e)) from None
+    allowed = set(policy.allowed_relations)
+    return [
+        (t, _check_triple(t, text, allowed, policy.entities_in_text, f"triples[{i}]", True))
+        for i, t in enumerate(ans.triples)
+    ]
+
+
+def validate_cacre(payload: dict, text: str, policy: ValidationPolicy) -> dict[str, list[tuple[LLMTriple, list[str]]]]:
+    """Validated anchors/positives/negatives. Negatives are wrong on purpose, so their entities are not
+    required to occur in the text; their relations must still come from the allowed set."""
+    try:
+        ans = CacreAnswer.model_validate(payload)
+    except ValidationError as e:
+        raise ContentError(_describe(e)) from None
+    n = (len(ans.anchors), len(ans.positives), len(ans.negatives))
+    if policy.equal_counts and len(set(n)) != 1:
+        raise ContentError(f"anchors, positives and negatives must be equally many, got {n[0]}, {n[1]}, {n[2]}")
+    allowed = set(policy.allowed_relations)
+    out: dict[str, list[tuple[LLMTriple, list[str]]]] = {}
+    for role, triples in (("anchors", ans.anchors), ("positives", ans.positives), ("negatives", ans.negatives)):
+        rel_set = None if role == "positives" and policy.positive_relations == "any" else allowed
+        out[role] = [
+            (t, _check_triple(t, text, rel_set, policy.entities_in_text, f"{role}[{i}]", role != "negatives"))
+            for i, t in enumerate(triples)
+        ]
+    return out

@@ -1,0 +1,197 @@
+"""The ``generate`` stage as one typed function: resolve the config, build the generator, run it, write the
+summary (resolved config, counts, tokens, cost) beside the output."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from generation.base import RunSummary, run_generation
+from generation.lexicon import Lexicon, lexicon_for
+from generation.llm.presets import PRESETS, Preset, cost_usd
+from generation.llm.structured import EntityPolicy, ValidationPolicy
+from verifier.config import ConfigError, StageConfig, cache_dir
+from verifier.io import read_jsonl, write_json
+from verifier.schema import GoldRecord
+
+log = logging.getLogger(__name__)
+
+
+class GenerateConfig(StageConfig):
+    section = "generate"
+
+    generator: Literal["llm.v1", "perturb.v1"] = "llm.v1"
+    """Registered generator id."""
+    llm: str = "local"
+    """Endpoint preset: deepseek-v3, deepseek-r1, qwen-plus, qwen-max, qwen-turbo, openai-compatible, local."""
+    prompt: Literal["cacre", "extract"] = "cacre"
+    """cacre: anchors/positives/negatives (training data); extract: plain candidates."""
+    lang: Literal["zh", "en"] | None = None
+    """Prompt language (default: the dataset's)."""
+    data: str | None = "sample"
+    """Dataset (duie, fewrel, wikizsl, sample); ignored with --input."""
+    split: str | None = None
+    """Split of --data (default: the dataset's first)."""
+    data_dir: str | None = None
+    input: str | None = None
+    """Documents or gold records as JSONL instead of --data."""
+    limit: int | None = Field(None, ge=1)
+    """First N documents only."""
+    out: str = "runs/generate/candidates.jsonl"
+    model: str | None = None
+    """Model name (default: the preset's; for local an alias such as qwen2.5-coder-1.5b or a GGUF path)."""
+    base_url: str | None = None
+    api_key_env: str | None = None
+    """Environment variable holding the API key (never the key itself)."""
+    temperature: float = 0.0
+    max_tokens: int = Field(1024, ge=16)
+    timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    max_reasks: int = Field(2, ge=0)
+    concurrency: int = Field(8, ge=1)
+    rpm: float | None = Field(None, gt=0)
+    refresh: bool = False
+    """Bypass the cache for reads."""
+    cache: str | None = None
+    """sqlite cache path (default: <user cache>/llm_cache.sqlite)."""
+    entities: EntityPolicy = "reject"
+    """Entities absent from the text: reject (re-ask) or keep the row with a flag."""
+    equal_counts: bool = True
+    price_in: float | None = None
+    """USD per 1M prompt tokens (default: the preset's)."""
+    price_out: float | None = None
+    n_ctx: int = 4096
+    """Context size of the local llama.cpp server."""
+    n_negatives: int = Field(5, ge=1)
+    """perturb.v1: negatives per group."""
+    seed: int = 13
+
+
+def default_split(dataset: str) -> str:
+    from verifier.data.catalog import get_spec
+
+    return next(iter(get_spec(dataset).splits))
+
+
+def iter_documents(cfg: GenerateConfig) -> Iterator[GoldRecord]:
+    if cfg.input:
+        docs: Iterator[GoldRecord] = read_jsonl(cfg.input, GoldRecord)
+    else:
+        from verifier.data.catalog import load_split
+
+        assert cfg.data is not None
+        docs = load_split(cfg.data, cfg.split or default_split(cfg.data), cfg.data_dir)
+    return islice(docs, cfg.limit) if cfg.limit else docs
+
+
+def resolve_lexicon(cfg: GenerateConfig) -> tuple[Lexicon, str]:
+    if cfg.input and not cfg.data:
+        raise ConfigError("--data names the relation inventory; it is needed with --input too")
+    assert cfg.data is not None
+    split = cfg.split or default_split(cfg.data)
+    lex = lexicon_for(cfg.data, split, cfg.data_dir)
+    lang = cfg.lang or ("en" if lex.lang == "en" else "zh")
+    return lex, lang
+
+
+def resolve_preset(cfg: GenerateConfig) -> Preset:
+    if cfg.llm not in PRESETS:
+        raise ConfigError(f"--llm must be one of {', '.join(PRESETS)} (got {cfg.llm!r})")
+    p = PRESETS[cfg.llm].model_copy()
+    if cfg.base_url:
+        p.base_url = cfg.base_url
+    if cfg.model:
+        p.model = cfg.model
+    if cfg.api_key_env:
+        p.api_key_env = cfg.api_key_env
+    if cfg.price_in is not None:
+        p.price_in = cfg.price_in
+    if cfg.price_out is not None:
+        p.price_out = cfg.price_out
+    if not p.local and (not p.base_url or not p.model):
+        raise ConfigError(f"--llm {cfg.llm} needs --base-url and --model")
+    return p
+
+
+async def _run_llm(cfg: GenerateConfig, preset: Preset, base_url: str, model: str, out: Path) -> RunSummary:
+    from generation.llm.cache import CompletionCache
+    from generation.llm.client import LLMClient, LLMSettings
+    from generation.llm.generator import LLMGenerator
+
+    lexicon, lang = resolve_lexicon(cfg)
+    settings = LLMSettings(
+        base_url=base_url, model=model, api_key_env=preset.api_key_env, json_mode=preset.json_mode,
+        reasoner=preset.reasoner, temperature=cfg.temperature, max_tokens=cfg.max_tokens, timeout_s=cfg.timeout_s,
+        max_attempts=cfg.max_attempts, max_reasks=cfg.max_reasks, rpm=cfg.rpm,
+    )
+    cache = CompletionCache(cfg.cache or cache_dir() / "llm_cache.sqlite")
+    client = LLMClient(settings, cache=cache, refresh=cfg.refresh)
+    policy = ValidationPolicy(allowed_relations=list(lexicon.relations), entities_in_text=cfg.entities,
+                              equal_counts=cfg.equal_counts)
+    gen = LLMGenerator(client, lexicon, kind=cfg.prompt, lang=lang, policy=policy,
+                       model_name=cfg.model or preset.model)
+    try:
+        return await run_generation(
+            gen, iter_documents(cfg), out, concurrency=cfg.concurrency,
+            cost_fn=lambda s: cost_usd(preset, s["prompt_tokens"], s["completion_tokens"]),
+        )
+    finally:
+        await client.aclose()
+        cache.close()
+
+
+def _local_model_path(name: str) -> str:
+    from verifier.provision.registry import MODELS, available_path, pull
+
+    if Path(name).is_file():
+        return name
+    if name not in MODELS or MODELS[name].kind != "gguf":
+        raise ConfigError(f"--model for --llm local must be a GGUF path or one of qwen2.5-coder-0.5b/1.5b (got {name!r})")
+    path = available_path(name)
+    return str(path if path is not None else pull(name))
+
+
+def generate(cfg: GenerateConfig) -> RunSummary:
+    """Run the generate stage; writes ``out``, ``failures.jsonl``, ``summary.json`` beside it."""
+    out = Path(cfg.out)
+    preset: Preset | None = None
+    if cfg.generator == "perturb.v1":
+        summary = asyncio.run(_run_perturb(cfg, out))
+    else:
+        preset = resolve_preset(cfg)
+        if preset.local:
+            from generation.llm.local_server import LocalLlamaServer
+
+            model = cfg.model or preset.model or "qwen2.5-coder-0.5b"
+            path = _local_model_path(model)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with LocalLlamaServer(path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log") as server:
+                summary = asyncio.run(_run_llm(cfg, preset, server.url, Path(model).name, out))
+        else:
+            assert preset.base_url and preset.model
+            summary = asyncio.run(_run_llm(cfg, preset, preset.base_url, preset.model, out))
+    stats = summary.generator_stats
+    report = {
+        "config": cfg.model_dump(mode="json"),
+        "summary": summary.model_dump(mode="json"),
+        "tokens": {"prompt": stats.get("prompt_tokens", 0), "completion": stats.get("completion_tokens", 0)},
+        "cost_usd": round(cost_usd(preset, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0)), 6)
+        if preset else 0.0,
+    }
+    write_json(out.parent / "summary.json", report)
+    return summary
+
+
+async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:
+    from generation.perturb import EntityPool, PerturbConfig, PerturbGenerator
+
+    lexicon, _ = resolve_lexicon(cfg)
+    pool = EntityPool().add(iter_documents(cfg))
+    gen = PerturbGenerator(lexicon, pool, PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed))
+    return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
