@@ -67,6 +67,10 @@ class EntityPool:
     def choices(self, slot: str) -> list[str]:
         return sorted(self._by_slot.get(slot, ()))
 
+    def side(self, which: str) -> list[str]:
+        """All entities seen in the head (or tail) position, for datasets without entity types."""
+        return sorted({e for k, v in self._by_slot.items() if k.endswith(f":{which}") for e in v})
+
 
 class PerturbGenerator:
     generator_id = "perturb.v1"
@@ -114,6 +118,9 @@ class PerturbGenerator:
             local = sorted({getattr(o, s) for o in doc.triples for s in ("head", "tail")
                             if _slot(o, s) == slot and getattr(o, s) != current})
             pool = local or [e for e in self.pool.choices(slot) if e != current]
+            if not pool and slot.endswith(f":{side}"):  # untyped data: any entity seen on this side
+                others = {getattr(o, s) for o in doc.triples for s in ("head", "tail")} - {t.head, t.tail}
+                pool = sorted(others) or [e for e in self.pool.side(side) if e not in (t.head, t.tail)]
             if pool:
                 new = rng.choice(pool)
                 span = None
@@ -150,10 +157,12 @@ class PerturbGenerator:
             ops = [mention[1:], mention[:-1]] if len(mention) > 2 else []
             if span is not None:
                 k = rng.choice([1, 2])
-                if span[0] > 0:
-                    ops.append(text[max(0, span[0] - k): span[0]] + mention)
-                if span[1] < len(text):
-                    ops.append(mention + text[span[1]: span[1] + k])
+                before, after = text[max(0, span[0] - k): span[0]], text[span[1]: span[1] + k]
+                # extend only with word characters: "，吴凡" would be a formatting error, not a wrong entity
+                if before and re.fullmatch(r"\w+", before):
+                    ops.append(before + mention)
+                if after and re.fullmatch(r"\w+", after):
+                    ops.append(mention + after)
         ops = [o for o in ops if o and o.strip() and o != mention and not re.fullmatch(r"\W+", o)]
         return (rng.choice(ops),) if ops else None
 

@@ -22,6 +22,8 @@ DATASETS = ("duie", "fewrel", "wikizsl", "sample")
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING - 10 * verbosity
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpx2", "httpcore", "openai"):  # one line per request drowns the progress bar
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
 
 
 # ---------------------------------------------------------------- data

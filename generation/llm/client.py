@@ -131,7 +131,7 @@ class LLMClient:
             base_url=settings.base_url, api_key=key or "not-needed", max_retries=0, timeout=settings.timeout_s
         )
         self._limiter = RateLimiter(settings.rpm)
-        self._jitter = wait_exponential_jitter(initial=settings.backoff_initial_s, max=settings.backoff_max_s)
+        self._jitter = wait_exponential_jitter(multiplier=settings.backoff_initial_s, max=settings.backoff_max_s)
 
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception() if state.outcome else None

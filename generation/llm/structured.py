@@ -75,8 +75,12 @@ def strip_reasoning(text: str) -> str:
 
 
 def _first_json_object(text: str) -> str | None:
+    """The balanced ``{...}`` starting at the first ``{``; None when there is no ``{``.
+
+    Raises ContentError when that object never closes (a truncated answer must not be mistaken for the
+    complete inner object it happens to contain)."""
     start = text.find("{")
-    while start != -1:
+    if start != -1:
         depth, in_str, esc = 0, False, False
         for i in range(start, len(text)):
             c = text[i]
@@ -95,7 +99,7 @@ def _first_json_object(text: str) -> str | None:
                 depth -= 1
                 if depth == 0:
                     return text[start : i + 1]
-        start = text.find("{", start + 1)
+        raise ContentError("the JSON object is incomplete (truncated?)")
     return None
 
 
@@ -118,7 +122,10 @@ def parse_payload(raw: str) -> dict:
         raise ContentError("the answer is empty")
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for cand in candidates:
-        blob = _first_json_object(cand)
+        if not _LINE.search(cand) or cand.lstrip().startswith("{"):
+            blob = _first_json_object(cand)
+        else:
+            blob = None
         if blob is None:
             continue
         try:
@@ -136,8 +143,6 @@ def parse_payload(raw: str) -> dict:
                 raise ContentError(f"line-format triple ({body}) does not have three parts")
             out.setdefault(_ROLE[role.lower()], []).append({"head": parts[0], "relation": parts[1], "tail": parts[2]})
         return out
-    if text.lstrip().startswith("{"):
-        raise ContentError("the JSON object is incomplete (truncated?)")
     raise ContentError("no JSON object found in the answer")
 
 

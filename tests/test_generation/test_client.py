@@ -1,0 +1,151 @@
+"""LLM client robustness against a real local HTTP server speaking /v1/chat/completions."""
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from generation.llm.client import LLMCallError
+from generation.llm.generator import LLMGenerator
+from generation.llm.scripted_server import Reply, ScriptedServer
+from generation.llm.structured import ValidationPolicy
+from tests.test_generation.conftest import make_client
+from verifier.schema import Document
+
+DOC = Document(doc_id="d1", text="《雨巷》是诗人戴望舒的代表作。")
+GOOD = json.dumps({"triples": [{"head": "雨巷", "relation": "作者", "tail": "戴望舒"}]}, ensure_ascii=False)
+CACRE_GOOD = json.dumps({"anchors": [["雨巷", "作者", "戴望舒"]], "positives": [["戴望舒", "创作", "雨巷"]],
+                         "negatives": [["雨巷", "主角", "戴望舒"]]}, ensure_ascii=False)
+
+
+def run_extract(server: ScriptedServer, tmp_path, lexicon, kind="extract", **kw):
+    client = make_client(server.url, tmp_path, **kw)
+    gen = LLMGenerator(client, lexicon, kind=kind, lang="zh")
+
+    async def go():
+        try:
+            return await gen.generate(DOC)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go()), client
+
+
+def test_429_with_retry_after_is_honoured(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(status=429, headers={"Retry-After": "0.3"}), Reply(content=GOOD)]) as srv:
+        t0 = time.monotonic()
+        rows, client = run_extract(srv, tmp_path, duie_lexicon, backoff_max_s=1.0)
+        assert time.monotonic() - t0 >= 0.3
+    assert [r.triple.tail for r in rows] == ["戴望舒"]
+    assert client.usage.transport_retries == 1 and len(srv.requests) == 2
+
+
+def test_500_then_success_and_timeout_then_success(tmp_path, duie_lexicon):
+    script = [Reply(status=500), Reply(content=GOOD, delay_s=3.0), Reply(content=GOOD)]
+    with ScriptedServer(script) as srv:
+        rows, client = run_extract(srv, tmp_path, duie_lexicon, timeout_s=1.0)
+    assert len(rows) == 1 and client.usage.transport_retries == 2 and len(srv.requests) == 3
+
+
+def test_transport_failure_is_bounded_and_reported(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(status=503)] * 10) as srv, pytest.raises(LLMCallError, match="HTTP 503 after 3") as ei:
+        run_extract(srv, tmp_path, duie_lexicon, max_attempts=3)
+    assert ei.value.attempts == 3 and len(srv.requests) == 3
+
+
+def test_client_errors_are_not_retried(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(status=400)] * 3) as srv, pytest.raises(LLMCallError, match="HTTP 400 after 1"):
+        run_extract(srv, tmp_path, duie_lexicon)
+    assert len(srv.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        Reply(content='{"triples": [{"head": "雨巷", "relation": "作者" "tail": "戴望舒"}]}'),  # malformed JSON
+        Reply(content="", empty_choices=True),  # an empty choice list
+        Reply(content='{"triples": [{"head": "雨巷", "relation": "老师", "tail": "戴望舒"}]}'),  # bad relation
+    ],
+)
+def test_content_errors_are_reasked_with_the_error_shown(tmp_path, duie_lexicon, first):
+    with ScriptedServer([first, Reply(content=GOOD)]) as srv:
+        rows, client = run_extract(srv, tmp_path, duie_lexicon)
+    assert len(rows) == 1 and client.usage.reasks == 1
+    reask = srv.requests[1]["messages"]
+    assert reask[-1]["role"] == "user" and "不符合要求" in reask[-1]["content"]
+    assert reask[-2]["role"] == "assistant"
+
+
+def test_fenced_and_think_answers_parse(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(content=f"<think>hmm</think>```json\n{GOOD}\n```")]) as srv:
+        rows, _ = run_extract(srv, tmp_path, duie_lexicon)
+    assert rows[0].triple.head == "雨巷"
+
+
+def test_truncated_answer_doubles_max_tokens(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(content=GOOD[:30], finish_reason="length"), Reply(content=GOOD)]) as srv:
+        rows, _ = run_extract(srv, tmp_path, duie_lexicon, max_tokens=100)
+    assert [r["max_tokens"] for r in srv.requests] == [100, 200] and len(rows) == 1
+
+
+def test_truncated_at_the_cap_is_a_clear_failure(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(content=GOOD[:30], finish_reason="length")] * 6) as srv, \
+            pytest.raises(LLMCallError, match="cut off") as ei:
+        run_extract(srv, tmp_path, duie_lexicon, max_tokens=100, max_tokens_cap=200, max_reasks=1)
+    assert ei.value.last_response == GOOD[:30]
+
+
+def test_wrong_counts_are_reasked_then_fail_with_last_response(tmp_path, duie_lexicon):
+    bad = json.dumps({"anchors": [["雨巷", "作者", "戴望舒"]], "positives": [], "negatives": []}, ensure_ascii=False)
+    with ScriptedServer([Reply(content=bad)] * 3) as srv, pytest.raises(LLMCallError, match="equally many") as ei:
+        run_extract(srv, tmp_path, duie_lexicon, kind="cacre", max_reasks=2)
+    assert ei.value.attempts == 3 and ei.value.last_response == bad and len(srv.requests) == 3
+
+
+def test_cacre_groups_and_json_mode(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(content=CACRE_GOOD)]) as srv:
+        rows, _ = run_extract(srv, tmp_path, duie_lexicon, kind="cacre")
+    assert [(r.role, r.group_id) for r in rows] == [("anchor", "d1#g0"), ("positive", "d1#g0"), ("negative", "d1#g0")]
+    assert rows[2].corruption == "llm_negative" and rows[0].provenance.prompt_id == "cacre.zh"
+    assert srv.requests[0]["response_format"] == {"type": "json_object"}
+
+
+def test_reasoner_sends_no_json_mode(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(content="<think>…</think>" + GOOD)]) as srv:
+        run_extract(srv, tmp_path, duie_lexicon, reasoner=True)
+    assert "response_format" not in srv.requests[0] and srv.requests[0]["messages"][-1]["role"] == "user"
+
+
+def test_cache_makes_a_rerun_free_and_refresh_bypasses_it(tmp_path, duie_lexicon):
+    with ScriptedServer([Reply(content=GOOD)] * 3) as srv:
+        run_extract(srv, tmp_path, duie_lexicon)
+        _, client = run_extract(srv, tmp_path, duie_lexicon)
+        assert len(srv.requests) == 1 and client.usage.cache_hits == 1 and client.usage.requests == 0
+        client = make_client(srv.url, tmp_path)
+        client.refresh = True
+        asyncio.run(LLMGenerator(client, duie_lexicon, kind="extract").generate(DOC))
+        assert len(srv.requests) == 2
+
+
+def test_api_key_comes_from_the_environment(tmp_path, duie_lexicon, monkeypatch):
+    monkeypatch.delenv("MY_KEY", raising=False)
+    with pytest.raises(ValueError, match="MY_KEY is not set"):
+        make_client("http://127.0.0.1:9/v1", tmp_path, api_key_env="MY_KEY")
+    monkeypatch.setenv("MY_KEY", "sk-abc")
+    with ScriptedServer([Reply(content=GOOD)]) as srv:
+        run_extract(srv, tmp_path, duie_lexicon, api_key_env="MY_KEY")
+    assert srv.auth_headers == ["Bearer sk-abc"]
+
+
+def test_rpm_limit_spaces_requests(tmp_path, duie_lexicon):
+    from generation.llm.client import RateLimiter
+
+    async def go():
+        lim = RateLimiter(rpm=600)  # 0.1 s apart
+        t0 = time.monotonic()
+        for _ in range(4):
+            await lim.wait()
+        return time.monotonic() - t0
+
+    assert asyncio.run(go()) >= 0.29
