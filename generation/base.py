@@ -141,8 +141,11 @@ async def run_generation(
     bar = tqdm(total=total, desc=generator.generator_id, unit="doc", disable=not progress, dynamic_ncols=True)
     sem = asyncio.Semaphore(concurrency)
 
-    with JsonlAppender(out) as rows_w, JsonlAppender(ledger_path(out)) as ledger_w, \
-            JsonlAppender(failures_path(out)) as fail_w:
+    with (
+        JsonlAppender(out) as rows_w,
+        JsonlAppender(ledger_path(out)) as ledger_w,
+        JsonlAppender(failures_path(out)) as fail_w,
+    ):
 
         async def one(doc: Document) -> tuple[Document, list[Candidate] | None, BaseException | None]:
             async with sem:
@@ -153,8 +156,13 @@ async def run_generation(
 
         def finish(doc: Document, rows: list[Candidate] | None, err: BaseException | None) -> None:
             if err is not None:
-                fail = Failure(doc_id=doc.doc_id, stage=generator.generator_id, reason=f"{type(err).__name__}: {err}",
-                               attempts=getattr(err, "attempts", 1), last_response=getattr(err, "last_response", None))
+                fail = Failure(
+                    doc_id=doc.doc_id,
+                    stage=generator.generator_id,
+                    reason=f"{type(err).__name__}: {err}",
+                    attempts=getattr(err, "attempts", 1),
+                    last_response=getattr(err, "last_response", None),
+                )
                 failures.append(fail)
                 fail_w.write_many([fail])
                 summary.documents_failed += 1
@@ -203,4 +211,3 @@ async def run_generation(
     summary.wall_s = round(time.perf_counter() - t0, 3)
     summary.generator_stats = generator.stats()
     return summary
-

@@ -61,7 +61,9 @@ class Lexicon(BaseModel):
             out += [
                 r
                 for r, e in self.relations.items()
-                if r != relation and r not in out and e.subject_type == entry.subject_type
+                if r != relation
+                and r not in out
+                and e.subject_type == entry.subject_type
                 and e.value_type == entry.value_type
             ]
         return out
@@ -84,15 +86,34 @@ def load_lexicon(path: str | os.PathLike[str]) -> Lexicon:
 
 # Wikidata inverse properties (PID -> label of the inverse relation).
 WIKIDATA_INVERSES: dict[str, list[str]] = {
-    "P155": ["followed by"], "P156": ["follows"], "P131": ["contains administrative territorial entity"],
-    "P150": ["located in the administrative territorial entity"], "P361": ["has part"], "P527": ["part of"],
-    "P22": ["child"], "P25": ["child"], "P40": ["father", "mother"], "P26": ["spouse"], "P3373": ["sibling"],
-    "P974": ["mouth of the watercourse"], "P403": ["tributary"], "P127": ["owner of"], "P355": ["parent organization"],
-    "P749": ["subsidiary"], "P1346": ["award received"], "P710": ["participant in"], "P1344": ["participant"],
-    "P175": ["notable work"], "P800": ["author or performer"], "P1411": ["nominee"], "P463": ["has member"],
+    "P155": ["followed by"],
+    "P156": ["follows"],
+    "P131": ["contains administrative territorial entity"],
+    "P150": ["located in the administrative territorial entity"],
+    "P361": ["has part"],
+    "P527": ["part of"],
+    "P22": ["child"],
+    "P25": ["child"],
+    "P40": ["father", "mother"],
+    "P26": ["spouse"],
+    "P3373": ["sibling"],
+    "P974": ["mouth of the watercourse"],
+    "P403": ["tributary"],
+    "P127": ["owner of"],
+    "P355": ["parent organization"],
+    "P749": ["subsidiary"],
+    "P1346": ["award received"],
+    "P710": ["participant in"],
+    "P1344": ["participant"],
+    "P175": ["notable work"],
+    "P800": ["author or performer"],
+    "P1411": ["nominee"],
+    "P463": ["has member"],
 }
-_STOP = set("a an the of in on at to for by from with or and is are was this that which who item its it as be "
-            "subject object use don't not".split())
+_STOP = set(
+    "a an the of in on at to for by from with or and is are was this that which who item its it as be "
+    "subject object use don't not".split()
+)
 
 
 def _words(text: str) -> set[str]:
@@ -106,7 +127,11 @@ def derive_lexicon(infos: dict[str, RelationInfo], lexicon_id: str, lang: str = 
     rels: dict[str, LexiconEntry] = {}
     for name, (pid, info) in by_name.items():
         scored = sorted(
-            ((len(words[name] & w) / max(1, len(words[name] | w)), other) for other, w in words.items() if other != name),
+            (
+                (len(words[name] & w) / max(1, len(words[name] | w)), other)
+                for other, w in words.items()
+                if other != name
+            ),
             reverse=True,
         )
         rels[name] = LexiconEntry(
@@ -131,5 +156,7 @@ def lexicon_for(dataset: str, split: str | None = None, data_dir: str | None = N
     from verifier.data.relations import load_descriptions
 
     if dataset == "sample":
-        return derive_lexicon(load_descriptions(sample_dir() / "sample_pid2name_en.json"), lexicon_id="sample.en.derived")
+        return derive_lexicon(
+            load_descriptions(sample_dir() / "sample_pid2name_en.json"), lexicon_id="sample.en.derived"
+        )
     return derive_lexicon(load_relations(dataset, data_dir), lexicon_id=f"{dataset}.derived")

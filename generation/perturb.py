@@ -31,7 +31,11 @@ from generation.lexicon import Lexicon
 from verifier.schema import Candidate, Corruption, GoldRecord, Provenance, Triple
 
 CORRUPTIONS: tuple[Corruption, ...] = (
-    "head_tail_swap", "confusable_relation", "entity_substitution", "span_corruption", "unsupported_relation",
+    "head_tail_swap",
+    "confusable_relation",
+    "entity_substitution",
+    "span_corruption",
+    "unsupported_relation",
 )
 
 
@@ -79,8 +83,9 @@ class PerturbGenerator:
         self.lexicon = lexicon
         self.pool = pool or EntityPool()
         self.config = config or PerturbConfig()
-        self.provenance = Provenance(generator=self.generator_id, prompt_id=f"lexicon:{lexicon.lexicon_id}",
-                                     prompt_version=lexicon.version)
+        self.provenance = Provenance(
+            generator=self.generator_id, prompt_id=f"lexicon:{lexicon.lexicon_id}", prompt_version=lexicon.version
+        )
         self._counts: dict[str, int] = defaultdict(int)
 
     # ------------------------------------------------------------ views
@@ -92,9 +97,18 @@ class PerturbGenerator:
         if entry is not None:
             options += [t.model_copy(update={"relation": s, "relation_id": None}) for s in entry.synonyms]
             options += [
-                t.model_copy(update={"head": t.tail, "tail": t.head, "relation": inv, "relation_id": None,
-                                     "head_type": t.tail_type, "tail_type": t.head_type,
-                                     "head_span": t.tail_span, "tail_span": t.head_span})
+                t.model_copy(
+                    update={
+                        "head": t.tail,
+                        "tail": t.head,
+                        "relation": inv,
+                        "relation_id": None,
+                        "head_type": t.tail_type,
+                        "tail_type": t.head_type,
+                        "head_span": t.tail_span,
+                        "tail_span": t.head_span,
+                    }
+                )
                 for inv in entry.inverses
             ]
             if not options and entry.description:
@@ -104,8 +118,16 @@ class PerturbGenerator:
     # ------------------------------------------------------------ corruptions
 
     def _swap(self, t: Triple, doc: GoldRecord, rng: random.Random) -> Triple | None:
-        return t.model_copy(update={"head": t.tail, "tail": t.head, "head_type": t.tail_type, "tail_type": t.head_type,
-                                    "head_span": t.tail_span, "tail_span": t.head_span})
+        return t.model_copy(
+            update={
+                "head": t.tail,
+                "tail": t.head,
+                "head_type": t.tail_type,
+                "tail_type": t.head_type,
+                "head_span": t.tail_span,
+                "tail_span": t.head_span,
+            }
+        )
 
     def _confusable(self, t: Triple, doc: GoldRecord, rng: random.Random) -> Triple | None:
         opts = self.lexicon.confusables(t.relation)
@@ -115,8 +137,14 @@ class PerturbGenerator:
         which = rng.choice(["head", "tail"])
         for side in (which, "tail" if which == "head" else "head"):
             slot, current = _slot(t, side), getattr(t, side)
-            local = sorted({getattr(o, s) for o in doc.triples for s in ("head", "tail")
-                            if _slot(o, s) == slot and getattr(o, s) != current})
+            local = sorted(
+                {
+                    getattr(o, s)
+                    for o in doc.triples
+                    for s in ("head", "tail")
+                    if _slot(o, s) == slot and getattr(o, s) != current
+                }
+            )
             pool = local or [e for e in self.pool.choices(slot) if e != current]
             if not pool and slot.endswith(f":{side}"):  # untyped data: any entity seen on this side
                 others = {getattr(o, s) for o in doc.triples for s in ("head", "tail")} - {t.head, t.tail}
@@ -142,8 +170,9 @@ class PerturbGenerator:
         return None
 
     @staticmethod
-    def _corrupt_mention(text: str, mention: str, span: tuple[int, int] | None, lang: str,
-                         rng: random.Random) -> tuple[str] | None:
+    def _corrupt_mention(
+        text: str, mention: str, span: tuple[int, int] | None, lang: str, rng: random.Random
+    ) -> tuple[str] | None:
         if lang == "en":
             words = mention.split()
             ops = []
@@ -151,13 +180,13 @@ class PerturbGenerator:
                 ops += [" ".join(words[1:]), " ".join(words[:-1])]
             if span is not None:
                 before = re.findall(r"(\w+)\s*$", text[: span[0]])
-                after = re.findall(r"^\s*(\w+)", text[span[1]:])
+                after = re.findall(r"^\s*(\w+)", text[span[1] :])
                 ops += [f"{before[0]} {mention}" if before else None, f"{mention} {after[0]}" if after else None]
         else:
             ops = [mention[1:], mention[:-1]] if len(mention) > 2 else []
             if span is not None:
                 k = rng.choice([1, 2])
-                before, after = text[max(0, span[0] - k): span[0]], text[span[1]: span[1] + k]
+                before, after = text[max(0, span[0] - k) : span[0]], text[span[1] : span[1] + k]
                 # extend only with word characters: "，吴凡" would be a formatting error, not a wrong entity
                 if before and re.fullmatch(r"\w+", before):
                     ops.append(before + mention)
@@ -174,8 +203,13 @@ class PerturbGenerator:
             return None
         r = rng.choice(opts)
         e = self.lexicon.relations.get(r)
-        return t.model_copy(update={"relation": r, "relation_id": None,
-                                    "tail_type": e.value_type if e and e.value_type else t.tail_type})
+        return t.model_copy(
+            update={
+                "relation": r,
+                "relation_id": None,
+                "tail_type": e.value_type if e and e.value_type else t.tail_type,
+            }
+        )
 
     # ------------------------------------------------------------ generation
 
@@ -185,13 +219,26 @@ class PerturbGenerator:
         gold = {o.key() for o in doc.triples}
 
         def row(triple: Triple, role: str, label: int, corruption: Corruption | None = None) -> Candidate:
-            return Candidate(doc_id=doc.doc_id, text=doc.text, lang=doc.lang, triple=triple, role=role, group_id=gid,
-                             corruption=corruption, provenance=self.provenance, label=label)
+            return Candidate(
+                doc_id=doc.doc_id,
+                text=doc.text,
+                lang=doc.lang,
+                triple=triple,
+                role=role,
+                group_id=gid,
+                corruption=corruption,
+                provenance=self.provenance,
+                label=label,
+            )
 
         rows = [row(t, "anchor", 1), row(self.positive(t, rng), "positive", 1)]
-        fns = {"head_tail_swap": self._swap, "confusable_relation": self._confusable,
-               "entity_substitution": self._substitute, "span_corruption": self._span,
-               "unsupported_relation": self._unsupported}
+        fns = {
+            "head_tail_swap": self._swap,
+            "confusable_relation": self._confusable,
+            "entity_substitution": self._substitute,
+            "span_corruption": self._span,
+            "unsupported_relation": self._unsupported,
+        }
         order = list(self.config.corruptions)
         rng.shuffle(order)
         seen = set(gold)

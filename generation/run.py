@@ -60,8 +60,12 @@ class GenerateConfig(StageConfig):
     """Bypass the cache for reads."""
     cache: str | None = None
     """sqlite cache path (default: <user cache>/llm_cache.sqlite)."""
-    entities: EntityPolicy = "reject"
-    """Entities absent from the text: reject (re-ask) or keep the row with a flag."""
+    entities: EntityPolicy | None = None
+    """Entities absent from the text: reject (re-ask), flag (keep with a flag) or drop the triple
+    (default: reject for --prompt cacre, flag for extract)."""
+    relation_errors: EntityPolicy | None = None
+    """Relations outside the dataset's set: reject (re-ask), flag or drop (default: reject for cacre, flag for
+    extract, so a raw extraction keeps everything the model said for measuring it)."""
     equal_counts: bool = True
     price_in: float | None = None
     """USD per 1M prompt tokens (default: the preset's)."""
@@ -126,19 +130,34 @@ async def _run_llm(cfg: GenerateConfig, preset: Preset, base_url: str, model: st
 
     lexicon, lang = resolve_lexicon(cfg)
     settings = LLMSettings(
-        base_url=base_url, model=model, api_key_env=preset.api_key_env, json_mode=preset.json_mode,
-        reasoner=preset.reasoner, temperature=cfg.temperature, max_tokens=cfg.max_tokens, timeout_s=cfg.timeout_s,
-        max_attempts=cfg.max_attempts, max_reasks=cfg.max_reasks, rpm=cfg.rpm,
+        base_url=base_url,
+        model=model,
+        api_key_env=preset.api_key_env,
+        json_mode=preset.json_mode,
+        reasoner=preset.reasoner,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        timeout_s=cfg.timeout_s,
+        max_attempts=cfg.max_attempts,
+        max_reasks=cfg.max_reasks,
+        rpm=cfg.rpm,
     )
     cache = CompletionCache(cfg.cache or cache_dir() / "llm_cache.sqlite")
     client = LLMClient(settings, cache=cache, refresh=cfg.refresh)
-    policy = ValidationPolicy(allowed_relations=list(lexicon.relations), entities_in_text=cfg.entities,
-                              equal_counts=cfg.equal_counts)
-    gen = LLMGenerator(client, lexicon, kind=cfg.prompt, lang=lang, policy=policy,
-                       model_name=cfg.model or preset.model)
+    lenient = "flag" if cfg.prompt == "extract" else "reject"
+    policy = ValidationPolicy(
+        allowed_relations=list(lexicon.relations),
+        entities_in_text=cfg.entities or lenient,
+        relation_errors=cfg.relation_errors or lenient,
+        equal_counts=cfg.equal_counts,
+    )
+    gen = LLMGenerator(client, lexicon, kind=cfg.prompt, lang=lang, policy=policy, model_name=cfg.model or preset.model)
     try:
         return await run_generation(
-            gen, iter_documents(cfg), out, concurrency=cfg.concurrency,
+            gen,
+            iter_documents(cfg),
+            out,
+            concurrency=cfg.concurrency,
             cost_fn=lambda s: cost_usd(preset, s["prompt_tokens"], s["completion_tokens"]),
         )
     finally:
@@ -152,7 +171,9 @@ def _local_model_path(name: str) -> str:
     if Path(name).is_file():
         return name
     if name not in MODELS or MODELS[name].kind != "gguf":
-        raise ConfigError(f"--model for --llm local must be a GGUF path or one of qwen2.5-coder-0.5b/1.5b (got {name!r})")
+        raise ConfigError(
+            f"--model for --llm local must be a GGUF path or one of qwen2.5-coder-0.5b/1.5b (got {name!r})"
+        )
     path = available_path(name)
     return str(path if path is not None else pull(name))
 
@@ -182,7 +203,8 @@ def generate(cfg: GenerateConfig) -> RunSummary:
         "summary": summary.model_dump(mode="json"),
         "tokens": {"prompt": stats.get("prompt_tokens", 0), "completion": stats.get("completion_tokens", 0)},
         "cost_usd": round(cost_usd(preset, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0)), 6)
-        if preset else 0.0,
+        if preset
+        else 0.0,
     }
     write_json(out.parent / "summary.json", report)
     return summary

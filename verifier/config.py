@@ -99,10 +99,16 @@ def add_config_flags(parser: Any, cls: type[StageConfig], skip: tuple[str, ...] 
         if name in skip:
             continue
         ann = info.annotation
-        args = [a for a in typing.get_args(ann) if a is not type(None)] if typing.get_origin(ann) in (
-            typing.Union, getattr(__import__("types"), "UnionType", None)) else [ann]
+        args = (
+            [a for a in typing.get_args(ann) if a is not type(None)]
+            if typing.get_origin(ann) in (typing.Union, getattr(__import__("types"), "UnionType", None))
+            else [ann]
+        )
         base = args[0] if args else ann
-        kwargs: dict[str, Any] = {"default": None, "help": f"{(info.description or '').strip()} (default: {info.default})"}
+        kwargs: dict[str, Any] = {
+            "default": None,
+            "help": f"{(info.description or '').strip()} (default: {info.default})",
+        }
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(base) is typing.Literal:

@@ -150,7 +150,7 @@ class JsonlAppender:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_tail(self.path)
         self.fsync = fsync
-        self._fh = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._fh = open(self.path, "a", encoding="utf-8", newline="\n")
 
     def write_raw(self, text: str) -> None:
         if text:

@@ -27,10 +27,22 @@ class CachedCompletion(BaseModel):
     completion_tokens: int = 0
 
 
-def cache_key(base_url: str, model: str, prompt_id: str, prompt_version: int, messages: list[dict[str, str]],
-              params: dict[str, Any]) -> str:
-    material = {"base_url": base_url.rstrip("/"), "model": model, "prompt_id": prompt_id,
-                "prompt_version": prompt_version, "messages": messages, "params": params}
+def cache_key(
+    base_url: str,
+    model: str,
+    prompt_id: str,
+    prompt_version: int,
+    messages: list[dict[str, str]],
+    params: dict[str, Any],
+) -> str:
+    material = {
+        "base_url": base_url.rstrip("/"),
+        "model": model,
+        "prompt_id": prompt_id,
+        "prompt_version": prompt_version,
+        "messages": messages,
+        "params": params,
+    }
     return hashlib.sha256(json.dumps(material, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 

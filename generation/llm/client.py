@@ -171,8 +171,10 @@ class LLMClient:
 
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_retryable), wait=self._wait,
-                stop=stop_after_attempt(self.settings.max_attempts), reraise=True,
+                retry=retry_if_exception(_retryable),
+                wait=self._wait,
+                stop=stop_after_attempt(self.settings.max_attempts),
+                reraise=True,
             ):
                 with attempt:
                     return await once()
@@ -182,7 +184,9 @@ class LLMClient:
             raise LLMCallError(f"transport: {kind} after {attempt_no} attempt(s): {str(e)[:200]}", attempt_no) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def complete(self, messages: list[dict[str, str]], prompt: PromptTemplate, max_tokens: int) -> CachedCompletion:
+    async def complete(
+        self, messages: list[dict[str, str]], prompt: PromptTemplate, max_tokens: int
+    ) -> CachedCompletion:
         """One completion, from the cache when possible."""
         params = self._params(max_tokens)
         key = cache_key(self.settings.base_url, self.settings.model, prompt.prompt_id, prompt.version, messages, params)

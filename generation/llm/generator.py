@@ -19,9 +19,16 @@ class LLMGenerator:
 
     generator_id = "llm.v1"
 
-    def __init__(self, client: LLMClient, lexicon: Lexicon, kind: PromptKind = "cacre", lang: str = "zh",
-                 policy: ValidationPolicy | None = None, model_name: str | None = None,
-                 relations: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        client: LLMClient,
+        lexicon: Lexicon,
+        kind: PromptKind = "cacre",
+        lang: str = "zh",
+        policy: ValidationPolicy | None = None,
+        model_name: str | None = None,
+        relations: list[str] | None = None,
+    ) -> None:
         self.client = client
         self.lexicon = lexicon
         self.kind = kind
@@ -29,8 +36,12 @@ class LLMGenerator:
         self.prompt: PromptTemplate = load_prompt(f"{kind}.{lang}")
         self.reask: PromptTemplate = load_prompt(f"reask.{lang}")
         self.policy = policy or ValidationPolicy(allowed_relations=self.relations)
-        self.provenance = Provenance(generator=self.generator_id, prompt_id=self.prompt.prompt_id,
-                                     prompt_version=self.prompt.version, model=model_name or client.settings.model)
+        self.provenance = Provenance(
+            generator=self.generator_id,
+            prompt_id=self.prompt.prompt_id,
+            prompt_version=self.prompt.version,
+            model=model_name or client.settings.model,
+        )
         self._relation_block = relation_block(lexicon, self.relations)
 
     def messages(self, doc: Document) -> list[dict[str, str]]:
@@ -38,19 +49,33 @@ class LLMGenerator:
 
     def _triple(self, t: LLMTriple) -> Triple:
         e = self.lexicon.relations.get(t.relation)
-        return Triple(head=t.head, relation=t.relation, tail=t.tail,
-                      head_type=e.subject_type if e else None, tail_type=e.value_type if e else None)
+        return Triple(
+            head=t.head,
+            relation=t.relation,
+            tail=t.tail,
+            head_type=e.subject_type if e else None,
+            tail_type=e.value_type if e else None,
+        )
 
     def _row(self, doc: Document, t: LLMTriple, flags: list[str], role: Role, group: str | None) -> Candidate:
         return Candidate(
-            doc_id=doc.doc_id, text=doc.text, lang=doc.lang, triple=self._triple(t), role=role, group_id=group,
-            corruption="llm_negative" if role == "negative" else None, provenance=self.provenance, flags=flags,
+            doc_id=doc.doc_id,
+            text=doc.text,
+            lang=doc.lang,
+            triple=self._triple(t),
+            role=role,
+            group_id=group,
+            corruption="llm_negative" if role == "negative" else None,
+            provenance=self.provenance,
+            flags=flags,
         )
 
     async def generate(self, doc: Document) -> list[Candidate]:
         if self.kind == "cacre":
             result = await self.client.structured(
-                self.messages(doc), self.prompt, lambda raw: validate_cacre(parse_payload(raw), doc.text, self.policy),
+                self.messages(doc),
+                self.prompt,
+                lambda raw: validate_cacre(parse_payload(raw), doc.text, self.policy),
                 self.reask,
             )
             rows: list[Candidate] = []
@@ -59,7 +84,9 @@ class LLMGenerator:
                     rows.append(self._row(doc, t, flags, role, f"{doc.doc_id}#g{i}"))
             return rows
         result = await self.client.structured(
-            self.messages(doc), self.prompt, lambda raw: validate_extraction(parse_payload(raw), doc.text, self.policy),
+            self.messages(doc),
+            self.prompt,
+            lambda raw: validate_extraction(parse_payload(raw), doc.text, self.policy),
             self.reask,
         )
         return [self._row(doc, t, flags, "candidate", None) for t, flags in result.value]

@@ -25,8 +25,14 @@ def free_port() -> int:
 
 
 class LocalLlamaServer:
-    def __init__(self, model_path: str | os.PathLike[str], n_ctx: int = 4096, n_threads: int | None = None,
-                 log_path: str | os.PathLike[str] | None = None, startup_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        startup_timeout_s: float = 300.0,
+    ) -> None:
         self.model_path = str(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 2
@@ -43,10 +49,25 @@ class LocalLlamaServer:
         try:
             import llama_cpp  # noqa: F401
         except ImportError as e:
-            raise RuntimeError("--llm local needs the `local-llm` extra: pip install 'llm-triple-verifier[local-llm]'") from e
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads)]
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+            raise RuntimeError(
+                "--llm local needs the `local-llm` extra: pip install 'llm-triple-verifier[local-llm]'"
+            ) from e
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            self.model_path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
+        ]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:

@@ -52,7 +52,9 @@ def load_prompt(prompt_id: str, version: int | None = None, directory: str | Non
     """Load ``<prompt_id>.v<version>.md`` (the highest version when ``version`` is None)."""
     root = Path(directory) if directory else prompts_dir()
     found = sorted(
-        (int(m["version"]), p) for p in root.glob(f"{prompt_id}.v*.md") if (m := _FILE.match(p.name)) and m["id"] == prompt_id
+        (int(m["version"]), p)
+        for p in root.glob(f"{prompt_id}.v*.md")
+        if (m := _FILE.match(p.name)) and m["id"] == prompt_id
     )
     if version is not None:
         found = [(v, p) for v, p in found if v == version]

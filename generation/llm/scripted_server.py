@@ -57,8 +57,11 @@ def copy_extractor(relation: str) -> Callable[[dict[str, Any]], Reply]:
         t = {"head": head, "relation": relation, "tail": tail}
         prompt = request["messages"][-1]["content"]
         if "anchors" in prompt:
-            body = {"anchors": [t], "positives": [{**t, "relation": relation + "者"}],
-                    "negatives": [{"head": tail, "relation": relation, "tail": head}]}
+            body = {
+                "anchors": [t],
+                "positives": [{**t, "relation": relation + "者"}],
+                "negatives": [{"head": tail, "relation": relation, "tail": head}],
+            }
         else:
             body = {"triples": [t]}
         return Reply(content=json.dumps(body, ensure_ascii=False))
@@ -69,8 +72,13 @@ def copy_extractor(relation: str) -> Callable[[dict[str, Any]], Reply]:
 class ScriptedServer:
     """Threaded HTTP server; use as a context manager. ``url`` is the OpenAI base URL (``.../v1``)."""
 
-    def __init__(self, script: list[Reply] | None = None, responder: Callable[[dict[str, Any]], Reply] | None = None,
-                 latency_s: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        script: list[Reply] | None = None,
+        responder: Callable[[dict[str, Any]], Reply] | None = None,
+        latency_s: float = 0.0,
+        port: int = 0,
+    ) -> None:
         self.script: deque[Reply] = deque(script or [])
         self.responder = responder or copy_extractor("作者")
         self.latency_s = latency_s
@@ -121,19 +129,39 @@ class ScriptedServer:
                     self._send(reply.status, body, reply.headers)
                     return
                 content = reply.content or ""
-                choices = [] if reply.empty_choices else [{
-                    "index": 0, "message": {"role": "assistant", "content": content},
-                    "finish_reason": reply.finish_reason,
-                }]
+                choices = (
+                    []
+                    if reply.empty_choices
+                    else [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": reply.finish_reason,
+                        }
+                    ]
+                )
                 body = {
-                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": request.get("model", "scripted"), "choices": choices,
-                    "usage": {"prompt_tokens": sum(len(m.get("content", "")) for m in request.get("messages", [])),
-                              "completion_tokens": len(content), "total_tokens": 0},
+                    "id": f"chatcmpl-{len(server.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": request.get("model", "scripted"),
+                    "choices": choices,
+                    "usage": {
+                        "prompt_tokens": sum(len(m.get("content", "")) for m in request.get("messages", [])),
+                        "completion_tokens": len(content),
+                        "total_tokens": 0,
+                    },
                 }
                 self._send(200, json.dumps(body, ensure_ascii=False), reply.headers)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                import sys
+
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # clients killed mid-request are expected
+                    super().handle_error(request, client_address)
+
+        self._httpd = Server(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

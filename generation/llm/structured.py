@@ -15,7 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-EntityPolicy = Literal["reject", "flag"]
+EntityPolicy = Literal["reject", "flag", "drop"]
+"""What to do with a triple that breaks a rule: reject (re-ask the model), flag (keep it, noted in ``flags``),
+drop (discard that triple only)."""
 
 
 class ContentError(ValueError):
@@ -62,8 +64,16 @@ _LINE = re.compile(
     r"^\s*(?:[-*\d.]+\s*)?(anchor|positive|negative|锚点|正例|负例|triple|三元组)s?\s*[:：]\s*[(（](.+?)[)）]\s*$",
     re.I | re.M,
 )
-_ROLE = {"anchor": "anchors", "锚点": "anchors", "positive": "positives", "正例": "positives",
-         "negative": "negatives", "负例": "negatives", "triple": "triples", "三元组": "triples"}
+_ROLE = {
+    "anchor": "anchors",
+    "锚点": "anchors",
+    "positive": "positives",
+    "正例": "positives",
+    "negative": "negatives",
+    "负例": "negatives",
+    "triple": "triples",
+    "三元组": "triples",
+}
 
 
 def strip_reasoning(text: str) -> str:
@@ -156,23 +166,37 @@ class ValidationPolicy(BaseModel):
 
     allowed_relations: list[str]
     entities_in_text: EntityPolicy = "reject"
+    relation_errors: EntityPolicy = "reject"
+    """A relation outside the allowed set."""
     equal_counts: bool = True
     positive_relations: Literal["any", "allowed"] = "any"
     """Positives use synonymous or inverse relations, which are usually outside the predicate set."""
 
 
-def _check_triple(t: LLMTriple, text: str, allowed: set[str] | None, policy: EntityPolicy, where: str,
-                  check_entities: bool) -> list[str]:
-    if allowed is not None and t.relation not in allowed:
-        raise ContentError(f"{where}: relation {t.relation!r} is not one of the allowed relations")
+def _check_triple(
+    t: LLMTriple, text: str, allowed: set[str] | None, policy: ValidationPolicy, where: str, check_entities: bool
+) -> list[str] | None:
+    """Flags for a kept triple, None for a dropped one; ContentError when the policy says re-ask."""
     flags = []
+    if allowed is not None and t.relation not in allowed:
+        if policy.relation_errors == "reject":
+            raise ContentError(f"{where}: relation {t.relation!r} is not one of the allowed relations")
+        if policy.relation_errors == "drop":
+            return None
+        flags.append("relation_not_allowed")
     if check_entities:
         for name, ent in (("head", t.head), ("tail", t.tail)):
             if ent not in text:
-                if policy == "reject":
+                if policy.entities_in_text == "reject":
                     raise ContentError(f"{where}: {name} {ent!r} does not occur in the text; copy entities verbatim")
+                if policy.entities_in_text == "drop":
+                    return None
                 flags.append(f"{name}_not_in_text")
     return flags
+
+
+def _kept(items: list[tuple[LLMTriple, list[str] | None]]) -> list[tuple[LLMTriple, list[str]]]:
+    return [(t, f) for t, f in items if f is not None]
 
 
 def validate_extraction(payload: dict, text: str, policy: ValidationPolicy) -> list[tuple[LLMTriple, list[str]]]:
@@ -182,10 +206,9 @@ def validate_extraction(payload: dict, text: str, policy: ValidationPolicy) -> l
     except ValidationError as e:
         raise ContentError(_describe(e)) from None
     allowed = set(policy.allowed_relations)
-    return [
-        (t, _check_triple(t, text, allowed, policy.entities_in_text, f"triples[{i}]", True))
-        for i, t in enumerate(ans.triples)
-    ]
+    return _kept(
+        [(t, _check_triple(t, text, allowed, policy, f"triples[{i}]", True)) for i, t in enumerate(ans.triples)]
+    )
 
 
 def validate_cacre(payload: dict, text: str, policy: ValidationPolicy) -> dict[str, list[tuple[LLMTriple, list[str]]]]:
@@ -203,7 +226,11 @@ def validate_cacre(payload: dict, text: str, policy: ValidationPolicy) -> dict[s
     for role, triples in (("anchors", ans.anchors), ("positives", ans.positives), ("negatives", ans.negatives)):
         rel_set = None if role == "positives" and policy.positive_relations == "any" else allowed
         out[role] = [
-            (t, _check_triple(t, text, rel_set, policy.entities_in_text, f"{role}[{i}]", role != "negatives"))
+            (t, _check_triple(t, text, rel_set, policy, f"{role}[{i}]", role != "negatives"))
             for i, t in enumerate(triples)
         ]
-    return out
+    if any(f is None for items in out.values() for _, f in items):
+        # dropping one member would break the anchor_i/positive_i/negative_i pairing: drop whole groups
+        keep = [i for i in range(n[0]) if all(i < len(out[r]) and out[r][i][1] is not None for r in out)]
+        return {r: [out[r][i] for i in keep] for r in out}  # type: ignore[misc]
+    return out  # type: ignore[return-value]

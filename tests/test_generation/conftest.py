@@ -20,8 +20,9 @@ def duie_lexicon():
 
 
 def make_client(url: str, tmp_path, **kw) -> LLMClient:
-    defaults = dict(base_url=url, model="scripted", timeout_s=2.0, max_attempts=4, backoff_initial_s=0.01,
-                    backoff_max_s=0.05)
+    defaults = dict(
+        base_url=url, model="scripted", timeout_s=2.0, max_attempts=4, backoff_initial_s=0.01, backoff_max_s=0.05
+    )
     settings = LLMSettings(**{**defaults, **kw})
     return LLMClient(settings, cache=CompletionCache(tmp_path / "cache.sqlite"))
 

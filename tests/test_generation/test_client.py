@@ -9,14 +9,19 @@ import pytest
 from generation.llm.client import LLMCallError
 from generation.llm.generator import LLMGenerator
 from generation.llm.scripted_server import Reply, ScriptedServer
-from generation.llm.structured import ValidationPolicy
 from tests.test_generation.conftest import make_client
 from verifier.schema import Document
 
 DOC = Document(doc_id="d1", text="《雨巷》是诗人戴望舒的代表作。")
 GOOD = json.dumps({"triples": [{"head": "雨巷", "relation": "作者", "tail": "戴望舒"}]}, ensure_ascii=False)
-CACRE_GOOD = json.dumps({"anchors": [["雨巷", "作者", "戴望舒"]], "positives": [["戴望舒", "创作", "雨巷"]],
-                         "negatives": [["雨巷", "主角", "戴望舒"]]}, ensure_ascii=False)
+CACRE_GOOD = json.dumps(
+    {
+        "anchors": [["雨巷", "作者", "戴望舒"]],
+        "positives": [["戴望舒", "创作", "雨巷"]],
+        "negatives": [["雨巷", "主角", "戴望舒"]],
+    },
+    ensure_ascii=False,
+)
 
 
 def run_extract(server: ScriptedServer, tmp_path, lexicon, kind="extract", **kw):
@@ -90,8 +95,10 @@ def test_truncated_answer_doubles_max_tokens(tmp_path, duie_lexicon):
 
 
 def test_truncated_at_the_cap_is_a_clear_failure(tmp_path, duie_lexicon):
-    with ScriptedServer([Reply(content=GOOD[:30], finish_reason="length")] * 6) as srv, \
-            pytest.raises(LLMCallError, match="cut off") as ei:
+    with (
+        ScriptedServer([Reply(content=GOOD[:30], finish_reason="length")] * 6) as srv,
+        pytest.raises(LLMCallError, match="cut off") as ei,
+    ):
         run_extract(srv, tmp_path, duie_lexicon, max_tokens=100, max_tokens_cap=200, max_reasks=1)
     assert ei.value.last_response == GOOD[:30]
 

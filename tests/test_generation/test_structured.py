@@ -14,9 +14,12 @@ POLICY = ValidationPolicy(allowed_relations=["作者", "主角"])
 
 
 def test_fenced_json_and_think_prefix():
-    raw = '<think>先想一想 {"x": 1}</think>\n好的：\n```json\n{"triples": [{"head": "雨巷", "relation": "作者", "tail": "戴望舒"}]}\n```'
+    raw = (
+        '<think>先想一想 {"x": 1}</think>\n好的：\n```json\n'
+        '{"triples": [{"head": "雨巷", "relation": "作者", "tail": "戴望舒"}]}\n```'
+    )
     assert strip_reasoning(raw).startswith("好的")
-    (t, flags), = validate_extraction(parse_payload(raw), TEXT, POLICY)
+    ((t, flags),) = validate_extraction(parse_payload(raw), TEXT, POLICY)
     assert (t.head, t.relation, t.tail, flags) == ("雨巷", "作者", "戴望舒", [])
 
 
@@ -51,7 +54,7 @@ def test_content_errors_explain_themselves(raw: str, fragment: str):
 
 def test_keep_with_flag_policy():
     pol = POLICY.model_copy(update={"entities_in_text": "flag"})
-    (t, flags), = validate_extraction(parse_payload('{"triples": [["雨巷", "作者", "徐志摩"]]}'), TEXT, pol)
+    ((_, flags),) = validate_extraction(parse_payload('{"triples": [["雨巷", "作者", "徐志摩"]]}'), TEXT, pol)
     assert flags == ["tail_not_in_text"]
 
 
@@ -59,5 +62,27 @@ def test_cacre_counts_must_match_and_negatives_may_be_off_text():
     raw = '{"anchors": [["雨巷","作者","戴望舒"]], "positives": [], "negatives": [["雨巷","作者","徐志摩"]]}'
     with pytest.raises(ContentError, match="equally many, got 1, 0, 1"):
         validate_cacre(parse_payload(raw), TEXT, POLICY)
-    raw = '{"anchors": [["雨巷","作者","戴望舒"]], "positives": [["戴望舒","创作","雨巷"]], "negatives": [["雨巷","作者","徐志摩"]]}'
+    raw = (
+        '{"anchors": [["雨巷","作者","戴望舒"]], "positives": [["戴望舒","创作","雨巷"]], '
+        '"negatives": [["雨巷","作者","徐志摩"]]}'
+    )
     assert validate_cacre(parse_payload(raw), TEXT, POLICY)["negatives"][0][1] == []
+
+
+def test_relation_errors_flag_or_drop_per_triple():
+    raw = '{"triples": [["雨巷", "作者", "戴望舒"], ["雨巷", "出版社", "戴望舒"]]}'
+    flag = POLICY.model_copy(update={"relation_errors": "flag"})
+    assert [f for _, f in validate_extraction(parse_payload(raw), TEXT, flag)] == [[], ["relation_not_allowed"]]
+    drop = POLICY.model_copy(update={"relation_errors": "drop"})
+    assert [t.relation for t, _ in validate_extraction(parse_payload(raw), TEXT, drop)] == ["作者"]
+
+
+def test_cacre_drop_keeps_groups_aligned():
+    raw = (
+        '{"anchors": [["雨巷","作者","戴望舒"], ["雨巷","出版社","戴望舒"]], "positives": [["戴望舒","创作","雨巷"], '
+        '["a","b","c"]], "negatives": [["雨巷","主角","戴望舒"], ["雨巷","主角","x"]]}'
+    )
+    out = validate_cacre(
+        parse_payload(raw), TEXT, POLICY.model_copy(update={"relation_errors": "drop", "entities_in_text": "drop"})
+    )
+    assert [len(v) for v in out.values()] == [1, 1, 1] and out["anchors"][0][0].relation == "作者"

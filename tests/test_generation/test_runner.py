@@ -1,0 +1,143 @@
+"""The shared batch runner: contract, failures, resume after a crash (including SIGKILL of the CLI)."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from generation.base import CandidateGenerator, ledger_path, prepare_resume, run_generation
+from generation.lexicon import lexicon_for
+from generation.llm.generator import LLMGenerator
+from generation.llm.scripted_server import ScriptedServer, copy_extractor
+from generation.perturb import EntityPool, PerturbGenerator
+from tests.test_generation.conftest import make_client
+from verifier.data.catalog import load_split
+from verifier.io import read_jsonl
+from verifier.schema import Candidate, Document
+
+
+def check_generator_contract(gen: CandidateGenerator, docs: list[Document]) -> list[Candidate]:
+    """Shared by every generator (LLM, perturb, matching): versioned id, valid rows tied to their document."""
+    assert isinstance(gen, CandidateGenerator)
+    name, version = gen.generator_id.rsplit(".", 1)
+    assert name and version.startswith("v")
+
+    async def all_docs():
+        return [await gen.generate(doc) for doc in docs]
+
+    rows = []
+    for doc, out in zip(docs, asyncio.run(all_docs()), strict=True):
+        for r in out:
+            assert Candidate.model_validate(r.model_dump()) == r
+            assert r.doc_id == doc.doc_id and r.text == doc.text and r.provenance.generator == gen.generator_id
+        rows += out
+    assert rows and isinstance(gen.stats(), dict)
+    return rows
+
+
+def test_perturb_and_llm_generators_honour_the_contract(tmp_path):
+    recs = list(load_split("sample", "zh"))[:5]
+    check_generator_contract(PerturbGenerator(lexicon_for("sample", "zh"), EntityPool().add(recs)), recs)
+    with ScriptedServer(responder=copy_extractor("作者")) as srv:
+        client = make_client(srv.url, tmp_path)
+        check_generator_contract(LLMGenerator(client, lexicon_for("sample", "zh"), kind="cacre"), recs)
+
+
+class Flaky:
+    generator_id = "flaky.v1"
+
+    def __init__(self, bad: set[str]) -> None:
+        self.bad = bad
+
+    async def generate(self, doc):
+        if doc.doc_id in self.bad:
+            raise RuntimeError(f"boom on {doc.doc_id}")
+        return (
+            []
+            if doc.doc_id.endswith("3")
+            else [
+                Candidate(
+                    doc_id=doc.doc_id,
+                    text=doc.text,
+                    triple={"head": "a", "relation": "r", "tail": "b"},
+                    provenance={"generator": self.generator_id},
+                )
+            ]
+        )
+
+    def stats(self):
+        return {}
+
+
+DOCS = [Document(doc_id=f"d{i}", text=f"text {i}") for i in range(10)]
+
+
+def test_failures_are_rows_and_are_retried_next_run(tmp_path):
+    out = tmp_path / "c.jsonl"
+    s = asyncio.run(run_generation(Flaky({"d2", "d5"}), DOCS, out, progress=False))
+    assert (s.documents_done, s.documents_failed, s.rows_written) == (8, 2, 7)
+    fails = [json.loads(x) for x in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert sorted(f["doc_id"] for f in fails) == ["d2", "d5"] and "boom" in fails[0]["reason"]
+    s = asyncio.run(run_generation(Flaky({"d5"}), DOCS, out, progress=False))
+    assert (s.documents_skipped_done, s.documents_done, s.documents_failed) == (8, 1, 1)
+    assert [json.loads(x)["doc_id"] for x in (tmp_path / "failures.jsonl").read_text().splitlines()] == ["d5"]
+    ids = [r.doc_id for r in read_jsonl(out, Candidate)]
+    assert len(ids) == len(set(ids)) == 8  # d3 has no rows; nothing duplicated
+
+
+def test_resume_truncates_rows_of_an_unfinished_document(tmp_path):
+    out = tmp_path / "c.jsonl"
+    asyncio.run(run_generation(Flaky(set()), DOCS[:4], out, progress=False))
+    row = out.read_text().splitlines()[0].replace('"d0"', '"d9"')
+    with open(out, "a") as fh:  # a crash after d9's rows, before its ledger line, mid-way through a row
+        fh.write(row + "\n" + row[:20])
+    done, truncated = prepare_resume(out)
+    assert "d9" not in done and truncated == 1
+    assert sorted(json.loads(x)["doc_id"] for x in out.read_text().splitlines()) == ["d0", "d1", "d2"]
+    asyncio.run(run_generation(Flaky(set()), DOCS, out, progress=False))
+    ids = [json.loads(x)["doc_id"] for x in out.read_text().splitlines()]
+    assert sorted(ids) == sorted(f"d{i}" for i in range(10) if i != 3)
+    assert ledger_path(out).read_text().count("d9\n") == 1
+
+
+def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
+    with ScriptedServer(responder=copy_extractor("作者"), latency_s=0.05) as srv:
+        base = [
+            sys.executable,
+            "-m",
+            "verifier.cli",
+            "-q",
+            "generate",
+            "--llm",
+            "openai-compatible",
+            "--base-url",
+            srv.url,
+            "--model",
+            "m",
+            "--data",
+            "sample",
+            "--split",
+            "zh",
+            "--concurrency",
+            "4",
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
+            "--refresh",
+        ]
+        ref = tmp_path / "ref" / "c.jsonl"
+        subprocess.run([*base, "--out", str(ref)], check=True, capture_output=True, timeout=120)
+        out = tmp_path / "killed" / "c.jsonl"
+        for delay in (0.6, 1.1):
+            p = subprocess.Popen([*base, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+        subprocess.run([*base, "--out", str(out)], check=True, capture_output=True, timeout=120)
+
+    def rows(p):
+        return sorted(json.dumps(json.loads(x), sort_keys=True) for x in p.read_text().splitlines())
+
+    assert rows(out) == rows(ref) and len(rows(ref)) == 360
