@@ -89,6 +89,7 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # small writes + delayed ACK would add ~40 ms per reply
 
             def log_message(self, *args: Any) -> None:  # silence per-request logging
                 pass
@@ -100,9 +101,9 @@ class ScriptedServer:
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
-                self.end_headers()
+                self._headers_buffer.append(b"\r\n" + data)  # headers and body in one send
                 try:
-                    self.wfile.write(data)
+                    self.flush_headers()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -155,6 +156,7 @@ class ScriptedServer:
                 self._send(200, json.dumps(body, ensure_ascii=False), reply.headers)
 
         class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the default backlog of 5 refuses bursts of concurrent clients
             def handle_error(self, request: Any, client_address: Any) -> None:
                 import sys
 
