@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from generation.base import register
 from generation.lexicon import Lexicon
 from verifier.schema import Candidate, Corruption, GoldRecord, Provenance, Triple
 
@@ -76,6 +77,7 @@ class EntityPool:
         return sorted({e for k, v in self._by_slot.items() if k.endswith(f":{which}") for e in v})
 
 
+@register("perturb.v1")
 class PerturbGenerator:
     generator_id = "perturb.v1"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from generation.base import register
 from generation.lexicon import Lexicon
 from generation.llm.client import LLMClient
 from generation.llm.prompts import PromptTemplate, defuse, load_prompt, relation_block
@@ -14,6 +15,7 @@ from verifier.schema import Candidate, Document, Provenance, Role, Triple
 PromptKind = Literal["cacre", "extract"]
 
 
+@register("llm.v1")
 class LLMGenerator:
     """Turns one document into Candidate rows with one validated (possibly re-asked) LLM call."""
 

@@ -46,6 +46,16 @@ def test_perturb_and_llm_generators_honour_the_contract(tmp_path):
         check_generator_contract(LLMGenerator(client, lexicon_for("sample", "zh"), kind="cacre"), recs)
 
 
+def test_generators_are_registered_with_versions():
+    from generation.base import REGISTRY, register
+
+    assert REGISTRY["llm.v1"] is LLMGenerator and REGISTRY["perturb.v1"] is PerturbGenerator
+    import pytest
+
+    with pytest.raises(ValueError, match="carry a version"):
+        register("noversion")
+
+
 class Flaky:
     generator_id = "flaky.v1"
 
