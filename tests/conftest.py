@@ -25,3 +25,11 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("VERIFIER_CACHE", str(cache))
     monkeypatch.delenv("VERIFIER_DATA", raising=False)
     return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide BERT with a real WordPiece tokenizer, built locally once per session."""
+    from tests.helpers import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny_encoder"))

@@ -1,0 +1,302 @@
+"""CACRE: the triple verifier of ../shared/papers/cacre.txt (sections 2.2-2.4).
+
+Pipeline for one (text, triple) pair: E(T), E(R) from the shared encoder (section 2.2) -> bidirectional
+cross-attention Ṽ_T, Ṽ_R (Eq. 2-4) -> shared projection network X_T, X_R (Eq. 5-7) -> fused local/global
+similarity (Eq. 8-17).
+
+Reading of the text anchor. Cross-attention makes the text representation depend on the triple it attends
+to, so X_T is computed per pair: the text view compares X_T^(p) with X_p and X_T^(n_i) with X_n^(i) (the
+text anchored on each candidate, like a cross-encoder). This is also exactly what ``filter`` computes for a
+single candidate (S_st), so training and inference see the same quantity. The anchor view compares the
+anchor triple's X_a with X_p and X_n^(i) (all triple sides of their pairs with the text).
+
+Scores returned for filtering are fused *cosines* (Eq. 16 with tau = 1, in [-1, 1]); the loss uses 1/tau.
+
+Ablations (Table 4): ``cross_attention=False`` (CACRE-att) feeds E(T), E(R) straight to the projection;
+``projection=False`` (CACRE-pro) compares the cross-attention outputs directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from verifier.data.groups import Group
+from verifier.losses import LocalMask, LocalMode, global_similarity, local_similarity, multi_granularity_infonce
+from verifier.model.cross_attention import Aggregation, BidirectionalCrossAttention
+from verifier.model.encoder import TextEncoder
+from verifier.model.inputs import Linearization, linearize, maybe_mask
+from verifier.model.projection import ProjectionNetwork
+from verifier.schema import Triple
+
+DEFAULT_ENCODER = "hfl/chinese-roberta-wwm-ext"
+
+
+class CacreConfig(BaseModel):
+    """Architecture and similarity hyperparameters (Table 2 defaults); saved as ``config.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_type: Literal["cacre"] = "cacre"
+    encoder: str = DEFAULT_ENCODER
+    hidden_size: int | None = None
+    """Read from the encoder's HF config."""
+    projection_dim: int = 512
+    n_heads: int = 8
+    dropout: float = 0.2
+    conv_kernel: int = 3
+    residual_init: float = 1.0
+    cross_attention: bool = True
+    projection: bool = True
+    aggregation: Aggregation = "cross"
+    linearization: Linearization = "plain"
+    max_text_length: int = 128
+    max_triple_length: int = 32
+    tau: float = 0.07
+    w: float = 0.7
+    top_k: float = 0.8
+    base_margin: float = 0.08
+    beta: float = 0.05
+    local_mode: LocalMode = "position"
+    local_mask: LocalMask = "both"
+    text_weight: float = 1.0
+    """Weight of the loss with the text X_T as anchor."""
+    anchor_weight: float = 1.0
+    """Weight of the loss with the anchor triple X_a as anchor."""
+    entity_mask_prob: float = Field(0.0, ge=0, le=1)
+    """Probability of masking the head/tail mentions in the text during training (context-or-names)."""
+
+
+class PairViews(BaseModel):
+    """Projected sequences of a batch of (text, triple) pairs (tensors, not serialised)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    x_t: torch.Tensor  # (P, Lt, D)
+    m_t: torch.Tensor  # (P, Lt)
+    x_r: torch.Tensor  # (P, Lr, D)
+    m_r: torch.Tensor  # (P, Lr)
+    w_r: torch.Tensor | None  # (P, Lr, Lt) head-averaged triple->text attention (Eq. 3); None without it
+
+
+class GroupScores(BaseModel):
+    """Fused cosines on labelled groups for ROC/AUC and histograms (Figures 2-3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text_pos: list[float] = []
+    text_neg: list[float] = []
+    anchor_pos: list[float] = []
+    anchor_neg: list[float] = []
+    neg_corruptions: list[str | None] = []
+
+
+class TripleVerifier(nn.Module):
+    def __init__(self, config: CacreConfig, encoder: TextEncoder) -> None:
+        super().__init__()
+        config.hidden_size = encoder.hidden_size
+        self.config = config
+        self.encoder = encoder
+        h = encoder.hidden_size
+        self.cross = (BidirectionalCrossAttention(h, config.n_heads, 0.0, config.aggregation)
+                      if config.cross_attention else None)
+        self.proj = (ProjectionNetwork(h, config.projection_dim, config.conv_kernel, config.dropout,
+                                       config.residual_init) if config.projection else None)
+        self._rng = random.Random(0)
+
+    # ------------------------------------------------------------------ encoding
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _tok(self, strings: list[str], max_length: int, offsets: bool = False) -> dict[str, torch.Tensor]:
+        pad_to = self.config.max_text_length if self.config.aggregation == "same" else None
+        batch = self.encoder.tokenizer(  # type: ignore[operator]
+            strings, padding="max_length" if pad_to else True, truncation=True, max_length=pad_to or max_length,
+            return_tensors="pt", return_offsets_mapping=offsets,
+        )
+        return batch
+
+    def encode(self, strings: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """strings -> token states (B, L, H) and mask (B, L)."""
+        batch = self._tok(strings, max_length)
+        batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        return self.encoder(**batch), batch["attention_mask"].bool()
+
+    def linearize(self, t: Triple, lang: str) -> str:
+        return linearize(t, self.config.linearization, lang)
+
+    def pair_views(self, e_t: torch.Tensor, m_t: torch.Tensor, e_r: torch.Tensor, m_r: torch.Tensor,
+                   t_idx: torch.Tensor, r_idx: torch.Tensor) -> PairViews:
+        """Cross-attend and project P pairs (text t_idx[p], triple r_idx[p])."""
+        et, mt = e_t[t_idx], m_t[t_idx]  # (P, Lt, H), (P, Lt)
+        er, mr = e_r[r_idx], m_r[r_idx]  # (P, Lr, H), (P, Lr)
+        w_r = None
+        if self.cross is not None:
+            et, er, _, w_r = self.cross(et, mt, er, mr)
+        if self.proj is not None:
+            et, er = self.proj(et, mt), self.proj(er, mr)  # (P, L, D)
+        return PairViews(x_t=et, m_t=mt, x_r=er, m_r=mr, w_r=w_r)
+
+    # ------------------------------------------------------------------ training
+
+    def _mask_token(self) -> str:
+        tok = self.encoder.tokenizer
+        return getattr(tok, "mask_token", None) or "[MASK]"
+
+    def group_loss(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Multi-granularity InfoNCE (Eq. 8-20) over a batch of groups, text view + anchor view."""
+        cfg = self.config
+        texts = [maybe_mask(g.text, g.anchor, cfg.entity_mask_prob if self.training else 0.0, self._mask_token(),
+                            self._rng) for g in groups]
+        negs = [g.negatives[:n_negatives] if n_negatives else g.negatives for g in groups]
+        n_max = max(len(n) for n in negs)
+        strings, t_idx, slots = [], [], []  # slots[(g, j)] -> pair index; j = 0 anchor, 1 positive, 2.. negatives
+        for gi, g in enumerate(groups):
+            for j, t in enumerate([g.anchor, g.positive, *negs[gi]]):
+                slots.append((gi, j))
+                strings.append(self.linearize(t, g.lang))
+                t_idx.append(gi)
+        e_t, m_t = self.encode(texts, cfg.max_text_length)
+        e_r, m_r = self.encode(strings, cfg.max_triple_length)
+        dev = self.device
+        pv = self.pair_views(e_t, m_t, e_r, m_r, torch.tensor(t_idx, device=dev),
+                             torch.arange(len(strings), device=dev))
+        b, slots_n = len(groups), 2 + n_max
+        d = pv.x_r.shape[-1]
+        xr = pv.x_r.new_zeros(b, slots_n, pv.x_r.shape[1], d)  # (B, 2+N, Lr, D)
+        mr = torch.zeros(b, slots_n, pv.x_r.shape[1], dtype=torch.bool, device=dev)
+        xt = pv.x_t.new_zeros(b, slots_n, pv.x_t.shape[1], d)  # (B, 2+N, Lt, D)
+        mt = torch.zeros(b, slots_n, pv.x_t.shape[1], dtype=torch.bool, device=dev)
+        gi_t = torch.tensor([s[0] for s in slots], device=dev)
+        j_t = torch.tensor([s[1] for s in slots], device=dev)
+        xr[gi_t, j_t], mr[gi_t, j_t] = pv.x_r, pv.m_r
+        xt[gi_t, j_t], mt[gi_t, j_t] = pv.x_t, pv.m_t
+        neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
+        for gi, n in enumerate(negs):
+            neg_mask[gi, : len(n)] = True
+        kw = dict(tau=cfg.tau, w=cfg.w, top_k=cfg.top_k, base_margin=cfg.base_margin, beta=cfg.beta,
+                  local_mode=cfg.local_mode, local_mask=cfg.local_mask)
+        # text view: X_T of each pair (slots 1..) against the positive and the negatives
+        l_text = multi_granularity_infonce(xt[:, 1:], mt[:, 1:], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask,
+                                           **kw).mean()
+        # anchor view: the anchor triple X_a against the positive and the negatives
+        l_anchor = multi_granularity_infonce(xr[:, 0], mr[:, 0], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask,
+                                             **kw).mean()
+        loss = cfg.text_weight * l_text + cfg.anchor_weight * l_anchor
+        return loss, {"loss_text": l_text.item(), "loss_anchor": l_anchor.item()}
+
+    # ------------------------------------------------------------------ scoring
+
+    def fused_cosine(self, xa: torch.Tensor, ma: torch.Tensor, xb: torch.Tensor, mb: torch.Tensor) -> torch.Tensor:
+        """Eq. 16 with tau = 1: w * local cosine + (1 - w) * global cosine, in [-1, 1]. -> (P,)"""
+        c = self.config
+        loc = local_similarity(xa, ma, xb, mb, 1.0, c.local_mode, c.local_mask)
+        return c.w * loc + (1 - c.w) * global_similarity(xa, ma, xb, mb, 1.0)
+
+    @torch.no_grad()
+    def score_pairs(self, texts: list[str], triples: list[Triple], langs: list[str],
+                    views: list[Triple | None] | None = None, with_attention: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, PairViews | None]:
+        """S_st (text-triple) and S_tt (triple-view) fused cosines for candidates; each distinct text is
+        encoded once. ``views[i]`` is the positive view of candidate i (None: S_tt is NaN)."""
+        uniq = list(dict.fromkeys(texts))
+        t_pos = {t: i for i, t in enumerate(uniq)}
+        e_t, m_t = self.encode(uniq, self.config.max_text_length)
+        strings = [self.linearize(t, lang) for t, lang in zip(triples, langs, strict=True)]
+        view_rows = [i for i, v in enumerate(views or []) if v is not None]
+        strings += [self.linearize(views[i], langs[i]) for i in view_rows]  # type: ignore[index,arg-type]
+        e_r, m_r = self.encode(strings, self.config.max_triple_length)
+        n = len(triples)
+        dev = self.device
+        t_idx = torch.tensor([t_pos[t] for t in texts] + [t_pos[texts[i]] for i in view_rows], device=dev)
+        pv = self.pair_views(e_t, m_t, e_r, m_r, t_idx, torch.arange(len(strings), device=dev))
+        s_st = self.fused_cosine(pv.x_t[:n], pv.m_t[:n], pv.x_r[:n], pv.m_r[:n]).float().cpu().numpy()
+        s_tt = np.full(n, np.nan, dtype=np.float32)
+        if view_rows:
+            idx = torch.tensor(view_rows, device=dev)
+            s = self.fused_cosine(pv.x_r[idx], pv.m_r[idx], pv.x_r[n:], pv.m_r[n:])
+            s_tt[view_rows] = s.float().cpu().numpy()
+        return s_st, s_tt, (pv if with_attention else None)
+
+    @torch.no_grad()
+    def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
+        out = GroupScores()
+        for i in range(0, len(groups), batch_size):
+            chunk = groups[i: i + batch_size]
+            texts, triples, langs, views = [], [], [], []
+            for g in chunk:
+                for t in [g.positive, *g.negatives]:
+                    texts.append(g.text)
+                    triples.append(t)
+                    langs.append(g.lang)
+                    views.append(g.anchor)  # S_tt against the anchor: the anchor view of Figure 2
+            s_st, s_tt, _ = self.score_pairs(texts, triples, langs, views)
+            k = 0
+            for g in chunk:
+                out.text_pos.append(float(s_st[k]))
+                out.anchor_pos.append(float(s_tt[k]))
+                k += 1
+                for t_kind in g.corruptions:
+                    out.text_neg.append(float(s_st[k]))
+                    out.anchor_neg.append(float(s_tt[k]))
+                    out.neg_corruptions.append(t_kind)
+                    k += 1
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        from safetensors.torch import save_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(d / "model.safetensors"), metadata={"format": "pt", "model_type": "cacre"})
+        self.encoder.model.config.save_pretrained(d / "encoder")
+        self.encoder.tokenizer.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
+        return d
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str], map_location: str = "cpu") -> TripleVerifier:
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        cfg = CacreConfig.model_validate(json.loads((d / "config.json").read_text(encoding="utf-8")))
+        model = cls(cfg, TextEncoder.from_config_dir(d / "encoder"))
+        model.load_state_dict(load_file(str(d / "model.safetensors"), device=map_location))
+        return model.eval()
+
+
+def attention_evidence(w_r: torch.Tensor, m_t: torch.Tensor, m_r: torch.Tensor, offsets: list[tuple[int, int]],
+                       width: int = 3) -> tuple[int, int] | None:
+    """Character span of the text window (``width`` tokens) that the triple's tokens attend to most.
+
+    w_r (Lr, Lt) head-averaged triple->text weights of one pair (Eq. 3); the attention a text token receives
+    is its column sum over the real triple tokens. ``offsets`` are the text tokens' character spans."""
+    recv = (w_r[m_r].sum(0) * m_t).float()  # (Lt,)
+    real = [i for i, (s, e) in enumerate(offsets) if e > s and bool(m_t[i])]
+    if not real:
+        return None
+    scores = recv[real]
+    width = min(width, len(real))
+    window = torch.nn.functional.avg_pool1d(scores.view(1, 1, -1), width, 1).view(-1) if width > 1 else scores
+    start = int(window.argmax())
+    return offsets[real[start]][0], offsets[real[start + width - 1]][1]
+
+
+def num_parameters(model: nn.Module, trainable: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
+
+
+__all__ = ["CacreConfig", "GroupScores", "TripleVerifier", "attention_evidence", "num_parameters"]
