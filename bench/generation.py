@@ -42,8 +42,9 @@ from verifier.schema import GoldRecord  # noqa: E402
 def synthetic_docs(n: int, seed: int = 0) -> list[GoldRecord]:
     rng = random.Random(seed)
     chars = "红楼梦曹雪芹鲁迅狂人日记北京大学物理系电影远山回声导演陈立主演林雨桐周景行"
-    return [GoldRecord(doc_id=f"bench:{i}", text="".join(rng.choice(chars) for _ in range(24)) + f"{i}。")
-            for i in range(n)]
+    return [
+        GoldRecord(doc_id=f"bench:{i}", text="".join(rng.choice(chars) for _ in range(24)) + f"{i}。") for i in range(n)
+    ]
 
 
 async def throughput(url: str, docs: list[GoldRecord], concurrency: int, workdir: Path) -> float:
@@ -52,8 +53,9 @@ async def throughput(url: str, docs: list[GoldRecord], concurrency: int, workdir
     client = LLMClient(settings, cache=cache, refresh=True)
     gen = LLMGenerator(client, lexicon_for("sample", "zh"), kind="extract", lang="zh")
     t0 = time.perf_counter()
-    summary = await run_generation(gen, docs, workdir / f"out-{concurrency}.jsonl", concurrency=concurrency,
-                                   progress=False)
+    summary = await run_generation(
+        gen, docs, workdir / f"out-{concurrency}.jsonl", concurrency=concurrency, progress=False
+    )
     wall = time.perf_counter() - t0
     await client.aclose()
     cache.close()
@@ -62,9 +64,32 @@ async def throughput(url: str, docs: list[GoldRecord], concurrency: int, workdir
 
 
 def kill_resume(url: str, docs_path: Path, workdir: Path, kills: int, seed: int) -> tuple[int, int, int, float]:
-    base = [sys.executable, "-m", "verifier.cli", "-q", "generate", "--llm", "openai-compatible", "--base-url", url,
-            "--model", "m", "--prompt", "cacre", "--data", "sample", "--split", "zh", "--input", str(docs_path),
-            "--concurrency", "8", "--refresh", "--cache", str(workdir / "kill-cache.sqlite")]
+    base = [
+        sys.executable,
+        "-m",
+        "verifier.cli",
+        "-q",
+        "generate",
+        "--llm",
+        "openai-compatible",
+        "--base-url",
+        url,
+        "--model",
+        "m",
+        "--prompt",
+        "cacre",
+        "--data",
+        "sample",
+        "--split",
+        "zh",
+        "--input",
+        str(docs_path),
+        "--concurrency",
+        "8",
+        "--refresh",
+        "--cache",
+        str(workdir / "kill-cache.sqlite"),
+    ]
     ref = workdir / "ref" / "c.jsonl"
     t0 = time.perf_counter()
     subprocess.run([*base, "--out", str(ref)], check=True, capture_output=True)
@@ -92,8 +117,11 @@ def server_process(latency: float):  # -> Iterator[str]
     from generation.llm.local_server import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "generation.llm.scripted_server", "--port", str(port),
-                             "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "generation.llm.scripted_server", "--port", str(port), "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()  # printed once listening
         yield url
@@ -126,8 +154,10 @@ def main() -> None:
         write_jsonl(docs_path, synthetic_docs(args.kill_docs, seed=1))
         with ScriptedServer(responder=copy_extractor("作者"), latency_s=0.02) as srv:
             total, lost, dup, ref_wall = kill_resume(srv.url, docs_path, work, args.kills, args.seed)
-        print(f"resume: {args.kills} SIGKILLs at random moments over a {ref_wall:.1f} s run of {args.kill_docs} "
-              f"documents ({total} rows): lost {lost}, duplicated {dup}")
+        print(
+            f"resume: {args.kills} SIGKILLs at random moments over a {ref_wall:.1f} s run of {args.kill_docs} "
+            f"documents ({total} rows): lost {lost}, duplicated {dup}"
+        )
 
 
 if __name__ == "__main__":

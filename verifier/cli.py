@@ -124,6 +124,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 1 if s.documents_failed else 0
 
 
+# ---------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from verifier.config import ConfigError, config_from_args
+    from verifier.train import TrainConfig, train
+
+    cfg = config_from_args(TrainConfig, args)
+    if not cfg.candidates:
+        raise ConfigError("--candidates is required (training groups JSONL)")
+    s = train(cfg)
+    best = s.get("best") or {}
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    print(
+        f"trained {s['steps']} steps on {s['train_groups']} groups ({s['device']}, {s['wall_s']} s); "
+        f"best text AUC {fmt(best.get('text_auc'))}, anchor AUC {fmt(best.get('anchor_auc'))} "
+        f"at step {best.get('step')} -> {cfg.out}/best"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------- later stages
 
 
@@ -195,8 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(g, GenerateConfig)
     g.set_defaults(func=cmd_generate)
 
+    from verifier.config import TrainConfig
+
+    t = sub.add_parser("train", help="train the CACRE verifier (or the BCE baseline) on candidate groups")
+    t.add_argument("--config", help="TOML file with a [train] table; flags override it")
+    add_config_flags(t, TrainConfig)
+    t.set_defaults(func=cmd_train)
+
     for stage, issue, help_ in (
-        ("train", "CACRE verifier", "train the CACRE verifier"),
         ("filter", "filter stage", "score candidates and keep those above tau1/tau2"),
         ("calibrate", "filter stage", "choose tau1/tau2 on labelled candidates"),
         ("eval", "evaluation stage", "P/R/F1, ROC/AUC and plots"),

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from verifier.io import InputError, write_json
 
@@ -34,6 +34,79 @@ class StageConfig(BaseModel):
     def field_help(cls, name: str) -> str:
         info = cls.model_fields[name]
         return (info.description or "").strip()
+
+
+class TrainConfig(StageConfig):
+    """Training stage; defaults follow CACRE Table 2 where the paper gives a value."""
+
+    section = "train"
+
+    candidates: str = ""
+    """Training groups (Candidate JSONL with anchor/positive/negative roles)."""
+    val: str | None = None
+    """Validation groups (default: a held-out share of --candidates)."""
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    """Share of the training groups held out for validation when --val is not given (split by document)."""
+    out: str = "runs/train"
+    encoder: str = "hfl/chinese-roberta-wwm-ext"
+    """HF encoder name or path; offline: e5-small (built by `verifier models pull e5-small`)."""
+    head: Literal["cacre", "bce"] = "cacre"
+    """cacre: the CACRE verifier; bce: the cross-encoder baseline on the same data."""
+    cross_attention: bool = True
+    """False = CACRE-att ablation (Table 4)."""
+    projection: bool = True
+    """False = CACRE-pro ablation (Table 4)."""
+    linearization: Literal["plain", "typed"] = "plain"
+    """Triple as 'head / relation / tail' or the CLoCE knowledge-injected template with entity types."""
+    aggregation: Literal["cross", "same"] = "cross"
+    projection_dim: int = 512
+    n_heads: int = 8
+    dropout: float = 0.2
+    max_text_length: int = 128
+    max_triple_length: int = 32
+    tau: float = 0.07
+    w: float = Field(0.7, ge=0, le=1)
+    top_k: float = Field(0.8, gt=0, le=1)
+    base_margin: float = 0.08
+    beta: float = 0.05
+    """Dynamic-margin scale (Eq. 19); not given in the paper."""
+    local_mode: Literal["position", "maxsim"] = "position"
+    text_weight: float = 1.0
+    anchor_weight: float = 1.0
+    entity_mask_prob: float = Field(0.0, ge=0, le=1)
+    """Mask head/tail mentions in the text with this probability (learn from context, not names)."""
+    lr: float = 1e-4
+    """Head learning rate (Table 2)."""
+    encoder_lr: float | None = None
+    """Encoder learning rate (default: --lr, the paper's single rate; 2e-5 is the usual fine-tuning rate)."""
+    weight_decay: float = 0.01
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    batch_size: int = Field(32, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_grad_norm: float = 1.0
+    epochs: int = Field(70, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps (a CPU budget)."""
+    max_minutes: float | None = Field(None, gt=0)
+    """Stop after this much wall time."""
+    negatives_per_group: int | None = Field(None, ge=1)
+    """Use at most this many negatives per group and step (default: all)."""
+    mine_hard_negatives: bool = False
+    """After each epoch, keep each group's highest-scoring negatives first (CLoCE alternate training)."""
+    freeze_encoder_layers: int = Field(0, ge=0)
+    """Freeze the embeddings and the lowest N encoder layers (cheap CPU training)."""
+    eval_every: int = Field(50, ge=1)
+    """Evaluate every N optimizer steps (and at the end)."""
+    patience: int | None = Field(None, ge=1)
+    """Early stopping: evaluations without improvement."""
+    seed: int = 42
+    device: str | None = None
+    """cpu, cuda, cuda:1 (default: cuda when available)."""
+    bf16: bool = True
+    """bf16 autocast on CUDA (ignored on CPU)."""
+    resume: bool = False
+    """Continue from --out/last exactly (optimizer, scheduler, RNG, step)."""
+    progress: bool = True
 
 
 def _flag(field: str) -> str:

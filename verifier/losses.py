@@ -43,8 +43,13 @@ def _pad_to(x: torch.Tensor, m: torch.Tensor, length: int) -> tuple[torch.Tensor
 
 
 def local_similarity(
-    xa: torch.Tensor, ma: torch.Tensor, xb: torch.Tensor, mb: torch.Tensor, tau: float,
-    mode: LocalMode = "position", mask: LocalMask = "both",
+    xa: torch.Tensor,
+    ma: torch.Tensor,
+    xb: torch.Tensor,
+    mb: torch.Tensor,
+    tau: float,
+    mode: LocalMode = "position",
+    mask: LocalMask = "both",
 ) -> torch.Tensor:
     """Eq. 8-11. xa (..., La, P), ma (..., La); xb (..., Lb, P), mb (..., Lb) -> (...,)."""
     ma, mb = ma.bool(), mb.bool()
@@ -68,7 +73,9 @@ def mean_pool(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (x * mf).sum(-2) / mf.sum(-2).clamp(min=1.0)
 
 
-def global_similarity(xa: torch.Tensor, ma: torch.Tensor, xb: torch.Tensor, mb: torch.Tensor, tau: float) -> torch.Tensor:
+def global_similarity(
+    xa: torch.Tensor, ma: torch.Tensor, xb: torch.Tensor, mb: torch.Tensor, tau: float
+) -> torch.Tensor:
     """Eq. 14-15: cos(mean_pool(xa), mean_pool(xb)) / tau -> (...,)."""
     return F.cosine_similarity(mean_pool(xa, ma), mean_pool(xb, mb), dim=-1, eps=1e-8) / tau
 
@@ -90,16 +97,25 @@ def hard_negative_mask(s_neg: torch.Tensor, neg_mask: torch.Tensor, top_k: float
     return (rank < k.unsqueeze(-1)) & neg_mask
 
 
-def dynamic_margin(g_pos: torch.Tensor, g_neg: torch.Tensor, neg_mask: torch.Tensor, base_margin: float,
-                   beta: float) -> torch.Tensor:
+def dynamic_margin(
+    g_pos: torch.Tensor, g_neg: torch.Tensor, neg_mask: torch.Tensor, base_margin: float, beta: float
+) -> torch.Tensor:
     """Eq. 19: m = base_margin + beta * (S+_global - mean over valid negatives of S-_global). -> (B,)"""
     mean_neg = (g_neg * neg_mask).sum(-1) / neg_mask.sum(-1).clamp(min=1)
     return base_margin + beta * (g_pos - mean_neg)
 
 
 def infonce_from_scores(
-    l_pos: torch.Tensor, l_neg: torch.Tensor, g_pos: torch.Tensor, g_neg: torch.Tensor, neg_mask: torch.Tensor,
-    w: float, top_k: float, base_margin: float, beta: float, detach_margin: bool = True,
+    l_pos: torch.Tensor,
+    l_neg: torch.Tensor,
+    g_pos: torch.Tensor,
+    g_neg: torch.Tensor,
+    neg_mask: torch.Tensor,
+    w: float,
+    top_k: float,
+    base_margin: float,
+    beta: float,
+    detach_margin: bool = True,
 ) -> torch.Tensor:
     """Eq. 16-20 from local (l_*) and global (g_*) similarities. pos (B,), neg (B, N) -> loss (B,)."""
     neg_mask = neg_mask.bool()
@@ -115,9 +131,20 @@ def infonce_from_scores(
 
 
 def multi_granularity_infonce(
-    xa: torch.Tensor, ma: torch.Tensor, xp: torch.Tensor, mp: torch.Tensor, xn: torch.Tensor, mn: torch.Tensor,
-    neg_mask: torch.Tensor, tau: float = 0.07, w: float = 0.7, top_k: float = 0.8, base_margin: float = 0.08,
-    beta: float = 0.05, local_mode: LocalMode = "position", local_mask: LocalMask = "both",
+    xa: torch.Tensor,
+    ma: torch.Tensor,
+    xp: torch.Tensor,
+    mp: torch.Tensor,
+    xn: torch.Tensor,
+    mn: torch.Tensor,
+    neg_mask: torch.Tensor,
+    tau: float = 0.07,
+    w: float = 0.7,
+    top_k: float = 0.8,
+    base_margin: float = 0.08,
+    beta: float = 0.05,
+    local_mode: LocalMode = "position",
+    local_mask: LocalMask = "both",
     detach_margin: bool = True,
 ) -> torch.Tensor:
     """The full loss for one anchor view.
@@ -141,16 +168,32 @@ def multi_granularity_infonce(
 class MultiGranularityInfoNCE(nn.Module):
     """Holds the Table 2 hyperparameters; ``forward`` is :func:`multi_granularity_infonce` averaged over B."""
 
-    def __init__(self, tau: float = 0.07, w: float = 0.7, top_k: float = 0.8, base_margin: float = 0.08,
-                 beta: float = 0.05, local_mode: LocalMode = "position", local_mask: LocalMask = "both",
-                 detach_margin: bool = True) -> None:
+    def __init__(
+        self,
+        tau: float = 0.07,
+        w: float = 0.7,
+        top_k: float = 0.8,
+        base_margin: float = 0.08,
+        beta: float = 0.05,
+        local_mode: LocalMode = "position",
+        local_mask: LocalMask = "both",
+        detach_margin: bool = True,
+    ) -> None:
         super().__init__()
         if not 0 < top_k <= 1:
             raise ValueError("top_k must be in (0, 1]")
-        self.kw = dict(tau=tau, w=w, top_k=top_k, base_margin=base_margin, beta=beta, local_mode=local_mode,
-                       local_mask=local_mask, detach_margin=detach_margin)
+        self.kw = dict(
+            tau=tau,
+            w=w,
+            top_k=top_k,
+            base_margin=base_margin,
+            beta=beta,
+            local_mode=local_mode,
+            local_mask=local_mask,
+            detach_margin=detach_margin,
+        )
 
-    def forward(self, xa, ma, xp, mp, xn, mn, neg_mask) -> torch.Tensor:  # noqa: ANN001
+    def forward(self, xa, ma, xp, mp, xn, mn, neg_mask) -> torch.Tensor:
         return multi_granularity_infonce(xa, ma, xp, mp, xn, mn, neg_mask, **self.kw).mean()
 
 

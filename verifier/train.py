@@ -19,89 +19,15 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from verifier.config import StageConfig, save_resolved
+from verifier.config import TrainConfig, save_resolved
 from verifier.data.groups import Group, read_groups
 
 log = logging.getLogger(__name__)
-
-
-class TrainConfig(StageConfig):
-    """Training stage; defaults follow CACRE Table 2 where the paper gives a value."""
-
-    section = "train"
-
-    candidates: str = ""
-    """Training groups (Candidate JSONL with anchor/positive/negative roles)."""
-    val: str | None = None
-    """Validation groups (default: a held-out share of --candidates)."""
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    """Share of the training groups held out for validation when --val is not given (split by document)."""
-    out: str = "runs/train"
-    encoder: str = "hfl/chinese-roberta-wwm-ext"
-    """HF encoder name or path; offline: e5-small (built by `verifier models pull e5-small`)."""
-    head: Literal["cacre", "bce"] = "cacre"
-    """cacre: the CACRE verifier; bce: the cross-encoder baseline on the same data."""
-    cross_attention: bool = True
-    """False = CACRE-att ablation (Table 4)."""
-    projection: bool = True
-    """False = CACRE-pro ablation (Table 4)."""
-    linearization: Literal["plain", "typed"] = "plain"
-    """Triple as 'head / relation / tail' or the CLoCE knowledge-injected template with entity types."""
-    aggregation: Literal["cross", "same"] = "cross"
-    projection_dim: int = 512
-    n_heads: int = 8
-    dropout: float = 0.2
-    max_text_length: int = 128
-    max_triple_length: int = 32
-    tau: float = 0.07
-    w: float = Field(0.7, ge=0, le=1)
-    top_k: float = Field(0.8, gt=0, le=1)
-    base_margin: float = 0.08
-    beta: float = 0.05
-    """Dynamic-margin scale (Eq. 19); not given in the paper."""
-    local_mode: Literal["position", "maxsim"] = "position"
-    text_weight: float = 1.0
-    anchor_weight: float = 1.0
-    entity_mask_prob: float = Field(0.0, ge=0, le=1)
-    """Mask head/tail mentions in the text with this probability (learn from context, not names)."""
-    lr: float = 1e-4
-    """Head learning rate (Table 2)."""
-    encoder_lr: float | None = None
-    """Encoder learning rate (default: --lr, the paper's single rate; 2e-5 is the usual fine-tuning rate)."""
-    weight_decay: float = 0.01
-    warmup_ratio: float = Field(0.06, ge=0, lt=1)
-    batch_size: int = Field(32, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    max_grad_norm: float = 1.0
-    epochs: int = Field(70, ge=1)
-    max_steps: int | None = Field(None, ge=1)
-    """Stop after this many optimizer steps (a CPU budget)."""
-    max_minutes: float | None = Field(None, gt=0)
-    """Stop after this much wall time."""
-    negatives_per_group: int | None = Field(None, ge=1)
-    """Use at most this many negatives per group and step (default: all)."""
-    mine_hard_negatives: bool = False
-    """After each epoch, keep each group's highest-scoring negatives first (CLoCE alternate training)."""
-    freeze_encoder_layers: int = Field(0, ge=0)
-    """Freeze the embeddings and the lowest N encoder layers (cheap CPU training)."""
-    eval_every: int = Field(50, ge=1)
-    """Evaluate every N optimizer steps (and at the end)."""
-    patience: int | None = Field(None, ge=1)
-    """Early stopping: evaluations without improvement."""
-    seed: int = 42
-    device: str | None = None
-    """cpu, cuda, cuda:1 (default: cuda when available)."""
-    bf16: bool = True
-    """bf16 autocast on CUDA (ignored on CPU)."""
-    resume: bool = False
-    """Continue from --out/last exactly (optimizer, scheduler, RNG, step)."""
-    progress: bool = True
 
 
 def seed_everything(seed: int) -> None:
@@ -119,7 +45,7 @@ def split_groups(groups: list[Group], fraction: float, seed: int) -> tuple[list[
     return [g for g in groups if g.doc_id not in val_docs], [g for g in groups if g.doc_id in val_docs]
 
 
-def build_model(cfg: TrainConfig):  # noqa: ANN201
+def build_model(cfg: TrainConfig):
     from verifier.model.bce import BceConfig, CrossEncoderVerifier
     from verifier.model.cacre import CacreConfig, TripleVerifier
     from verifier.model.encoder import TextEncoder
@@ -127,15 +53,36 @@ def build_model(cfg: TrainConfig):  # noqa: ANN201
     encoder = TextEncoder.from_name(cfg.encoder)
     encoder.freeze_bottom(cfg.freeze_encoder_layers)
     if cfg.head == "bce":
-        return CrossEncoderVerifier(BceConfig(encoder=cfg.encoder, dropout=cfg.dropout, linearization=cfg.linearization,
-                                              max_length=cfg.max_text_length + cfg.max_triple_length,
-                                              entity_mask_prob=cfg.entity_mask_prob), encoder)
+        return CrossEncoderVerifier(
+            BceConfig(
+                encoder=cfg.encoder,
+                dropout=cfg.dropout,
+                linearization=cfg.linearization,
+                max_length=cfg.max_text_length + cfg.max_triple_length,
+                entity_mask_prob=cfg.entity_mask_prob,
+            ),
+            encoder,
+        )
     mc = CacreConfig(
-        encoder=cfg.encoder, projection_dim=cfg.projection_dim, n_heads=cfg.n_heads, dropout=cfg.dropout,
-        cross_attention=cfg.cross_attention, projection=cfg.projection, aggregation=cfg.aggregation,
-        linearization=cfg.linearization, max_text_length=cfg.max_text_length, max_triple_length=cfg.max_triple_length,
-        tau=cfg.tau, w=cfg.w, top_k=cfg.top_k, base_margin=cfg.base_margin, beta=cfg.beta, local_mode=cfg.local_mode,
-        text_weight=cfg.text_weight, anchor_weight=cfg.anchor_weight, entity_mask_prob=cfg.entity_mask_prob,
+        encoder=cfg.encoder,
+        projection_dim=cfg.projection_dim,
+        n_heads=cfg.n_heads,
+        dropout=cfg.dropout,
+        cross_attention=cfg.cross_attention,
+        projection=cfg.projection,
+        aggregation=cfg.aggregation,
+        linearization=cfg.linearization,
+        max_text_length=cfg.max_text_length,
+        max_triple_length=cfg.max_triple_length,
+        tau=cfg.tau,
+        w=cfg.w,
+        top_k=cfg.top_k,
+        base_margin=cfg.base_margin,
+        beta=cfg.beta,
+        local_mode=cfg.local_mode,
+        text_weight=cfg.text_weight,
+        anchor_weight=cfg.anchor_weight,
+        entity_mask_prob=cfg.entity_mask_prob,
     )
     return TripleVerifier(mc, encoder)
 
@@ -164,17 +111,22 @@ def _param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict[str, An
     return [{"params": enc, "lr": cfg.encoder_lr or cfg.lr}, {"params": head, "lr": cfg.lr}]
 
 
-def _rng_state() -> dict[str, Any]:
+def _rng_state(model_rng: random.Random | None = None) -> dict[str, Any]:
     """RNG states in plain types, so the training state loads with ``torch.load(weights_only=True)``."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
-                             "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+    }
+    if model_rng is not None:
+        state["model"] = model_rng.getstate()
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def _set_rng_state(state: dict[str, Any], model_rng: random.Random | None = None) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     kind, keys, pos, has_gauss, gauss = state["numpy"]
@@ -182,6 +134,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if model_rng is not None and "model" in state:  # the entity-masking RNG
+        m = state["model"]
+        model_rng.setstate((m[0], tuple(m[1]), m[2]))
 
 
 def mine_negatives(model: Any, groups: list[Group], batch_size: int) -> list[Group]:
@@ -189,7 +144,7 @@ def mine_negatives(model: Any, groups: list[Group], batch_size: int) -> list[Gro
     model.eval()
     out = []
     for i in range(0, len(groups), batch_size):
-        chunk = groups[i: i + batch_size]
+        chunk = groups[i : i + batch_size]
         texts = [g.text for g in chunk for _ in g.negatives]
         triples = [n for g in chunk for n in g.negatives]
         langs = [g.lang for g in chunk for _ in g.negatives]
@@ -197,9 +152,15 @@ def mine_negatives(model: Any, groups: list[Group], batch_size: int) -> list[Gro
         k = 0
         for g in chunk:
             n = len(g.negatives)
-            order = np.argsort(-s[k: k + n], kind="stable")
-            out.append(g.model_copy(update={"negatives": [g.negatives[j] for j in order],
-                                            "corruptions": [g.corruptions[j] for j in order]}))
+            order = np.argsort(-s[k : k + n], kind="stable")
+            out.append(
+                g.model_copy(
+                    update={
+                        "negatives": [g.negatives[j] for j in order],
+                        "corruptions": [g.corruptions[j] for j in order],
+                    }
+                )
+            )
             k += n
     model.train()
     return out
@@ -227,8 +188,15 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     total_steps = min(cfg.max_steps or steps_per_epoch * cfg.epochs, steps_per_epoch * cfg.epochs)
     opt = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
-    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best": -1.0, "bad_evals": 0, "order": None,
-             "train_groups": None}
+    state = {
+        "step": 0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "best": -1.0,
+        "bad_evals": 0,
+        "order": None,
+        "train_groups": None,
+    }
     last = out / "last"
     if cfg.resume and (last / "training_state.pt").exists():
         from safetensors.torch import load_file
@@ -237,7 +205,7 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         ts = torch.load(last / "training_state.pt", map_location="cpu", weights_only=True)
         opt.load_state_dict(ts["optimizer"])
         sched.load_state_dict(ts["scheduler"])
-        _set_rng_state(ts["rng"])
+        _set_rng_state(ts["rng"], getattr(model, "_rng", None))
         state.update(ts["state"])
         if state["train_groups"] is not None:
             train_groups = [Group.model_validate(g) for g in state["train_groups"]]
@@ -247,23 +215,41 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total_steps, initial=state["step"], desc=f"train {cfg.head}", disable=not cfg.progress,
-               dynamic_ncols=True)
-    summary: dict[str, Any] = {"groups": gstats.model_dump(), "train_groups": len(train_groups),
-                               "val_groups": len(val_groups), "device": str(device)}
+    bar = tqdm(
+        total=total_steps, initial=state["step"], desc=f"train {cfg.head}", disable=not cfg.progress, dynamic_ncols=True
+    )
+    summary: dict[str, Any] = {
+        "groups": gstats.model_dump(),
+        "train_groups": len(train_groups),
+        "val_groups": len(val_groups),
+        "device": str(device),
+    }
 
     def evaluate() -> dict[str, Any]:
         model.eval()
         scores = model.group_scores(val_groups, batch_size=max(4, cfg.batch_size // 2))
         model.train()
-        return {**roc_aucs(scores), "step": state["step"], "epoch": state["epoch"],
-                "elapsed_s": round(time.perf_counter() - t0, 1)}
+        return {
+            **roc_aucs(scores),
+            "step": state["step"],
+            "epoch": state["epoch"],
+            "elapsed_s": round(time.perf_counter() - t0, 1),
+        }
 
     def save_last() -> None:
         model.save_pretrained(last)
-        torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
-                    "state": {**state, "train_groups": [g.model_dump() for g in train_groups]
-                              if cfg.mine_hard_negatives else None}}, last / "training_state.pt")
+        torch.save(
+            {
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": _rng_state(getattr(model, "_rng", None)),
+                "state": {
+                    **state,
+                    "train_groups": [g.model_dump() for g in train_groups] if cfg.mine_hard_negatives else None,
+                },
+            },
+            last / "training_state.pt",
+        )
 
     def eval_and_checkpoint() -> bool:
         metrics = evaluate()
@@ -283,19 +269,20 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
 
     stop = False
     while not stop and state["step"] < total_steps and state["epoch"] < cfg.epochs:
-        order = state["order"] or np.random.RandomState(cfg.seed + state["epoch"]).permutation(len(train_groups)).tolist()
+        order = (
+            state["order"] or np.random.RandomState(cfg.seed + state["epoch"]).permutation(len(train_groups)).tolist()
+        )
         state["order"] = order
-        batches = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
         while state["batch_in_epoch"] < len(batches):
             opt.zero_grad(set_to_none=True)
-            logs: dict[str, float] = {}
             for _ in range(cfg.grad_accum):
                 if state["batch_in_epoch"] >= len(batches):
                     break
                 batch = [train_groups[i] for i in batches[state["batch_in_epoch"]]]
                 state["batch_in_epoch"] += 1
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    loss, logs = model.group_loss(batch, cfg.negatives_per_group)
+                    loss, _ = model.group_loss(batch, cfg.negatives_per_group)
                 (loss / cfg.grad_accum).backward()
             torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.max_grad_norm)
             opt.step()
@@ -317,7 +304,13 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     if "last" not in summary or summary["last"]["step"] != state["step"]:
         eval_and_checkpoint()
     bar.close()
-    summary.update({"steps": state["step"], "epochs_completed": state["epoch"],
-                    "wall_s": round(time.perf_counter() - t0, 1), "best_mean_auc": state["best"]})
+    summary.update(
+        {
+            "steps": state["step"],
+            "epochs_completed": state["epoch"],
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "best_mean_auc": state["best"],
+        }
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

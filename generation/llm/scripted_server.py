@@ -157,6 +157,7 @@ class ScriptedServer:
 
         class Server(ThreadingHTTPServer):
             request_queue_size = 256  # the default backlog of 5 refuses bursts of concurrent clients
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 import sys
 

@@ -25,8 +25,9 @@ def test_local_llm_extracts_from_three_chinese_sentences(tmp_path, monkeypatch):
 
     monkeypatch.setattr(LocalLlamaServer, "start", spy)
     out = tmp_path / "run" / "candidates.jsonl"
-    cfg = GenerateConfig(llm="local", data="sample", split="zh", limit=3, prompt="extract", out=str(out),
-                         concurrency=1, max_tokens=512)
+    cfg = GenerateConfig(
+        llm="local", data="sample", split="zh", limit=3, prompt="extract", out=str(out), concurrency=1, max_tokens=512
+    )
     summary = generate(cfg)
     assert summary.documents_seen == 3 and summary.documents_done + summary.documents_failed == 3
     rows = list(read_jsonl(out, Candidate))

@@ -63,9 +63,18 @@ def build_groups(rows: Iterable[Candidate]) -> tuple[list[Group], GroupStats]:
             stats.skipped_no_negative += 1
             continue
         a = anchors[0]
-        groups.append(Group(group_id=gid, doc_id=a.doc_id, text=a.text, lang=a.lang, anchor=a.triple,
-                            positive=positives[0].triple, negatives=[n.triple for n in negatives],
-                            corruptions=[n.corruption for n in negatives]))
+        groups.append(
+            Group(
+                group_id=gid,
+                doc_id=a.doc_id,
+                text=a.text,
+                lang=a.lang,
+                anchor=a.triple,
+                positive=positives[0].triple,
+                negatives=[n.triple for n in negatives],
+                corruptions=[n.corruption for n in negatives],
+            )
+        )
     stats.groups = len(groups)
     skipped = stats.skipped_no_anchor + stats.skipped_no_positive + stats.skipped_no_negative
     if skipped:

@@ -58,7 +58,11 @@ class CrossEncoderVerifier(nn.Module):
     def logits(self, texts: list[str], triples: list[Triple], langs: list[str]) -> torch.Tensor:
         second = [linearize(t, self.config.linearization, lang) for t, lang in zip(triples, langs, strict=True)]
         batch = self.encoder.tokenizer(  # type: ignore[operator]
-            texts, second, padding=True, truncation="only_first", max_length=self.config.max_length,
+            texts,
+            second,
+            padding=True,
+            truncation="only_first",
+            max_length=self.config.max_length,
             return_tensors="pt",
         )
         batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
@@ -69,8 +73,9 @@ class CrossEncoderVerifier(nn.Module):
         texts, triples, langs, labels = [], [], [], []
         mask_tok = getattr(self.encoder.tokenizer, "mask_token", None) or "[MASK]"
         for g in groups:
-            text = maybe_mask(g.text, g.anchor, self.config.entity_mask_prob if self.training else 0.0, mask_tok,
-                              self._rng)
+            text = maybe_mask(
+                g.text, g.anchor, self.config.entity_mask_prob if self.training else 0.0, mask_tok, self._rng
+            )
             for t, y in [(g.anchor, 1.0), (g.positive, 1.0)] + [(n, 0.0) for n in g.negatives[:n_negatives]]:
                 texts.append(text)
                 triples.append(t)
@@ -81,8 +86,14 @@ class CrossEncoderVerifier(nn.Module):
         return loss, {"loss_bce": loss.item()}
 
     @torch.no_grad()
-    def score_pairs(self, texts: list[str], triples: list[Triple], langs: list[str],
-                    views: list[Triple | None] | None = None, with_attention: bool = False):  # noqa: ANN201
+    def score_pairs(
+        self,
+        texts: list[str],
+        triples: list[Triple],
+        langs: list[str],
+        views: list[Triple | None] | None = None,
+        with_attention: bool = False,
+    ):
         s = torch.sigmoid(self.logits(texts, triples, langs)).float().cpu().numpy()
         return s, np.full(len(texts), np.nan, dtype=np.float32), None
 
@@ -90,7 +101,7 @@ class CrossEncoderVerifier(nn.Module):
     def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
         out = GroupScores()
         for i in range(0, len(groups), batch_size):
-            chunk = groups[i: i + batch_size]
+            chunk = groups[i : i + batch_size]
             texts, triples, langs = [], [], []
             for g in chunk:
                 for t in [g.positive, *g.negatives]:
@@ -114,8 +125,11 @@ class CrossEncoderVerifier(nn.Module):
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(d / "model.safetensors"),
-                  metadata={"format": "pt", "model_type": "bce"})
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
+            str(d / "model.safetensors"),
+            metadata={"format": "pt", "model_type": "bce"},
+        )
         self.encoder.model.config.save_pretrained(d / "encoder")
         self.encoder.tokenizer.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
         return d
@@ -131,7 +145,7 @@ class CrossEncoderVerifier(nn.Module):
         return model.eval()
 
 
-def load_verifier(directory: str | os.PathLike[str], map_location: str = "cpu"):  # noqa: ANN201
+def load_verifier(directory: str | os.PathLike[str], map_location: str = "cpu"):
     """Load a saved CACRE or BCE verifier by the ``model_type`` in its config.json."""
     from verifier.model.cacre import TripleVerifier
 

@@ -106,10 +106,14 @@ class TripleVerifier(nn.Module):
         self.config = config
         self.encoder = encoder
         h = encoder.hidden_size
-        self.cross = (BidirectionalCrossAttention(h, config.n_heads, 0.0, config.aggregation)
-                      if config.cross_attention else None)
-        self.proj = (ProjectionNetwork(h, config.projection_dim, config.conv_kernel, config.dropout,
-                                       config.residual_init) if config.projection else None)
+        self.cross = (
+            BidirectionalCrossAttention(h, config.n_heads, 0.0, config.aggregation) if config.cross_attention else None
+        )
+        self.proj = (
+            ProjectionNetwork(h, config.projection_dim, config.conv_kernel, config.dropout, config.residual_init)
+            if config.projection
+            else None
+        )
         self._rng = random.Random(0)
 
     # ------------------------------------------------------------------ encoding
@@ -121,8 +125,12 @@ class TripleVerifier(nn.Module):
     def _tok(self, strings: list[str], max_length: int, offsets: bool = False) -> dict[str, torch.Tensor]:
         pad_to = self.config.max_text_length if self.config.aggregation == "same" else None
         batch = self.encoder.tokenizer(  # type: ignore[operator]
-            strings, padding="max_length" if pad_to else True, truncation=True, max_length=pad_to or max_length,
-            return_tensors="pt", return_offsets_mapping=offsets,
+            strings,
+            padding="max_length" if pad_to else True,
+            truncation=True,
+            max_length=pad_to or max_length,
+            return_tensors="pt",
+            return_offsets_mapping=offsets,
         )
         return batch
 
@@ -135,8 +143,15 @@ class TripleVerifier(nn.Module):
     def linearize(self, t: Triple, lang: str) -> str:
         return linearize(t, self.config.linearization, lang)
 
-    def pair_views(self, e_t: torch.Tensor, m_t: torch.Tensor, e_r: torch.Tensor, m_r: torch.Tensor,
-                   t_idx: torch.Tensor, r_idx: torch.Tensor) -> PairViews:
+    def pair_views(
+        self,
+        e_t: torch.Tensor,
+        m_t: torch.Tensor,
+        e_r: torch.Tensor,
+        m_r: torch.Tensor,
+        t_idx: torch.Tensor,
+        r_idx: torch.Tensor,
+    ) -> PairViews:
         """Cross-attend and project P pairs (text t_idx[p], triple r_idx[p])."""
         et, mt = e_t[t_idx], m_t[t_idx]  # (P, Lt, H), (P, Lt)
         er, mr = e_r[r_idx], m_r[r_idx]  # (P, Lr, H), (P, Lr)
@@ -156,8 +171,10 @@ class TripleVerifier(nn.Module):
     def group_loss(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Multi-granularity InfoNCE (Eq. 8-20) over a batch of groups, text view + anchor view."""
         cfg = self.config
-        texts = [maybe_mask(g.text, g.anchor, cfg.entity_mask_prob if self.training else 0.0, self._mask_token(),
-                            self._rng) for g in groups]
+        texts = [
+            maybe_mask(g.text, g.anchor, cfg.entity_mask_prob if self.training else 0.0, self._mask_token(), self._rng)
+            for g in groups
+        ]
         negs = [g.negatives[:n_negatives] if n_negatives else g.negatives for g in groups]
         n_max = max(len(n) for n in negs)
         strings, t_idx, slots = [], [], []  # slots[(g, j)] -> pair index; j = 0 anchor, 1 positive, 2.. negatives
@@ -169,8 +186,9 @@ class TripleVerifier(nn.Module):
         e_t, m_t = self.encode(texts, cfg.max_text_length)
         e_r, m_r = self.encode(strings, cfg.max_triple_length)
         dev = self.device
-        pv = self.pair_views(e_t, m_t, e_r, m_r, torch.tensor(t_idx, device=dev),
-                             torch.arange(len(strings), device=dev))
+        pv = self.pair_views(
+            e_t, m_t, e_r, m_r, torch.tensor(t_idx, device=dev), torch.arange(len(strings), device=dev)
+        )
         b, slots_n = len(groups), 2 + n_max
         d = pv.x_r.shape[-1]
         xr = pv.x_r.new_zeros(b, slots_n, pv.x_r.shape[1], d)  # (B, 2+N, Lr, D)
@@ -184,14 +202,23 @@ class TripleVerifier(nn.Module):
         neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
         for gi, n in enumerate(negs):
             neg_mask[gi, : len(n)] = True
-        kw = dict(tau=cfg.tau, w=cfg.w, top_k=cfg.top_k, base_margin=cfg.base_margin, beta=cfg.beta,
-                  local_mode=cfg.local_mode, local_mask=cfg.local_mask)
+        kw = dict(
+            tau=cfg.tau,
+            w=cfg.w,
+            top_k=cfg.top_k,
+            base_margin=cfg.base_margin,
+            beta=cfg.beta,
+            local_mode=cfg.local_mode,
+            local_mask=cfg.local_mask,
+        )
         # text view: X_T of each pair (slots 1..) against the positive and the negatives
-        l_text = multi_granularity_infonce(xt[:, 1:], mt[:, 1:], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask,
-                                           **kw).mean()
+        l_text = multi_granularity_infonce(
+            xt[:, 1:], mt[:, 1:], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask, **kw
+        ).mean()
         # anchor view: the anchor triple X_a against the positive and the negatives
-        l_anchor = multi_granularity_infonce(xr[:, 0], mr[:, 0], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask,
-                                             **kw).mean()
+        l_anchor = multi_granularity_infonce(
+            xr[:, 0], mr[:, 0], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask, **kw
+        ).mean()
         loss = cfg.text_weight * l_text + cfg.anchor_weight * l_anchor
         return loss, {"loss_text": l_text.item(), "loss_anchor": l_anchor.item()}
 
@@ -204,9 +231,14 @@ class TripleVerifier(nn.Module):
         return c.w * loc + (1 - c.w) * global_similarity(xa, ma, xb, mb, 1.0)
 
     @torch.no_grad()
-    def score_pairs(self, texts: list[str], triples: list[Triple], langs: list[str],
-                    views: list[Triple | None] | None = None, with_attention: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray, PairViews | None]:
+    def score_pairs(
+        self,
+        texts: list[str],
+        triples: list[Triple],
+        langs: list[str],
+        views: list[Triple | None] | None = None,
+        with_attention: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, PairViews | None]:
         """S_st (text-triple) and S_tt (triple-view) fused cosines for candidates; each distinct text is
         encoded once. ``views[i]`` is the positive view of candidate i (None: S_tt is NaN)."""
         uniq = list(dict.fromkeys(texts))
@@ -232,7 +264,7 @@ class TripleVerifier(nn.Module):
     def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
         out = GroupScores()
         for i in range(0, len(groups), batch_size):
-            chunk = groups[i: i + batch_size]
+            chunk = groups[i : i + batch_size]
             texts, triples, langs, views = [], [], [], []
             for g in chunk:
                 for t in [g.positive, *g.negatives]:
@@ -278,8 +310,9 @@ class TripleVerifier(nn.Module):
         return model.eval()
 
 
-def attention_evidence(w_r: torch.Tensor, m_t: torch.Tensor, m_r: torch.Tensor, offsets: list[tuple[int, int]],
-                       width: int = 3) -> tuple[int, int] | None:
+def attention_evidence(
+    w_r: torch.Tensor, m_t: torch.Tensor, m_r: torch.Tensor, offsets: list[tuple[int, int]], width: int = 3
+) -> tuple[int, int] | None:
     """Character span of the text window (``width`` tokens) that the triple's tokens attend to most.
 
     w_r (Lr, Lt) head-averaged triple->text weights of one pair (Eq. 3); the attention a text token receives

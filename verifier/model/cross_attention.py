@@ -38,10 +38,12 @@ class BidirectionalCrossAttention(nn.Module):
 
         Returns Ṽ_T (P, Lt, H), Ṽ_R (P, Lr, H), W_T,avg (P, Lt, Lr), W_R,avg (P, Lr, Lt).
         """
-        v_t, w_t = self.text_to_triple(e_t, e_r, e_r, key_padding_mask=~m_r.bool(), need_weights=True,
-                                       average_attn_weights=False)  # (P, Lt, H), (P, nH, Lt, Lr)
-        v_r, w_r = self.triple_to_text(e_r, e_t, e_t, key_padding_mask=~m_t.bool(), need_weights=True,
-                                       average_attn_weights=False)  # (P, Lr, H), (P, nH, Lr, Lt)
+        v_t, w_t = self.text_to_triple(
+            e_t, e_r, e_r, key_padding_mask=~m_r.bool(), need_weights=True, average_attn_weights=False
+        )  # (P, Lt, H), (P, nH, Lt, Lr)
+        v_r, w_r = self.triple_to_text(
+            e_r, e_t, e_t, key_padding_mask=~m_t.bool(), need_weights=True, average_attn_weights=False
+        )  # (P, Lr, H), (P, nH, Lr, Lt)
         w_t_avg = w_t.mean(dim=1)  # Eq. 3: (P, Lt, Lr)
         w_r_avg = w_r.mean(dim=1)  # (P, Lr, Lt)
         if self.aggregation == "cross":

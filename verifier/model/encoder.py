@@ -45,7 +45,10 @@ class TextEncoder(nn.Module):
 
     def tokenize(self, texts: list[str], max_length: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
         return self.tokenizer(  # type: ignore[operator]
-            texts, padding="max_length" if pad_to else True, truncation=True, max_length=pad_to or max_length,
+            texts,
+            padding="max_length" if pad_to else True,
+            truncation=True,
+            max_length=pad_to or max_length,
             return_tensors="pt",
         )
 

@@ -15,8 +15,9 @@ from torch import nn
 
 
 class ProjectionNetwork(nn.Module):
-    def __init__(self, hidden: int, proj_dim: int = 512, kernel_size: int = 3, dropout: float = 0.2,
-                 residual_init: float = 1.0) -> None:
+    def __init__(
+        self, hidden: int, proj_dim: int = 512, kernel_size: int = 3, dropout: float = 0.2, residual_init: float = 1.0
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv1d(hidden, hidden, kernel_size, padding=kernel_size // 2)
         self.linear = nn.Linear(hidden, proj_dim)

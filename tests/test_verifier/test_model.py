@@ -1,0 +1,132 @@
+"""CACRE modules: shapes, attention weights, ablations, gradients, save/load."""
+
+import pytest
+import torch
+
+from verifier.data.groups import Group
+from verifier.model.bce import BceConfig, CrossEncoderVerifier, load_verifier
+from verifier.model.cacre import CacreConfig, TripleVerifier, attention_evidence
+from verifier.model.cross_attention import BidirectionalCrossAttention
+from verifier.model.encoder import TextEncoder
+from verifier.model.inputs import linearize, mask_mentions
+from verifier.model.projection import ProjectionNetwork
+from verifier.schema import Triple
+
+T1 = Triple(head="红楼梦", relation="作者", tail="曹雪芹", head_type="图书作品", tail_type="人物")
+
+
+def group(i: int = 0) -> Group:
+    return Group(
+        group_id=f"g{i}",
+        doc_id=f"d{i}",
+        text="《红楼梦》是清代作家曹雪芹创作的长篇小说。",
+        lang="zh",
+        anchor=T1,
+        positive=Triple(head="曹雪芹", relation="作品", tail="红楼梦"),
+        negatives=[
+            Triple(head="曹雪芹", relation="作者", tail="红楼梦"),
+            Triple(head="红楼梦", relation="主角", tail="曹雪芹"),
+        ],
+        corruptions=["head_tail_swap", "confusable_relation"],
+    )
+
+
+def tiny(tiny_encoder, **kw) -> TripleVerifier:
+    torch.manual_seed(0)
+    return TripleVerifier(
+        CacreConfig(encoder=str(tiny_encoder), projection_dim=24, n_heads=2, **kw),
+        TextEncoder.from_name(str(tiny_encoder)),
+    )
+
+
+def test_linearization_and_masking():
+    assert linearize(T1) == "红楼梦 / 作者 / 曹雪芹"
+    assert linearize(T1, "typed", "zh") == "[图书作品]红楼梦与[人物]曹雪芹的关系是作者"
+    en = Triple(head="Cape Bridge", relation="crosses", tail="Ohio River")
+    assert linearize(en, "typed", "en") == "the relation of Cape Bridge and Ohio River is crosses"
+    assert mask_mentions("曹雪芹写了红楼梦，曹雪芹", ["曹雪芹", "红楼梦"], "[MASK]") == "[MASK]写了[MASK]，[MASK]"
+
+
+def test_cross_attention_shapes_and_weights():
+    ca = BidirectionalCrossAttention(8, 2)
+    et, er = torch.randn(3, 7, 8), torch.randn(3, 4, 8)
+    mt = torch.ones(3, 7, dtype=torch.bool)
+    mr = torch.tensor([[1, 1, 1, 0]] * 3, dtype=torch.bool)
+    vt, vr, wt, wr = ca(et, mt, er, mr)
+    assert vt.shape == (3, 7, 8) and vr.shape == (3, 4, 8) and wt.shape == (3, 7, 4) and wr.shape == (3, 4, 7)
+    assert torch.allclose(wt.sum(-1), torch.ones(3, 7), atol=1e-5) and wt[..., 3].abs().max() < 1e-6  # padding key
+    with pytest.raises(ValueError):
+        BidirectionalCrossAttention(8, 2, aggregation="same")(et, mt, er, mr)
+    same = BidirectionalCrossAttention(8, 2, aggregation="same")(et, mt, torch.randn(3, 7, 8), mt)
+    assert same[0].shape == (3, 7, 8)
+
+
+@pytest.mark.parametrize(("h", "p"), [(8, 8), (8, 12)])
+def test_projection_shapes_and_residual(h, p):
+    proj = ProjectionNetwork(h, p, dropout=0.0)
+    g = torch.randn(2, 5, h)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    out = proj(g, mask)
+    assert out.shape == (2, 5, p)
+    assert isinstance(proj.residual, torch.nn.Identity) == (h == p)
+    g2 = g.clone()
+    g2[0, 3:] = 100.0  # padding content must not leak into real positions
+    assert torch.allclose(proj(g2, mask)[0, :3], out[0, :3], atol=1e-5)
+
+
+def test_group_loss_backprop_reaches_encoder_projection_and_lambda(tiny_encoder):
+    model = tiny(tiny_encoder).train()
+    loss, logs = model.group_loss([group(0), group(1)])
+    loss.backward()
+    assert set(logs) == {"loss_text", "loss_anchor"} and torch.isfinite(loss)
+    enc_grad = next(p.grad for n, p in model.named_parameters() if n.startswith("encoder.") and "layer.0" in n)
+    assert enc_grad is not None and enc_grad.abs().sum() > 0
+    assert model.proj.conv.weight.grad.abs().sum() > 0 and model.proj.lam.grad is not None
+    assert model.cross.text_to_triple.in_proj_weight.grad.abs().sum() > 0
+
+
+def test_ablations_remove_modules(tiny_encoder):
+    no_att = tiny(tiny_encoder, cross_attention=False)
+    no_proj = tiny(tiny_encoder, projection=False)
+    assert no_att.cross is None and no_att.proj is not None
+    assert no_proj.proj is None and no_proj.cross is not None
+    for m in (no_att, no_proj):
+        loss, _ = m.group_loss([group()])
+        assert torch.isfinite(loss)
+
+
+def test_scores_are_cosines_and_save_load_round_trip(tiny_encoder, tmp_path):
+    model = tiny(tiny_encoder).eval()
+    g = group()
+    args = ([g.text] * 3, [g.anchor, *g.negatives], ["zh"] * 3, [g.positive, None, g.positive])
+    s_st, s_tt, pv = model.score_pairs(*args, with_attention=True)
+    assert s_st.shape == (3,) and ((s_st >= -1) & (s_st <= 1)).all()
+    assert torch.isnan(torch.tensor(s_tt[1])) and not torch.isnan(torch.tensor(s_tt[0]))
+    model.save_pretrained(tmp_path / "m")
+    for f in ("config.json", "model.safetensors", "encoder/config.json", "encoder/tokenizer.json"):
+        assert (tmp_path / "m" / f).exists()
+    again = load_verifier(tmp_path / "m")
+    s2, t2, _ = again.score_pairs(*args)
+    assert (s2 == s_st).all() and ((t2 == s_tt) | (torch.isnan(torch.tensor(t2)).numpy())).all()
+    enc = model.encoder.tokenizer(g.text, return_offsets_mapping=True)
+    span = attention_evidence(pv.w_r[0], pv.m_t[0], pv.m_r[0], [tuple(o) for o in enc["offset_mapping"]])
+    assert span is not None and 0 <= span[0] < span[1] <= len(g.text)
+
+
+def test_group_scores_report_both_views(tiny_encoder):
+    sc = tiny(tiny_encoder).eval().group_scores([group(0), group(1)])
+    assert len(sc.text_pos) == 2 and len(sc.text_neg) == 4 and len(sc.anchor_neg) == 4
+    assert sc.neg_corruptions[:2] == ["head_tail_swap", "confusable_relation"]
+
+
+def test_bce_baseline(tiny_encoder, tmp_path):
+    torch.manual_seed(0)
+    model = CrossEncoderVerifier(BceConfig(encoder=str(tiny_encoder)), TextEncoder.from_name(str(tiny_encoder)))
+    loss, _ = model.group_loss([group()])
+    loss.backward()
+    assert model.classifier.weight.grad.abs().sum() > 0
+    model.eval()
+    sc = model.group_scores([group()])
+    assert len(sc.text_pos) == 1 and sc.anchor_pos == []  # no triple-triple view for the baseline
+    model.save_pretrained(tmp_path / "b")
+    assert isinstance(load_verifier(tmp_path / "b"), CrossEncoderVerifier)
