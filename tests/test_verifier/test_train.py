@@ -29,7 +29,7 @@ def separable_groups(path: Path, n: int = 160, seed: int = 0, neg_relation: str 
         text = f"{a}{b}和{c}{d}是大学同学。"
         gid = f"d{i}#g0"
 
-        def row(h, t, role, label):
+        def row(h, t, role, label, i=i, text=text, gid=gid):
             rel = neg_relation if role == "negative" else "同学"
             return Candidate(
                 doc_id=f"d{i}",
