@@ -20,7 +20,7 @@ sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve()
 
 import torch  # noqa: E402
 
-from generation.lexicon import lexicon_for  # noqa: E402
+from verifier.lexicon import lexicon_for  # noqa: E402
 from generation.perturb import EntityPool, PerturbGenerator  # noqa: E402
 from verifier.config import TrainConfig  # noqa: E402
 from verifier.data.catalog import load_split  # noqa: E402

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from generation.base import register
-from generation.lexicon import Lexicon
+from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Corruption, GoldRecord, Provenance, Triple
 
 CORRUPTIONS: tuple[Corruption, ...] = (

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from generation.base import RunSummary, run_generation
-from generation.lexicon import Lexicon, lexicon_for
+from verifier.lexicon import Lexicon, lexicon_for
 from generation.llm.presets import PRESETS, Preset, cost_usd
 from generation.llm.structured import EntityPolicy, ValidationPolicy
 from verifier.config import ConfigError, StageConfig, cache_dir

@@ -14,7 +14,7 @@ from string import Template
 
 from pydantic import BaseModel, ConfigDict
 
-from generation.lexicon import Lexicon, prompts_dir
+from verifier.lexicon import Lexicon, prompts_dir
 
 _FILE = re.compile(r"^(?P<id>[\w.\-]+)\.v(?P<version>\d+)\.md$")
 _SECTION = re.compile(r"^### (system|user|assistant)\s*$", re.M)

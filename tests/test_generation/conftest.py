@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation.lexicon import lexicon_for
+from verifier.lexicon import lexicon_for
 from generation.llm.cache import CompletionCache
 from generation.llm.client import LLMClient, LLMSettings
 from generation.llm.scripted_server import Reply, ScriptedServer

@@ -1,6 +1,6 @@
 import asyncio
 
-from generation.lexicon import derive_lexicon, lexicon_for
+from verifier.lexicon import derive_lexicon, lexicon_for
 from generation.perturb import CORRUPTIONS, EntityPool, PerturbConfig, PerturbGenerator
 from verifier.data.catalog import load_relations, load_split
 from verifier.schema import GoldRecord, Triple

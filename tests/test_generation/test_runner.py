@@ -9,7 +9,7 @@ import sys
 import time
 
 from generation.base import CandidateGenerator, ledger_path, prepare_resume, run_generation
-from generation.lexicon import lexicon_for
+from verifier.lexicon import lexicon_for
 from generation.llm.generator import LLMGenerator
 from generation.llm.scripted_server import ScriptedServer, copy_extractor
 from generation.perturb import EntityPool, PerturbGenerator
