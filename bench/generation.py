@@ -30,12 +30,12 @@ from pathlib import Path
 sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
 
 from generation.base import run_generation  # noqa: E402
-from verifier.lexicon import lexicon_for  # noqa: E402
 from generation.llm.cache import CompletionCache  # noqa: E402
 from generation.llm.client import LLMClient, LLMSettings  # noqa: E402
 from generation.llm.generator import LLMGenerator  # noqa: E402
 from generation.llm.scripted_server import ScriptedServer, copy_extractor  # noqa: E402
 from verifier.io import write_jsonl  # noqa: E402
+from verifier.lexicon import lexicon_for  # noqa: E402
 from verifier.schema import GoldRecord  # noqa: E402
 
 

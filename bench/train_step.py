@@ -20,15 +20,15 @@ sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve()
 
 import torch  # noqa: E402
 
-from verifier.lexicon import lexicon_for  # noqa: E402
 from generation.perturb import EntityPool, PerturbGenerator  # noqa: E402
 from verifier.config import TrainConfig  # noqa: E402
 from verifier.data.catalog import load_split  # noqa: E402
 from verifier.data.groups import build_groups  # noqa: E402
+from verifier.lexicon import lexicon_for  # noqa: E402
 from verifier.train import build_model  # noqa: E402
 
 
-def make_groups(n_docs: int):  # noqa: ANN201
+def make_groups(n_docs: int):
     try:
         recs = [r for _, r in zip(range(n_docs), load_split("duie", "train"), strict=False)]
         lex = lexicon_for("duie")
@@ -51,14 +51,22 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--freeze-encoder-layers", type=int, default=0,
-                    help="freeze the embeddings and the lowest N layers (the CPU training budget setting)")
+    ap.add_argument(
+        "--freeze-encoder-layers",
+        type=int,
+        default=0,
+        help="freeze the embeddings and the lowest N layers (the CPU training budget setting)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     groups = make_groups(400)
-    cfg = TrainConfig(encoder=args.encoder, head=args.head, batch_size=args.batch_size,
-                      freeze_encoder_layers=args.freeze_encoder_layers)
+    cfg = TrainConfig(
+        encoder=args.encoder,
+        head=args.head,
+        batch_size=args.batch_size,
+        freeze_encoder_layers=args.freeze_encoder_layers,
+    )
     model = build_model(cfg).to(args.device).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     device = torch.device(args.device)
@@ -68,11 +76,14 @@ def main() -> None:
     tok = model.encoder.tokenizer
     times, tokens = [], 0
     for step in range(args.warmup + args.steps):
-        batch = groups[(step * args.batch_size) % len(groups):][: args.batch_size]
+        batch = groups[(step * args.batch_size) % len(groups) :][: args.batch_size]
         if step >= args.warmup:
             texts = [g.text for g in batch]
-            triples = [model.linearize(t, g.lang) if hasattr(model, "linearize") else str(t)
-                       for g in batch for t in [g.anchor, g.positive, *g.negatives]]
+            triples = [
+                model.linearize(t, g.lang) if hasattr(model, "linearize") else str(t)
+                for g in batch
+                for t in [g.anchor, g.positive, *g.negatives]
+            ]
             tokens += sum(len(x) for x in tok(texts, truncation=True, max_length=128)["input_ids"])
             tokens += sum(len(x) for x in tok(triples, truncation=True, max_length=32)["input_ids"])
         if use_amp:
@@ -91,13 +102,19 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n_triples = sum(2 + len(g.negatives) for g in groups[: args.batch_size])
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"encoder {args.encoder} ({model.encoder.hidden_size}d), head {args.head}, device {args.device}, "
-          f"threads {torch.get_num_threads()}, frozen layers {args.freeze_encoder_layers}, "
-          f"trainable params {trainable / 1e6:.1f}M")
-    print(f"batch {args.batch_size} groups (~{n_triples} triples + {args.batch_size} texts per step), "
-          f"{args.steps} timed steps after {args.warmup} warm-up")
-    print(f"steps/s {args.steps / wall:.3f}   s/step {wall / args.steps:.2f}   groups/s {args.steps * args.batch_size / wall:.1f}"
-          f"   encoder tokens/s {tokens / wall:.0f}")
+    print(
+        f"encoder {args.encoder} ({model.encoder.hidden_size}d), head {args.head}, device {args.device}, "
+        f"threads {torch.get_num_threads()}, frozen layers {args.freeze_encoder_layers}, "
+        f"trainable params {trainable / 1e6:.1f}M"
+    )
+    print(
+        f"batch {args.batch_size} groups (~{n_triples} triples + {args.batch_size} texts per step), "
+        f"{args.steps} timed steps after {args.warmup} warm-up"
+    )
+    print(
+        f"steps/s {args.steps / wall:.3f}   s/step {wall / args.steps:.2f}   groups/s {args.steps * args.batch_size / wall:.1f}"
+        f"   encoder tokens/s {tokens / wall:.0f}"
+    )
     print(f"peak RSS {rss_mb:.0f} MiB")
     if use_amp:
         print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

@@ -1,0 +1,1 @@
+"""Evaluation: candidate-to-gold alignment, P/R/F1 and AUC metrics, threshold calibration, plots, reports."""

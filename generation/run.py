@@ -13,11 +13,11 @@ from typing import Literal
 from pydantic import Field
 
 from generation.base import RunSummary, run_generation
-from verifier.lexicon import Lexicon, lexicon_for
 from generation.llm.presets import PRESETS, Preset, cost_usd
 from generation.llm.structured import EntityPolicy, ValidationPolicy
 from verifier.config import ConfigError, StageConfig, cache_dir
 from verifier.io import read_jsonl, write_json
+from verifier.lexicon import Lexicon, lexicon_for
 from verifier.schema import GoldRecord
 
 log = logging.getLogger(__name__)

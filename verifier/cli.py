@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 log = logging.getLogger("verifier")
 
@@ -145,15 +145,89 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- later stages
+# ---------------------------------------------------------------- filter / calibrate / eval
 
 
-def _not_yet(stage: str, issue: str) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        print(f"verifier {stage}: not available in this version yet ({issue})", file=sys.stderr)
-        return EXIT_USAGE
+def cmd_filter(args: argparse.Namespace) -> int:
+    from verifier.config import config_from_args
+    from verifier.filter import FilterConfig, run_filter
+    from verifier.io import write_json
 
-    return handler
+    cfg = config_from_args(FilterConfig, args)
+    s = run_filter(cfg)
+    write_json(f"{cfg.out}.summary.json", s)
+    print(
+        f"kept {s['kept']} of {s['rows']} (tau1={s['tau1']:.4f}, tau2={s['tau2']:.4f}; rejected {s['rejected']}) "
+        f"at {s['triples_per_s']} triples/s -> {cfg.out}"
+    )
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from eval.calibrate import calibrate
+    from verifier.config import ConfigError
+    from verifier.filter import load_for_inference, score_rows, thresholds_path
+    from verifier.io import read_jsonl, write_json
+    from verifier.schema import Candidate, GoldRecord
+
+    rows = list(read_jsonl(args.val, Candidate))
+    if args.gold:
+        from eval.align import relation_classes
+        from eval.metrics import triple_prf
+        from verifier.lexicon import lexicon_for
+
+        gold = {g.doc_id: g for g in read_jsonl(args.gold, GoldRecord)}
+        by_doc: dict[str, list] = {}
+        for r in rows:
+            by_doc.setdefault(r.doc_id, []).append(r)
+        rc = relation_classes(lexicon_for("duie"))
+        _, _, correct = triple_prf(
+            {d: [r.triple for r in rs] for d, rs in by_doc.items()},
+            {d: g.triples for d, g in gold.items() if d in by_doc},
+            "strict",
+            {d: g.lang for d, g in gold.items()},
+            rc,
+        )
+        for d, rs in by_doc.items():
+            for r, ok in zip(rs, correct.get(d, []), strict=True):
+                r.label = r.label if r.label is not None else int(ok)
+    missing = [i for i, r in enumerate(rows) if r.label is None]
+    if missing:
+        raise ConfigError(
+            f"{args.val}: {len(missing)} rows have no label (first at row {missing[0] + 1}); label them or pass --gold"
+        )
+    model = load_for_inference(args.model, args.device)
+    s_st, s_tt = score_rows(model, rows, view_source=args.view_source, lexicon=args.lexicon)
+    labels = np.asarray([r.label for r in rows])
+    choice = calibrate(s_st, s_tt, labels, args.objective)
+    data = {**choice.model_dump(), "model": args.model, "val": args.val, "view_source": args.view_source}
+    write_json(thresholds_path(args.model), data)
+    print(
+        f"tau1={choice.tau1:.4f} tau2={choice.tau2:.4f}: P={choice.precision:.4f} R={choice.recall:.4f} "
+        f"F1={choice.f1:.4f} on {choice.n} candidates -> {thresholds_path(args.model)}"
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.report import EvalConfig, run_eval
+    from verifier.config import config_from_args
+
+    cfg = config_from_args(EvalConfig, args)
+    m = run_eval(cfg)
+    a = m["after"]["strict"]
+    line = f"filtered (strict): P={a['precision']:.4f} R={a['recall']:.4f} F1={a['f1']:.4f}"
+    if "before" in m:
+        b = m["before"]["strict"]
+        line = f"raw (strict): P={b['precision']:.4f} R={b['recall']:.4f} F1={b['f1']:.4f}; " + line
+    if "auc" in m:
+        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        line += f"; AUC text {fmt(m['auc']['text'])}, anchor {fmt(m['auc']['anchor'])}"
+    print(line)
+    print(f"metrics, tables and plots in {cfg.out} (roc.png, pr.png, hist.png, tau_curves.png, metrics.json)")
+    return 0
 
 
 # ---------------------------------------------------------------- parser
@@ -223,21 +297,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(t, TrainConfig)
     t.set_defaults(func=cmd_train)
 
-    for stage, issue, help_ in (
-        ("filter", "filter stage", "score candidates and keep those above tau1/tau2"),
-        ("calibrate", "filter stage", "choose tau1/tau2 on labelled candidates"),
-        ("eval", "evaluation stage", "P/R/F1, ROC/AUC and plots"),
-    ):
-        sp = sub.add_parser(stage, help=f"{help_} (coming)")
-        sp.set_defaults(func=_not_yet(stage, issue), accepts_extra=True)
+    from verifier.filter import FilterConfig
+
+    f = sub.add_parser("filter", help="score candidates and keep those with S_st >= tau1 and S_tt >= tau2")
+    f.add_argument("input", help="candidate JSONL")
+    f.add_argument("--config", help="TOML file with a [filter] table; flags override it")
+    add_config_flags(f, FilterConfig, skip=("input",))
+    f.set_defaults(func=cmd_filter)
+
+    c = sub.add_parser("calibrate", help="choose tau1/tau2 on labelled candidates (writes thresholds.json)")
+    c.add_argument("--model", required=True, help="verifier directory")
+    c.add_argument("--val", required=True, help="labelled candidates (label 0/1), or unlabelled with --gold")
+    c.add_argument("--gold", help="gold records to label --val by strict match")
+    c.add_argument("--objective", default="f1", help="f1 or precision@recall=R (default: f1)")
+    c.add_argument("--view-source", default="auto", choices=["auto", "group", "lexicon"])
+    c.add_argument("--lexicon", help="dataset whose lexicon builds views")
+    c.add_argument("--device")
+    c.set_defaults(func=cmd_calibrate)
+
+    from eval.report import EvalConfig
+
+    e = sub.add_parser("eval", help="P/R/F1 (strict, soft), ROC/AUC, PR, histograms, probes")
+    e.add_argument("--config", help="TOML file with an [eval] table; flags override it")
+    add_config_flags(e, EvalConfig)
+    e.set_defaults(func=cmd_eval)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "accepts_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
     from verifier.config import ConfigError
     from verifier.io import InputError

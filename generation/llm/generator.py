@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Literal
 
 from generation.base import register
-from verifier.lexicon import Lexicon
 from generation.llm.client import LLMClient
 from generation.llm.prompts import PromptTemplate, defuse, load_prompt, relation_block
 from generation.llm.structured import LLMTriple, ValidationPolicy, parse_payload, validate_cacre, validate_extraction
+from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Document, Provenance, Role, Triple
 
 PromptKind = Literal["cacre", "extract"]

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.lexicon import lexicon_for
 from generation.llm.cache import CompletionCache
 from generation.llm.client import LLMClient, LLMSettings
 from generation.llm.scripted_server import Reply, ScriptedServer
+from verifier.lexicon import lexicon_for
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 import asyncio
 
-from verifier.lexicon import derive_lexicon, lexicon_for
 from generation.perturb import CORRUPTIONS, EntityPool, PerturbConfig, PerturbGenerator
 from verifier.data.catalog import load_relations, load_split
+from verifier.lexicon import derive_lexicon, lexicon_for
 from verifier.schema import GoldRecord, Triple
 
 

@@ -9,13 +9,13 @@ import sys
 import time
 
 from generation.base import CandidateGenerator, ledger_path, prepare_resume, run_generation
-from verifier.lexicon import lexicon_for
 from generation.llm.generator import LLMGenerator
 from generation.llm.scripted_server import ScriptedServer, copy_extractor
 from generation.perturb import EntityPool, PerturbGenerator
 from tests.test_generation.conftest import make_client
 from verifier.data.catalog import load_split
 from verifier.io import read_jsonl
+from verifier.lexicon import lexicon_for
 from verifier.schema import Candidate, Document
 
 

@@ -1,0 +1,88 @@
+"""Metrics: triple-level micro P/R/F1 (overall and per relation), ROC AUC (sklearn), and the canonical
+zero-shot macro P/R/F1."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from eval.align import Mode, match_document, norm_relation
+from verifier.schema import Triple
+
+
+class PRF(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    precision: float
+    recall: float
+    f1: float
+    tp: int
+    pred: int
+    gold: int
+
+
+def prf(tp: int, n_pred: int, n_gold: int) -> PRF:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return PRF(precision=p, recall=r, f1=f, tp=tp, pred=n_pred, gold=n_gold)
+
+
+def triple_prf(
+    pred: dict[str, list[Triple]],
+    gold: dict[str, list[Triple]],
+    mode: Mode,
+    langs: dict[str, str],
+    rel_classes: dict[str, str] | None = None,
+) -> tuple[PRF, dict[str, PRF], dict[str, list[bool]]]:
+    """Micro P/R/F1 over documents; per-relation breakdown (keyed by the gold/pred relation); and for each
+    document the per-prediction correctness (for labelling candidates)."""
+    tp = n_pred = n_gold = 0
+    rel_tp: Counter[str] = Counter()
+    rel_pred: Counter[str] = Counter()
+    rel_gold: Counter[str] = Counter()
+    correct: dict[str, list[bool]] = {}
+    for doc in set(pred) | set(gold):
+        p, g = pred.get(doc, []), gold.get(doc, [])
+        lang = langs.get(doc, "zh")
+        assigned, _ = match_document(p, g, mode, lang, rel_classes)
+        correct[doc] = [a is not None for a in assigned]
+        tp += sum(correct[doc])
+        n_pred += len(p)
+        n_gold += len(g)
+        for t, a in zip(p, assigned, strict=True):
+            rel_pred[norm_relation(t.relation, lang)] += 1
+            if a is not None:
+                rel_tp[norm_relation(g[a].relation, lang)] += 1
+        for t in g:
+            rel_gold[norm_relation(t.relation, lang)] += 1
+    per_rel = {r: prf(rel_tp[r], rel_pred[r], rel_gold[r]) for r in sorted(set(rel_gold) | set(rel_pred))}
+    return prf(tp, n_pred, n_gold), per_rel, correct
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC via sklearn, ignoring NaN scores; None when one class is missing."""
+    from sklearn.metrics import roc_auc_score
+
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
+    ok = ~np.isnan(scores)
+    labels, scores = labels[ok], scores[ok]
+    if len(set(labels.tolist())) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def zero_shot_macro(gold_labels: list[str], pred_labels: list[str]) -> PRF:
+    """The canonical zero-shot RE macro P/R/F1 shared by ZS-BERT, RE-Matching and AlignRE: precision is
+    averaged over the distinct predicted labels, recall over the distinct gold labels, and F1 is the harmonic
+    mean of the two macro averages."""
+    gold_labels, pred_labels = list(gold_labels), list(pred_labels)
+    labels_p, labels_g = sorted(set(pred_labels)), sorted(set(gold_labels))
+    hits = Counter(g for g, p in zip(gold_labels, pred_labels, strict=True) if g == p)
+    n_pred, n_gold = Counter(pred_labels), Counter(gold_labels)
+    p = float(np.mean([hits[lab] / n_pred[lab] for lab in labels_p])) if labels_p else 0.0
+    r = float(np.mean([hits[lab] / n_gold[lab] for lab in labels_g])) if labels_g else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return PRF(precision=p, recall=r, f1=f, tp=sum(hits.values()), pred=len(pred_labels), gold=len(gold_labels))

@@ -1,0 +1,91 @@
+"""Evaluation figures with matplotlib's object-oriented API on the Agg canvas (no global pyplot state):
+ROC for the text and anchor views (CACRE Figure 2), precision-recall, similarity histograms (Figure 3), and
+P/R/F1 against the threshold."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return Path(path)
+
+
+def _clean(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ok = ~np.isnan(scores)
+    return labels[ok], scores[ok]
+
+
+def roc_figure(labels: np.ndarray, views: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.add_subplot()
+    for name, scores in views.items():
+        y, s = _clean(np.asarray(labels), np.asarray(scores, dtype=float))
+        if len(set(y.tolist())) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, s):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def pr_figure(labels: np.ndarray, views: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.add_subplot()
+    for name, scores in views.items():
+        y, s = _clean(np.asarray(labels), np.asarray(scores, dtype=float))
+        if len(set(y.tolist())) < 2:
+            continue
+        p, r, _ = precision_recall_curve(y, s)
+        ax.plot(r, p, label=f"{name} (AP {average_precision_score(y, s):.3f})")
+    ax.set(xlabel="Recall", ylabel="Precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower left")
+    return _save(fig, path)
+
+
+def histogram_figure(series: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
+    """One panel per series (anchor-positive, anchor-negative, text-positive, text-negative)."""
+    names = list(series)
+    fig = Figure(figsize=(4 * len(names), 3.2))
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(1, len(names), i + 1)
+        s = np.asarray(series[name], dtype=float)
+        s = s[~np.isnan(s)]
+        ax.hist(s, bins=30, range=(-1, 1), color="tab:blue" if "positive" in name else "tab:red")
+        ax.set(title=f"{name} (n={len(s)})", xlabel="Cosine similarity", ylabel="Frequency")
+    return _save(fig, path)
+
+
+def threshold_figure(
+    taus: np.ndarray,
+    p: np.ndarray,
+    r: np.ndarray,
+    f: np.ndarray,
+    chosen: float | None,
+    path: str | os.PathLike[str],
+    xlabel: str = "tau1",
+) -> Path:
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.add_subplot()
+    ax.plot(taus, p, label="precision")
+    ax.plot(taus, r, label="recall")
+    ax.plot(taus, f, label="F1")
+    if chosen is not None:
+        ax.axvline(chosen, color="grey", linestyle="--", linewidth=0.8, label=f"chosen {chosen:.3f}")
+    ax.set(xlabel=xlabel, ylabel="score", title=f"P/R/F1 against {xlabel}", ylim=(0, 1.01))
+    ax.legend()
+    return _save(fig, path)

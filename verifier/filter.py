@@ -1,0 +1,325 @@
+"""``verifier filter``: score candidates with a trained verifier and keep those with S_st >= tau1 and
+S_tt >= tau2 (CACRE section 2.4).
+
+S_st is the fused similarity (Eq. 16 form, as a cosine in [-1, 1]) between the projected text and the
+projected triple. S_tt reads the paper's "internal similarity of the triple" as self-consistency: the fused
+similarity between the candidate and a positive view of the same fact. The view (``--view-source``):
+
+- ``group``: the generator's paired view in the same group (the CACRE prompt's anchor_i/positive_i: an anchor
+  or negative is compared with the group's positive, a positive with the group's anchor);
+- ``lexicon``: built from the relation lexicon (a synonym relation, else the inverse relation with head and
+  tail exchanged);
+- ``auto`` (default): ``group`` when the row has one, else ``lexicon``.
+
+A candidate with no possible view (a relation outside the lexicon, no group) gets ``s_tt = None``; by default
+it is then gated by tau1 alone (``--missing-view pass``), or rejected (``--missing-view reject``).
+
+Streaming: rows are read in chunks that end on document boundaries (so a group's rows stay together), each
+distinct text is encoded once per batch, and outputs go to temp files renamed at the end, so memory is flat
+in the number of candidates and a failed run (e.g. a malformed line) leaves nothing partial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from verifier.config import ConfigError, StageConfig
+from verifier.io import atomic_writer, dumps, iter_json_lines, parse_record
+from verifier.lexicon import Lexicon
+from verifier.schema import Candidate, Evidence, ScoredCandidate, Triple
+
+log = logging.getLogger(__name__)
+
+ViewSource = Literal["auto", "group", "lexicon"]
+MissingView = Literal["pass", "reject"]
+
+
+class FilterConfig(StageConfig):
+    section = "filter"
+
+    input: str = ""
+    """Candidate JSONL to filter."""
+    model: str = ""
+    """Trained verifier directory (runs/x/best)."""
+    out: str = "kept.jsonl"
+    rejected: str | None = None
+    """Also write the rejected rows here."""
+    tau1: float | None = Field(None, ge=-1, le=1)
+    """Text-triple threshold (default: thresholds.json beside the model)."""
+    tau2: float | None = Field(None, ge=-1, le=1)
+    """Triple-triple threshold (default: thresholds.json beside the model)."""
+    view_source: ViewSource = "auto"
+    missing_view: MissingView = "pass"
+    lexicon: str | None = None
+    """Dataset whose relation lexicon builds views (default: duie for Chinese rows, none otherwise)."""
+    batch_size: int = Field(64, ge=1)
+    """Candidates per forward pass."""
+    chunk_size: int = Field(4096, ge=1)
+    """Rows read at a time (memory bound)."""
+    evidence: bool = True
+    """Compute the most-attended text span (cross-attention) for every row."""
+    device: str | None = None
+    progress: bool = True
+
+
+def thresholds_path(model_dir: str | os.PathLike[str]) -> Path:
+    return Path(model_dir) / "thresholds.json"
+
+
+def resolve_thresholds(cfg: FilterConfig) -> tuple[float, float]:
+    tau1, tau2 = cfg.tau1, cfg.tau2
+    if tau1 is None or tau2 is None:
+        p = thresholds_path(cfg.model)
+        if not p.exists():
+            raise ConfigError(f"--tau1/--tau2 not given and no {p} (run `verifier calibrate` first)")
+        data = json.loads(p.read_text(encoding="utf-8"))
+        tau1 = data["tau1"] if tau1 is None else tau1
+        tau2 = data["tau2"] if tau2 is None else tau2
+    return float(tau1), float(tau2)
+
+
+def decide(
+    s_st: np.ndarray, s_tt: np.ndarray, tau1: float, tau2: float, missing_view: MissingView = "pass"
+) -> tuple[np.ndarray, list[str | None]]:
+    """Vectorised gate: keep where s_st >= tau1 and s_tt >= tau2 (NaN s_tt: per ``missing_view``)."""
+    ok1 = s_st >= tau1
+    nan = np.isnan(s_tt)
+    ok2 = np.where(nan, missing_view == "pass", np.nan_to_num(s_tt, nan=-np.inf) >= tau2)
+    keep = ok1 & ok2
+    reasons: list[str | None] = []
+    for a, b in zip(ok1.tolist(), ok2.tolist(), strict=True):
+        reasons.append(None if a and b else "both" if not a and not b else "below_tau1" if not a else "below_tau2")
+    return keep, reasons
+
+
+def lexicon_view(t: Triple, lexicon: Lexicon | None) -> Triple | None:
+    """A positive view from the lexicon: first synonym, else the inverse with head and tail exchanged."""
+    entry = lexicon.relations.get(t.relation) if lexicon else None
+    if entry is None:
+        return None
+    if entry.synonyms:
+        return t.model_copy(update={"relation": entry.synonyms[0]})
+    if entry.inverses:
+        return t.model_copy(
+            update={
+                "head": t.tail,
+                "tail": t.head,
+                "relation": entry.inverses[0],
+                "head_type": t.tail_type,
+                "tail_type": t.head_type,
+            }
+        )
+    return None
+
+
+def group_views(rows: list[Candidate]) -> list[Triple | None]:
+    """The paired view of each row inside its group (positive for anchors/negatives, anchor for positives)."""
+    pos: dict[str, Triple] = {}
+    anc: dict[str, Triple] = {}
+    for r in rows:
+        if r.group_id is None:
+            continue
+        if r.role == "positive":
+            pos.setdefault(r.group_id, r.triple)
+        elif r.role == "anchor":
+            anc.setdefault(r.group_id, r.triple)
+    out: list[Triple | None] = []
+    for r in rows:
+        if r.group_id is None or r.role == "candidate":
+            out.append(None)
+        elif r.role == "positive":
+            out.append(anc.get(r.group_id))
+        else:
+            out.append(pos.get(r.group_id))
+    return out
+
+
+def choose_views(rows: list[Candidate], source: ViewSource, lexicons: dict[str, Lexicon | None]) -> list[Triple | None]:
+    grp = group_views(rows) if source in ("auto", "group") else [None] * len(rows)
+    out: list[Triple | None] = []
+    for r, g in zip(rows, grp, strict=True):
+        if g is not None or source == "group":
+            out.append(g)
+        else:
+            out.append(lexicon_view(r.triple, lexicons.get(r.lang)))
+    return out
+
+
+def find_all(text: str, mention: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    while mention and (i := text.find(mention, start)) >= 0:
+        spans.append((i, i + len(mention)))
+        start = i + 1
+    return spans
+
+
+def iter_chunks(path: str | os.PathLike[str], chunk_size: int) -> Iterator[list[Candidate]]:
+    """Validated rows in chunks of about ``chunk_size`` that end where the document changes."""
+    chunk: list[Candidate] = []
+    for lineno, obj in iter_json_lines(path):
+        row = parse_record(Candidate, obj, path, lineno)
+        if len(chunk) >= chunk_size and row.doc_id != chunk[-1].doc_id:
+            yield chunk
+            chunk = []
+        chunk.append(row)
+    if chunk:
+        yield chunk
+
+
+class Scorer:
+    """Scores candidate batches with a loaded verifier (CACRE or BCE) and builds evidence."""
+
+    def __init__(self, model: Any, model_dir: str, evidence: bool = True) -> None:
+        self.model = model
+        self.model_dir = model_dir
+        self.evidence = evidence and getattr(model, "cross", None) is not None
+
+    def score(self, rows: list[Candidate], views: list[Triple | None]) -> tuple[np.ndarray, np.ndarray, list[Evidence]]:
+        import torch
+
+        from verifier.model.cacre import attention_evidence
+
+        texts = [r.text for r in rows]
+        s_st, s_tt, pv = self.model.score_pairs(
+            texts, [r.triple for r in rows], [r.lang for r in rows], views, with_attention=self.evidence
+        )
+        evid = []
+        offsets: dict[str, list[tuple[int, int]]] = {}
+        if self.evidence and pv is not None:
+            uniq = list(dict.fromkeys(texts))
+            enc = self.model.encoder.tokenizer(
+                uniq, truncation=True, max_length=self.model.config.max_text_length, return_offsets_mapping=True
+            )
+            offsets = {t: [tuple(o) for o in enc["offset_mapping"][i]] for i, t in enumerate(uniq)}
+        for i, r in enumerate(rows):
+            span = None
+            if self.evidence and pv is not None:
+                offs = offsets[r.text]
+                lt = len(offs)
+                with torch.no_grad():
+                    span = attention_evidence(pv.w_r[i][:, :lt], pv.m_t[i][:lt], pv.m_r[i], offs)
+            evid.append(
+                Evidence(
+                    head_offsets=find_all(r.text, r.triple.head),
+                    tail_offsets=find_all(r.text, r.triple.tail),
+                    attention_span=span,
+                    attention_text=r.text[span[0] : span[1]] if span else None,
+                )
+            )
+        return s_st, s_tt, evid
+
+
+def load_for_inference(model_dir: str, device: str | None = None) -> Any:
+    import torch
+
+    from verifier.model.bce import load_verifier
+
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return load_verifier(model_dir).to(dev).eval()
+
+
+def default_lexicons(name: str | None) -> dict[str, Lexicon | None]:
+    from verifier.lexicon import lexicon_for
+
+    if name:
+        lex = lexicon_for(name)
+        return {lex.lang: lex, "zh" if lex.lang == "en" else "en": None}
+    return {"zh": lexicon_for("duie"), "en": None}
+
+
+def count_lines(path: str | os.PathLike[str]) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
+    """Filter ``cfg.input`` into ``cfg.out`` (and ``cfg.rejected``); returns the summary."""
+    from tqdm.auto import tqdm
+
+    if not cfg.input or not cfg.model:
+        raise ConfigError("--model and an input file are required")
+    tau1, tau2 = resolve_thresholds(cfg)
+    model = model if model is not None else load_for_inference(cfg.model, cfg.device)
+    scorer = Scorer(model, cfg.model, cfg.evidence)
+    lexicons = default_lexicons(cfg.lexicon)
+    total = count_lines(cfg.input) if cfg.progress else None
+    counts: Counter[str] = Counter()
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, desc="filter", unit="triple", disable=not cfg.progress, dynamic_ncols=True)
+    rej_ctx = atomic_writer(cfg.rejected) if cfg.rejected else None
+    with atomic_writer(cfg.out) as kept_fh:
+        rej_fh = rej_ctx.__enter__() if rej_ctx else None
+        try:
+            for chunk in iter_chunks(cfg.input, cfg.chunk_size):
+                views = choose_views(chunk, cfg.view_source, lexicons)
+                for i in range(0, len(chunk), cfg.batch_size):
+                    rows, vs = chunk[i : i + cfg.batch_size], views[i : i + cfg.batch_size]
+                    s_st, s_tt, evid = scorer.score(rows, vs)
+                    keep, reasons = decide(s_st, s_tt, tau1, tau2, cfg.missing_view)
+                    for r, a, b, k, why, ev in zip(rows, s_st, s_tt, keep, reasons, evid, strict=True):
+                        sc = ScoredCandidate(
+                            **r.model_dump(),
+                            s_st=float(a),
+                            s_tt=None if math.isnan(b) else float(b),
+                            decision="keep" if k else "reject",
+                            reason=why,
+                            evidence=ev,
+                            verifier=str(cfg.model),
+                        )
+                        counts["keep" if k else f"reject:{why}"] += 1
+                        if k:
+                            kept_fh.write(dumps(sc) + "\n")
+                        elif rej_fh is not None:
+                            rej_fh.write(dumps(sc) + "\n")
+                    bar.update(len(rows))
+        except BaseException as e:
+            if rej_ctx:
+                rej_ctx.__exit__(type(e), e, e.__traceback__)
+            raise
+        if rej_ctx:
+            rej_ctx.__exit__(None, None, None)
+    bar.close()
+    n = sum(counts.values())
+    wall = time.perf_counter() - t0
+    summary = {
+        "input": cfg.input,
+        "model": cfg.model,
+        "tau1": tau1,
+        "tau2": tau2,
+        "rows": n,
+        "kept": counts["keep"],
+        "rejected": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("reject:")},
+        "wall_s": round(wall, 3),
+        "triples_per_s": round(n / wall, 1) if wall else None,
+    }
+    return summary
+
+
+def score_rows(
+    model: Any,
+    rows: list[Candidate],
+    view_source: ViewSource = "auto",
+    lexicon: str | None = None,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """S_st and S_tt for in-memory rows (calibration, probes)."""
+    lexicons = default_lexicons(lexicon)
+    scorer = Scorer(model, "", evidence=False)
+    views = choose_views(rows, view_source, lexicons)
+    s1, s2 = [], []
+    for i in range(0, len(rows), batch_size):
+        a, b, _ = scorer.score(rows[i : i + batch_size], views[i : i + batch_size])
+        s1.append(a)
+        s2.append(b)
+    return (np.concatenate(s1) if s1 else np.zeros(0)), (np.concatenate(s2) if s2 else np.zeros(0))
