@@ -112,8 +112,8 @@ def main() -> None:
         f"{args.steps} timed steps after {args.warmup} warm-up"
     )
     print(
-        f"steps/s {args.steps / wall:.3f}   s/step {wall / args.steps:.2f}   groups/s {args.steps * args.batch_size / wall:.1f}"
-        f"   encoder tokens/s {tokens / wall:.0f}"
+        f"steps/s {args.steps / wall:.3f}   s/step {wall / args.steps:.2f}   "
+        f"groups/s {args.steps * args.batch_size / wall:.1f}   encoder tokens/s {tokens / wall:.0f}"
     )
     print(f"peak RSS {rss_mb:.0f} MiB")
     if use_amp:
