@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+from eval.align import match_document, norm_entity, relation_classes
+from eval.metrics import prf, roc_auc, triple_prf, zero_shot_macro
+from verifier.lexicon import lexicon_for
+from verifier.schema import Triple
+
+
+def T(h, r, t):
+    return Triple(head=h, relation=r, tail=t)
+
+
+def test_normalisation():
+    assert norm_entity("《红楼梦》") == "红楼梦" and norm_entity(" 曹 雪芹 ") == "曹雪芹"
+    assert norm_entity("ＡＢＣ") == "ABC" and norm_entity("  The  Ohio River ", "en") == "the ohio river"
+
+
+def test_strict_soft_and_one_to_one():
+    gold = [T("红楼梦", "作者", "曹雪芹")]
+    rc = relation_classes(lexicon_for("duie"))
+    assert match_document([T("《红楼梦》", "作者", "曹雪芹")], gold, "strict")[0] == [0]
+    assert match_document([T("红楼梦", "作者", "清代作家曹雪芹")], gold, "strict")[0] == [None]
+    assert match_document([T("红楼梦", "作者", "清代作家曹雪芹")], gold, "soft", rel_classes=rc)[0] == [0]
+    assert match_document([T("红楼梦", "创作者", "曹雪芹")], gold, "soft", rel_classes=rc)[0] == [0]  # synonym
+    assert match_document([T("红楼梦", "主角", "曹雪芹")], gold, "soft", rel_classes=rc)[0] == [None]
+    dup = match_document([T("红楼梦", "作者", "曹雪芹")] * 2, gold, "strict")[0]
+    assert dup == [0, None]  # a gold triple is matched once
+
+
+def test_micro_prf_equals_hand_counts_and_sklearn():
+    gold = {"a": [T("x", "r", "y"), T("x", "s", "z")], "b": [T("u", "r", "v")]}
+    pred = {"a": [T("x", "r", "y"), T("x", "r", "z")], "b": [T("u", "r", "v"), T("u", "s", "v")], "c": [T("p", "r", "q")]}
+    overall, per_rel, correct = triple_prf(pred, gold, "strict", {})
+    assert (overall.tp, overall.pred, overall.gold) == (2, 5, 3)
+    assert overall.precision == pytest.approx(2 / 5) and overall.recall == pytest.approx(2 / 3)
+    assert overall.f1 == pytest.approx(2 * 0.4 * (2 / 3) / (0.4 + 2 / 3))
+    assert per_rel["r"].tp == 2 and per_rel["s"].gold == 1 and per_rel["s"].tp == 0
+    assert correct["a"] == [True, False]
+    # the same numbers from sklearn over an explicit item list (pred items + missed gold items)
+    y_true = [1, 0, 1, 0, 0] + [1]
+    y_pred = [1, 1, 1, 1, 1] + [0]
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="binary")
+    assert (p, r, f) == pytest.approx((overall.precision, overall.recall, overall.f1))
+    assert prf(0, 0, 0).f1 == 0.0
+
+
+def test_roc_auc_matches_sklearn_and_ignores_nan():
+    y = np.array([0, 1, 1, 0, 1])
+    s = np.array([0.1, 0.8, np.nan, 0.3, 0.6])
+    assert roc_auc(y, s) == pytest.approx(roc_auc_score([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6]))
+    assert roc_auc(np.array([1, 1]), np.array([0.2, 0.3])) is None
+
+
+def test_canonical_zero_shot_macro_by_hand():
+    gold = ["A", "A", "B", "B", "C"]
+    pred = ["A", "B", "B", "B", "A"]
+    m = zero_shot_macro(gold, pred)
+    # precision over predicted labels: A 1/2, B 2/3 -> 7/12; recall over gold labels: A 1/2, B 1, C 0 -> 1/2
+    assert m.precision == pytest.approx(7 / 12) and m.recall == pytest.approx(0.5)
+    assert m.f1 == pytest.approx(2 * (7 / 12) * 0.5 / (7 / 12 + 0.5))

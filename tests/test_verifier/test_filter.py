@@ -1,0 +1,117 @@
+"""Filter: threshold edges, vectorised decisions, views, streaming output, evidence, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from verifier.config import ConfigError
+from verifier.filter import FilterConfig, choose_views, decide, group_views, iter_chunks, lexicon_view, run_filter
+from verifier.io import InputError, read_jsonl, write_jsonl
+from verifier.lexicon import lexicon_for
+from verifier.model.cacre import CacreConfig, TripleVerifier
+from verifier.model.encoder import TextEncoder
+from verifier.schema import Candidate, Provenance, ScoredCandidate, Triple
+
+PROV = Provenance(generator="test.v1")
+
+
+def test_threshold_edges_keep_equal_scores():
+    keep, why = decide(np.array([0.5, 0.5, 0.49, 0.2]), np.array([0.3, 0.29, 0.3, 0.1]), 0.5, 0.3)
+    assert keep.tolist() == [True, False, False, False]
+    assert why == [None, "below_tau2", "below_tau1", "both"]
+
+
+def test_missing_view_policy():
+    s_tt = np.array([np.nan, np.nan])
+    assert decide(np.array([0.9, 0.1]), s_tt, 0.5, 0.5, "pass")[0].tolist() == [True, False]
+    assert decide(np.array([0.9, 0.1]), s_tt, 0.5, 0.5, "reject")[1] == ["below_tau2", "both"]
+
+
+def test_vectorised_equals_per_row():
+    rng = np.random.default_rng(0)
+    s1, s2 = rng.uniform(-1, 1, 500), rng.uniform(-1, 1, 500)
+    s2[::7] = np.nan
+    keep, why = decide(s1, s2, 0.1, -0.2)
+    for a, b, k, w in zip(s1, s2, keep, why, strict=True):
+        ok1, ok2 = a >= 0.1, (np.isnan(b) or b >= -0.2)
+        assert k == (ok1 and ok2)
+        assert w == (None if k else "both" if not ok1 and not ok2 else "below_tau1" if not ok1 else "below_tau2")
+
+
+def row(doc, h, r, t, role="candidate", gid=None, label=None, text="《雨巷》是戴望舒的代表作，戴望舒是诗人。"):
+    return Candidate(doc_id=doc, text=text, triple=Triple(head=h, relation=r, tail=t), role=role, group_id=gid,
+                     provenance=PROV, label=label)
+
+
+def test_views_from_groups_and_lexicon():
+    lex = lexicon_for("duie")
+    rows = [row("d", "雨巷", "作者", "戴望舒", "anchor", "g"), row("d", "戴望舒", "创作", "雨巷", "positive", "g"),
+            row("d", "雨巷", "主角", "戴望舒", "negative", "g"), row("d", "雨巷", "作者", "戴望舒")]
+    g = group_views(rows)
+    assert [v.relation if v else None for v in g] == ["创作", "作者", "创作", None]
+    v = choose_views(rows, "auto", {"zh": lex})
+    assert v[3].relation == lex.relations["作者"].synonyms[0]
+    assert lexicon_view(Triple(head="a", relation="不存在", tail="b"), lex) is None
+    assert choose_views(rows, "group", {"zh": lex})[3] is None
+
+
+def test_chunks_end_on_document_boundaries(tmp_path):
+    p = tmp_path / "c.jsonl"
+    write_jsonl(p, [row(f"d{i // 3}", "雨巷", "作者", "戴望舒") for i in range(10)])
+    chunks = list(iter_chunks(p, 4))
+    assert [len(c) for c in chunks] == [6, 4] and all(len({r.doc_id for r in c} & {r.doc_id for r in d}) == 0
+                                                      for c, d in zip(chunks, chunks[1:], strict=False))
+
+
+@pytest.fixture
+def model_dir(tiny_encoder, tmp_path_factory):
+    torch.manual_seed(0)
+    m = TripleVerifier(CacreConfig(encoder=str(tiny_encoder), projection_dim=16, n_heads=2),
+                       TextEncoder.from_name(str(tiny_encoder)))
+    d = tmp_path_factory.mktemp("model")
+    m.save_pretrained(d)
+    (d / "thresholds.json").write_text(json.dumps({"tau1": 0.0, "tau2": -1.0}), encoding="utf-8")
+    return d
+
+
+def test_filter_writes_scored_rows_with_evidence(model_dir, tmp_path):
+    rows = [row("d1", "雨巷", "作者", "戴望舒"), row("d1", "雨巷", "主角", "戴望舒"), row("d2", "徐志摩", "作者", "再别康桥",
+                                                                                 text="《再别康桥》的作者是徐志摩。")]
+    inp = tmp_path / "in.jsonl"
+    write_jsonl(inp, rows)
+    cfg = FilterConfig(input=str(inp), model=str(model_dir), out=str(tmp_path / "k.jsonl"),
+                       rejected=str(tmp_path / "r.jsonl"), progress=False, batch_size=2, chunk_size=1)
+    s = run_filter(cfg)
+    kept = list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))
+    rej = list(read_jsonl(tmp_path / "r.jsonl", ScoredCandidate))
+    assert len(kept) + len(rej) == 3 == s["rows"] and s["tau1"] == 0.0
+    for r in kept + rej:
+        assert (r.decision == "keep") == (r.s_st >= 0.0) and -1 <= r.s_st <= 1
+        assert r.evidence.head_offsets and r.text[slice(*r.evidence.head_offsets[0])] == r.triple.head
+        a, b = r.evidence.attention_span
+        assert r.evidence.attention_text == r.text[a:b] and b > a
+    assert [h for r in kept + rej if r.doc_id == "d1" for h in r.evidence.tail_offsets][:2] == [(5, 8), (13, 16)]
+    # explicit flags override thresholds.json
+    s2 = run_filter(cfg.model_copy(update={"tau1": 1.0, "tau2": 1.0}))
+    assert s2["kept"] == 0
+
+
+def test_malformed_line_reported_and_nothing_written(model_dir, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    good = row("d1", "雨巷", "作者", "戴望舒").model_dump_json()
+    inp.write_text(good + "\n" + good + "\n" + '{"doc_id": "d2", "text": "x"}' + "\n", encoding="utf-8")
+    out = tmp_path / "k.jsonl"
+    with pytest.raises(InputError, match=r"in\.jsonl:3: triple: Field required"):
+        run_filter(FilterConfig(input=str(inp), model=str(model_dir), out=str(out), rejected=str(tmp_path / "r.jsonl"),
+                                progress=False, chunk_size=1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_missing_thresholds_is_a_config_error(tiny_encoder, tmp_path):
+    m = TripleVerifier(CacreConfig(encoder=str(tiny_encoder), projection_dim=16, n_heads=2),
+                       TextEncoder.from_name(str(tiny_encoder)))
+    m.save_pretrained(tmp_path / "m")
+    with pytest.raises(ConfigError, match="calibrate"):
+        run_filter(FilterConfig(input="x", model=str(tmp_path / "m")))
