@@ -31,7 +31,11 @@ def test_strict_soft_and_one_to_one():
 
 def test_micro_prf_equals_hand_counts_and_sklearn():
     gold = {"a": [T("x", "r", "y"), T("x", "s", "z")], "b": [T("u", "r", "v")]}
-    pred = {"a": [T("x", "r", "y"), T("x", "r", "z")], "b": [T("u", "r", "v"), T("u", "s", "v")], "c": [T("p", "r", "q")]}
+    pred = {
+        "a": [T("x", "r", "y"), T("x", "r", "z")],
+        "b": [T("u", "r", "v"), T("u", "s", "v")],
+        "c": [T("p", "r", "q")],
+    }
     overall, per_rel, correct = triple_prf(pred, gold, "strict", {})
     assert (overall.tp, overall.pred, overall.gold) == (2, 5, 3)
     assert overall.precision == pytest.approx(2 / 5) and overall.recall == pytest.approx(2 / 3)

@@ -41,14 +41,25 @@ def test_vectorised_equals_per_row():
 
 
 def row(doc, h, r, t, role="candidate", gid=None, label=None, text="《雨巷》是戴望舒的代表作，戴望舒是诗人。"):
-    return Candidate(doc_id=doc, text=text, triple=Triple(head=h, relation=r, tail=t), role=role, group_id=gid,
-                     provenance=PROV, label=label)
+    return Candidate(
+        doc_id=doc,
+        text=text,
+        triple=Triple(head=h, relation=r, tail=t),
+        role=role,
+        group_id=gid,
+        provenance=PROV,
+        label=label,
+    )
 
 
 def test_views_from_groups_and_lexicon():
     lex = lexicon_for("duie")
-    rows = [row("d", "雨巷", "作者", "戴望舒", "anchor", "g"), row("d", "戴望舒", "创作", "雨巷", "positive", "g"),
-            row("d", "雨巷", "主角", "戴望舒", "negative", "g"), row("d", "雨巷", "作者", "戴望舒")]
+    rows = [
+        row("d", "雨巷", "作者", "戴望舒", "anchor", "g"),
+        row("d", "戴望舒", "创作", "雨巷", "positive", "g"),
+        row("d", "雨巷", "主角", "戴望舒", "negative", "g"),
+        row("d", "雨巷", "作者", "戴望舒"),
+    ]
     g = group_views(rows)
     assert [v.relation if v else None for v in g] == ["创作", "作者", "创作", None]
     v = choose_views(rows, "auto", {"zh": lex})
@@ -61,15 +72,17 @@ def test_chunks_end_on_document_boundaries(tmp_path):
     p = tmp_path / "c.jsonl"
     write_jsonl(p, [row(f"d{i // 3}", "雨巷", "作者", "戴望舒") for i in range(10)])
     chunks = list(iter_chunks(p, 4))
-    assert [len(c) for c in chunks] == [6, 4] and all(len({r.doc_id for r in c} & {r.doc_id for r in d}) == 0
-                                                      for c, d in zip(chunks, chunks[1:], strict=False))
+    assert [len(c) for c in chunks] == [6, 4] and all(
+        len({r.doc_id for r in c} & {r.doc_id for r in d}) == 0 for c, d in zip(chunks, chunks[1:], strict=False)
+    )
 
 
 @pytest.fixture
 def model_dir(tiny_encoder, tmp_path_factory):
     torch.manual_seed(0)
-    m = TripleVerifier(CacreConfig(encoder=str(tiny_encoder), projection_dim=16, n_heads=2),
-                       TextEncoder.from_name(str(tiny_encoder)))
+    m = TripleVerifier(
+        CacreConfig(encoder=str(tiny_encoder), projection_dim=16, n_heads=2), TextEncoder.from_name(str(tiny_encoder))
+    )
     d = tmp_path_factory.mktemp("model")
     m.save_pretrained(d)
     (d / "thresholds.json").write_text(json.dumps({"tau1": 0.0, "tau2": -1.0}), encoding="utf-8")
@@ -77,12 +90,22 @@ def model_dir(tiny_encoder, tmp_path_factory):
 
 
 def test_filter_writes_scored_rows_with_evidence(model_dir, tmp_path):
-    rows = [row("d1", "雨巷", "作者", "戴望舒"), row("d1", "雨巷", "主角", "戴望舒"), row("d2", "徐志摩", "作者", "再别康桥",
-                                                                                 text="《再别康桥》的作者是徐志摩。")]
+    rows = [
+        row("d1", "雨巷", "作者", "戴望舒"),
+        row("d1", "雨巷", "主角", "戴望舒"),
+        row("d2", "徐志摩", "作者", "再别康桥", text="《再别康桥》的作者是徐志摩。"),
+    ]
     inp = tmp_path / "in.jsonl"
     write_jsonl(inp, rows)
-    cfg = FilterConfig(input=str(inp), model=str(model_dir), out=str(tmp_path / "k.jsonl"),
-                       rejected=str(tmp_path / "r.jsonl"), progress=False, batch_size=2, chunk_size=1)
+    cfg = FilterConfig(
+        input=str(inp),
+        model=str(model_dir),
+        out=str(tmp_path / "k.jsonl"),
+        rejected=str(tmp_path / "r.jsonl"),
+        progress=False,
+        batch_size=2,
+        chunk_size=1,
+    )
     s = run_filter(cfg)
     kept = list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))
     rej = list(read_jsonl(tmp_path / "r.jsonl", ScoredCandidate))
@@ -104,14 +127,23 @@ def test_malformed_line_reported_and_nothing_written(model_dir, tmp_path):
     inp.write_text(good + "\n" + good + "\n" + '{"doc_id": "d2", "text": "x"}' + "\n", encoding="utf-8")
     out = tmp_path / "k.jsonl"
     with pytest.raises(InputError, match=r"in\.jsonl:3: triple: Field required"):
-        run_filter(FilterConfig(input=str(inp), model=str(model_dir), out=str(out), rejected=str(tmp_path / "r.jsonl"),
-                                progress=False, chunk_size=1))
+        run_filter(
+            FilterConfig(
+                input=str(inp),
+                model=str(model_dir),
+                out=str(out),
+                rejected=str(tmp_path / "r.jsonl"),
+                progress=False,
+                chunk_size=1,
+            )
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
 def test_missing_thresholds_is_a_config_error(tiny_encoder, tmp_path):
-    m = TripleVerifier(CacreConfig(encoder=str(tiny_encoder), projection_dim=16, n_heads=2),
-                       TextEncoder.from_name(str(tiny_encoder)))
+    m = TripleVerifier(
+        CacreConfig(encoder=str(tiny_encoder), projection_dim=16, n_heads=2), TextEncoder.from_name(str(tiny_encoder))
+    )
     m.save_pretrained(tmp_path / "m")
     with pytest.raises(ConfigError, match="calibrate"):
         run_filter(FilterConfig(input="x", model=str(tmp_path / "m")))
