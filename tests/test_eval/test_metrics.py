@@ -43,8 +43,8 @@ def test_micro_prf_equals_hand_counts_and_sklearn():
     assert per_rel["r"].tp == 2 and per_rel["s"].gold == 1 and per_rel["s"].tp == 0
     assert correct["a"] == [True, False]
     # the same numbers from sklearn over an explicit item list (pred items + missed gold items)
-    y_true = [1, 0, 1, 0, 0] + [1]
-    y_pred = [1, 1, 1, 1, 1] + [0]
+    y_true = [1, 0, 1, 0, 0, 1]  # five predictions, then the missed gold triple
+    y_pred = [1, 1, 1, 1, 1, 0]
     p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="binary")
     assert (p, r, f) == pytest.approx((overall.precision, overall.recall, overall.f1))
     assert prf(0, 0, 0).f1 == 0.0

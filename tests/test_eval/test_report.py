@@ -20,9 +20,10 @@ def small_eval_dir(tmp_path: Path) -> Path:
         text = f"作品{i}的作者是作家{i}。"
         g = Triple(head=f"作品{i}", relation="作者", tail=f"作家{i}")
         gold.append(GoldRecord(doc_id=f"d{i}", text=text, triples=[g]))
-        for j, (t, label, corr) in enumerate(
-            [(g, 1, None), (Triple(head=f"作家{i}", relation="作者", tail=f"作品{i}"), 0, "head_tail_swap")]
-        ):
+        for t, label, corr in [
+            (g, 1, None),
+            (Triple(head=f"作家{i}", relation="作者", tail=f"作品{i}"), 0, "head_tail_swap"),
+        ]:
             s_st = float(np.clip(rng.normal(0.6 if label else 0.1, 0.25), -1, 1))
             s_tt = float(np.clip(rng.normal(0.7 if label else 0.3, 0.25), -1, 1))
             keep = s_st >= 0.35

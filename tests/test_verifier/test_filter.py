@@ -1,5 +1,6 @@
 """Filter: threshold edges, vectorised decisions, views, streaming output, evidence, bad input."""
 
+import itertools
 import json
 
 import numpy as np
@@ -73,7 +74,7 @@ def test_chunks_end_on_document_boundaries(tmp_path):
     write_jsonl(p, [row(f"d{i // 3}", "雨巷", "作者", "戴望舒") for i in range(10)])
     chunks = list(iter_chunks(p, 4))
     assert [len(c) for c in chunks] == [6, 4] and all(
-        len({r.doc_id for r in c} & {r.doc_id for r in d}) == 0 for c, d in zip(chunks, chunks[1:], strict=False)
+        len({r.doc_id for r in c} & {r.doc_id for r in d}) == 0 for c, d in itertools.pairwise(chunks)
     )
 
 
