@@ -130,3 +130,18 @@ def test_bce_baseline(tiny_encoder, tmp_path):
     assert len(sc.text_pos) == 1 and sc.anchor_pos == []  # no triple-triple view for the baseline
     model.save_pretrained(tmp_path / "b")
     assert isinstance(load_verifier(tmp_path / "b"), CrossEncoderVerifier)
+
+
+def test_cross_attention_equals_torch_multihead_attention_with_shared_texts():
+    torch.manual_seed(0)
+    ca = BidirectionalCrossAttention(8, 2).eval()
+    e_t, m_t = torch.randn(2, 6, 8), torch.tensor([[1] * 6, [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    e_r, m_r = torch.randn(3, 4, 8), torch.tensor([[1, 1, 1, 0], [1] * 4, [1, 1, 0, 0]], dtype=torch.bool)
+    t_idx = torch.tensor([0, 1, 1])
+    vt, vr, wt, wr = ca(e_t, m_t, e_r, m_r, t_idx)
+    et, mt = e_t[t_idx], m_t[t_idx]
+    ref_vt, ref_wt = ca.text_to_triple(et, e_r, e_r, key_padding_mask=~m_r, average_attn_weights=False)
+    ref_vr, ref_wr = ca.triple_to_text(e_r, et, et, key_padding_mask=~mt, average_attn_weights=False)
+    assert torch.allclose(wt, ref_wt.mean(1), atol=1e-6) and torch.allclose(wr, ref_wr.mean(1), atol=1e-6)
+    assert torch.allclose(vt, torch.bmm(ref_wt.mean(1), ref_vr), atol=1e-5)  # Eq. 4, cross aggregation
+    assert torch.allclose(vr, torch.bmm(ref_wr.mean(1), ref_vt), atol=1e-5)

@@ -151,15 +151,23 @@ class TripleVerifier(nn.Module):
         m_r: torch.Tensor,
         t_idx: torch.Tensor,
         r_idx: torch.Tensor,
+        text_rows: int | None = None,
     ) -> PairViews:
-        """Cross-attend and project P pairs (text t_idx[p], triple r_idx[p])."""
-        et, mt = e_t[t_idx], m_t[t_idx]  # (P, Lt, H), (P, Lt)
+        """Cross-attend and project P pairs (text t_idx[p], triple r_idx[p]).
+
+        ``text_rows``: project the text side of the first ``text_rows`` pairs only; pairs used for their triple
+        side alone (the views behind S_tt) skip the costly text projection. x_t then has ``text_rows`` rows."""
+        mt = m_t[t_idx]  # (P, Lt)
         er, mr = e_r[r_idx], m_r[r_idx]  # (P, Lr, H), (P, Lr)
         w_r = None
-        if self.cross is not None:
-            et, er, _, w_r = self.cross(et, mt, er, mr)
+        if self.cross is not None:  # each distinct text is projected once inside (t_idx gathers per pair)
+            et, er, _, w_r = self.cross(e_t, m_t, er, mr, t_idx)
+        else:
+            et = e_t[t_idx]  # (P, Lt, H)
+        k = et.shape[0] if text_rows is None else text_rows
+        et, mt = et[:k], mt[:k]
         if self.proj is not None:
-            et, er = self.proj(et, mt), self.proj(er, mr)  # (P, L, D)
+            et, er = self.proj(et, mt), self.proj(er, mr)  # (k, Lt, D), (P, Lr, D)
         return PairViews(x_t=et, m_t=mt, x_r=er, m_r=mr, w_r=w_r)
 
     # ------------------------------------------------------------------ training
@@ -251,8 +259,8 @@ class TripleVerifier(nn.Module):
         n = len(triples)
         dev = self.device
         t_idx = torch.tensor([t_pos[t] for t in texts] + [t_pos[texts[i]] for i in view_rows], device=dev)
-        pv = self.pair_views(e_t, m_t, e_r, m_r, t_idx, torch.arange(len(strings), device=dev))
-        s_st = self.fused_cosine(pv.x_t[:n], pv.m_t[:n], pv.x_r[:n], pv.m_r[:n]).float().cpu().numpy()
+        pv = self.pair_views(e_t, m_t, e_r, m_r, t_idx, torch.arange(len(strings), device=dev), text_rows=n)
+        s_st = self.fused_cosine(pv.x_t, pv.m_t, pv.x_r[:n], pv.m_r[:n]).float().cpu().numpy()
         s_tt = np.full(n, np.nan, dtype=np.float32)
         if view_rows:
             idx = torch.tensor(view_rows, device=dev)
