@@ -31,10 +31,11 @@ def test_help_does_not_import_torch():
         assert run(*sub.split(), "--help").returncode == 0
 
 
-@pytest.mark.parametrize("stage", ["filter", "calibrate", "eval"])
-def test_unbuilt_stages_say_so_and_exit_2(stage: str):
-    r = run(stage, "--anything")
-    assert r.returncode == 2 and "not available" in r.stderr
+@pytest.mark.parametrize("stage", ["generate", "train", "filter", "calibrate", "eval"])
+def test_every_stage_is_built_and_rejects_unknown_flags(stage: str):
+    assert run(stage, "--help").returncode == 0
+    r = run(stage, "--no-such-flag")
+    assert r.returncode == 2 and "error" in r.stderr
 
 
 def test_data_stats_on_the_sample_corpus():
