@@ -211,6 +211,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from verifier.config import config_from_args
+    from verifier.demo import DemoConfig, run_demo
+
+    cfg = config_from_args(DemoConfig, args)
+    r = run_demo(cfg)
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    b, a = r["eval_llm"]["before"]["strict"], r["eval_llm"]["after"]["strict"]
+    print(f"\nLLM candidates ({r['llm']['candidates']} from {r['llm']['documents_done']} sentences), strict match:")
+    print(f"  raw      P={b['precision']:.3f} R={b['recall']:.3f} F1={b['f1']:.3f}")
+    print(f"  filtered P={a['precision']:.3f} R={a['recall']:.3f} F1={a['f1']:.3f} "
+          f"(tau1={r['thresholds']['tau1']:.3f}, tau2={r['thresholds']['tau2']:.3f})")
+    auc = r["eval_groups"].get("auc") or {}
+    print(f"synthetic test groups: text AUC {fmt(auc.get('text'))}, anchor AUC {fmt(auc.get('anchor'))}")
+    print(f"ROC: {cfg.out}/eval_groups/roc.png and {cfg.out}/eval_llm/roc.png; "
+          f"metrics: {cfg.out}/eval_llm/metrics.json, {cfg.out}/demo_summary.json")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from eval.report import EvalConfig, run_eval
     from verifier.config import config_from_args
@@ -321,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--config", help="TOML file with an [eval] table; flags override it")
     add_config_flags(e, EvalConfig)
     e.set_defaults(func=cmd_eval)
+    from verifier.demo import DemoConfig
+
+    d = sub.add_parser("demo", help="the whole pipeline on the shipped sample corpus, offline, on CPU")
+    add_config_flags(d, DemoConfig)
+    d.set_defaults(func=cmd_demo)
     return p
 
 
