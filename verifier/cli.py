@@ -221,12 +221,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     b, a = r["eval_llm"]["before"]["strict"], r["eval_llm"]["after"]["strict"]
     print(f"\nLLM candidates ({r['llm']['candidates']} from {r['llm']['documents_done']} sentences), strict match:")
     print(f"  raw      P={b['precision']:.3f} R={b['recall']:.3f} F1={b['f1']:.3f}")
-    print(f"  filtered P={a['precision']:.3f} R={a['recall']:.3f} F1={a['f1']:.3f} "
-          f"(tau1={r['thresholds']['tau1']:.3f}, tau2={r['thresholds']['tau2']:.3f})")
+    print(
+        f"  filtered P={a['precision']:.3f} R={a['recall']:.3f} F1={a['f1']:.3f} "
+        f"(tau1={r['thresholds']['tau1']:.3f}, tau2={r['thresholds']['tau2']:.3f})"
+    )
     auc = r["eval_groups"].get("auc") or {}
     print(f"synthetic test groups: text AUC {fmt(auc.get('text'))}, anchor AUC {fmt(auc.get('anchor'))}")
-    print(f"ROC: {cfg.out}/eval_groups/roc.png and {cfg.out}/eval_llm/roc.png; "
-          f"metrics: {cfg.out}/eval_llm/metrics.json, {cfg.out}/demo_summary.json")
+    print(
+        f"ROC: {cfg.out}/eval_groups/roc.png and {cfg.out}/eval_llm/roc.png; "
+        f"metrics: {cfg.out}/eval_llm/metrics.json, {cfg.out}/demo_summary.json"
+    )
     return 0
 
 

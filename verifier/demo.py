@@ -75,8 +75,11 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     train_docs, calib_docs, test_docs = _split(records, cfg.test_docs)
     for name, docs in (("train", train_docs), ("calib", calib_docs), ("test", test_docs)):
         write_jsonl(out / "data" / f"{name}.jsonl", docs)
-    print(f"[2/7] sample corpus split: {len(train_docs)} train, {len(calib_docs)} calibration, "
-          f"{len(test_docs)} test sentences", flush=True)
+    print(
+        f"[2/7] sample corpus split: {len(train_docs)} train, {len(calib_docs)} calibration, "
+        f"{len(test_docs)} test sentences",
+        flush=True,
+    )
 
     lex = lexicon_for("sample", "zh")
     pool = EntityPool().add(records)
@@ -85,19 +88,38 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         asyncio.run(run_generation(gen, docs, out / "groups" / f"{name}.jsonl", progress=False))
     print("[3/7] perturb.v1 groups written to", out / "groups", flush=True)
 
-    print(f"[4/7] training CACRE on CPU ({cfg.train_steps} steps, batch {cfg.batch_size}, "
-          f"{cfg.freeze_encoder_layers} frozen encoder layers)", flush=True)
-    tcfg = TrainConfig(candidates=str(out / "groups" / "train.jsonl"), val=str(out / "groups" / "calib.jsonl"),
-                       out=str(out / "model"), encoder=cfg.encoder, batch_size=cfg.batch_size,
-                       max_steps=cfg.train_steps, eval_every=max(1, cfg.train_steps // 2),
-                       freeze_encoder_layers=cfg.freeze_encoder_layers, seed=cfg.seed, lr=1e-4)
+    print(
+        f"[4/7] training CACRE on CPU ({cfg.train_steps} steps, batch {cfg.batch_size}, "
+        f"{cfg.freeze_encoder_layers} frozen encoder layers)",
+        flush=True,
+    )
+    tcfg = TrainConfig(
+        candidates=str(out / "groups" / "train.jsonl"),
+        val=str(out / "groups" / "calib.jsonl"),
+        out=str(out / "model"),
+        encoder=cfg.encoder,
+        batch_size=cfg.batch_size,
+        max_steps=cfg.train_steps,
+        eval_every=max(1, cfg.train_steps // 2),
+        freeze_encoder_layers=cfg.freeze_encoder_layers,
+        seed=cfg.seed,
+        lr=1e-4,
+    )
     summary = train(tcfg)
     model_dir = out / "model" / "best"
 
     print(f"[5/7] LLM candidates for {len(test_docs)} test sentences with the local {cfg.llm_model}", flush=True)
-    gcfg = GenerateConfig(llm="local", model=cfg.llm_model, prompt="extract", data="sample", split="zh",
-                          input=str(out / "data" / "test.jsonl"), out=str(out / "llm" / "candidates.jsonl"),
-                          concurrency=1, max_tokens=512)
+    gcfg = GenerateConfig(
+        llm="local",
+        model=cfg.llm_model,
+        prompt="extract",
+        data="sample",
+        split="zh",
+        input=str(out / "data" / "test.jsonl"),
+        out=str(out / "llm" / "candidates.jsonl"),
+        concurrency=1,
+        max_tokens=512,
+    )
     gen_summary = generate(gcfg)
 
     print("[6/7] calibrating thresholds and filtering", flush=True)
@@ -107,28 +129,58 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     import numpy as np
 
     choice = calibrate(s_st, s_tt, np.asarray([r.label for r in calib_rows]), "f1")
-    write_json(thresholds_path(model_dir), {**choice.model_dump(), "model": str(model_dir),
-                                            "val": str(out / "groups" / "calib.jsonl")})
-    fsum = run_filter(FilterConfig(input=str(out / "llm" / "candidates.jsonl"), model=str(model_dir),
-                                   out=str(out / "llm" / "kept.jsonl"), rejected=str(out / "llm" / "rejected.jsonl"),
-                                   progress=False), model=model)
-    run_filter(FilterConfig(input=str(out / "groups" / "test.jsonl"), model=str(model_dir),
-                            out=str(out / "groups" / "test_kept.jsonl"),
-                            rejected=str(out / "groups" / "test_rejected.jsonl"), progress=False), model=model)
+    write_json(
+        thresholds_path(model_dir),
+        {**choice.model_dump(), "model": str(model_dir), "val": str(out / "groups" / "calib.jsonl")},
+    )
+    fsum = run_filter(
+        FilterConfig(
+            input=str(out / "llm" / "candidates.jsonl"),
+            model=str(model_dir),
+            out=str(out / "llm" / "kept.jsonl"),
+            rejected=str(out / "llm" / "rejected.jsonl"),
+            progress=False,
+        ),
+        model=model,
+    )
+    run_filter(
+        FilterConfig(
+            input=str(out / "groups" / "test.jsonl"),
+            model=str(model_dir),
+            out=str(out / "groups" / "test_kept.jsonl"),
+            rejected=str(out / "groups" / "test_rejected.jsonl"),
+            progress=False,
+        ),
+        model=model,
+    )
 
     print("[7/7] evaluating", flush=True)
-    m_llm = run_eval(EvalConfig(pred=str(out / "llm" / "kept.jsonl"), gold=str(out / "data" / "test.jsonl"),
-                                candidates=[str(out / "llm" / "kept.jsonl"), str(out / "llm" / "rejected.jsonl")],
-                                out=str(out / "eval_llm"), model=str(model_dir)))
-    m_grp = run_eval(EvalConfig(pred=str(out / "groups" / "test_kept.jsonl"), gold=str(out / "data" / "test.jsonl"),
-                                candidates=[str(out / "groups" / "test_kept.jsonl"),
-                                            str(out / "groups" / "test_rejected.jsonl")],
-                                out=str(out / "eval_groups"), model=str(model_dir)))
+    m_llm = run_eval(
+        EvalConfig(
+            pred=str(out / "llm" / "kept.jsonl"),
+            gold=str(out / "data" / "test.jsonl"),
+            candidates=[str(out / "llm" / "kept.jsonl"), str(out / "llm" / "rejected.jsonl")],
+            out=str(out / "eval_llm"),
+            model=str(model_dir),
+        )
+    )
+    m_grp = run_eval(
+        EvalConfig(
+            pred=str(out / "groups" / "test_kept.jsonl"),
+            gold=str(out / "data" / "test.jsonl"),
+            candidates=[str(out / "groups" / "test_kept.jsonl"), str(out / "groups" / "test_rejected.jsonl")],
+            out=str(out / "eval_groups"),
+            model=str(model_dir),
+        )
+    )
     result = {
         "train": {k: summary.get(k) for k in ("steps", "wall_s", "best")},
         "thresholds": choice.model_dump(),
-        "llm": {"documents_done": gen_summary.documents_done, "documents_failed": gen_summary.documents_failed,
-                "candidates": gen_summary.rows_written},
+        "llm": {
+            "documents_done": gen_summary.documents_done,
+            "documents_failed": gen_summary.documents_failed,
+            "candidates": gen_summary.rows_written,
+        },
         "filter": fsum,
         "eval_llm": {k: m_llm.get(k) for k in ("before", "after", "auc")},
         "eval_groups": {k: m_grp.get(k) for k in ("auc", "hallucination_pass_rate")},

@@ -166,13 +166,32 @@ def mine_negatives(model: Any, groups: list[Group], batch_size: int) -> list[Gro
     return out
 
 
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank); initialises the process group under torchrun (WORLD_SIZE > 1)."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
-    """Train a verifier; returns the final summary (best metrics, steps, timing)."""
+    """Train a verifier; returns the final summary (best metrics, steps, timing).
+
+    Under ``torchrun --nproc_per_node N`` (DDP) every rank takes its share of each batch (the effective batch
+    stays ``batch_size``), gradients are averaged by DDP, and rank 0 alone evaluates and writes checkpoints."""
     from transformers import get_linear_schedule_with_warmup
 
+    rank, world, local_rank = _distributed()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_resolved(cfg, out)
+    if rank == 0:
+        save_resolved(cfg, out)
     seed_everything(cfg.seed)
     groups, gstats = read_groups(cfg.candidates)
     if not groups:
@@ -181,12 +200,19 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         train_groups, val_groups = groups, read_groups(cfg.val)[0]
     else:
         train_groups, val_groups = split_groups(groups, cfg.val_fraction, cfg.seed)
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(cfg.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
     model = model if model is not None else build_model(cfg)
     model.to(device).train()
+    core = model  # the unwrapped model: evaluation, checkpoints
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True
+        )
     steps_per_epoch = math.ceil(len(train_groups) / (cfg.batch_size * cfg.grad_accum))
     total_steps = min(cfg.max_steps or steps_per_epoch * cfg.epochs, steps_per_epoch * cfg.epochs)
-    opt = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(_param_groups(core, cfg), weight_decay=cfg.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
     state = {
         "step": 0,
@@ -201,11 +227,11 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     if cfg.resume and (last / "training_state.pt").exists():
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
+        core.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
         ts = torch.load(last / "training_state.pt", map_location="cpu", weights_only=True)
         opt.load_state_dict(ts["optimizer"])
         sched.load_state_dict(ts["scheduler"])
-        _set_rng_state(ts["rng"], getattr(model, "_rng", None))
+        _set_rng_state(ts["rng"], getattr(core, "_rng", None))
         state.update(ts["state"])
         if state["train_groups"] is not None:
             train_groups = [Group.model_validate(g) for g in state["train_groups"]]
@@ -226,9 +252,9 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     }
 
     def evaluate() -> dict[str, Any]:
-        model.eval()
-        scores = model.group_scores(val_groups, batch_size=max(4, cfg.batch_size // 2))
-        model.train()
+        core.eval()
+        scores = core.group_scores(val_groups, batch_size=max(4, cfg.batch_size // 2))
+        core.train()
         return {
             **roc_aucs(scores),
             "step": state["step"],
@@ -237,12 +263,12 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         }
 
     def save_last() -> None:
-        model.save_pretrained(last)
+        core.save_pretrained(last)
         torch.save(
             {
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
-                "rng": _rng_state(getattr(model, "_rng", None)),
+                "rng": _rng_state(getattr(core, "_rng", None)),
                 "state": {
                     **state,
                     "train_groups": [g.model_dump() for g in train_groups] if cfg.mine_hard_negatives else None,
@@ -252,13 +278,25 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         )
 
     def eval_and_checkpoint() -> bool:
+        state["last_eval_step"] = state["step"]  # on every rank, so all agree on the final evaluation
+        if world > 1:
+            import torch.distributed as dist
+
+            flag = torch.zeros(1, device=device)
+            if rank == 0:
+                flag[0] = float(_eval_and_checkpoint_rank0())
+            dist.broadcast(flag, 0)
+            return bool(flag.item())
+        return _eval_and_checkpoint_rank0()
+
+    def _eval_and_checkpoint_rank0() -> bool:
         metrics = evaluate()
         with open(log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(metrics) + "\n")
         score = metrics["mean_auc"] if metrics["mean_auc"] is not None else -1.0
         if score > state["best"]:
             state["best"], state["bad_evals"] = score, 0
-            model.save_pretrained(out / "best")
+            core.save_pretrained(out / "best")
             summary["best"] = metrics
         else:
             state["bad_evals"] += 1
@@ -274,15 +312,16 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         )
         state["order"] = order
         batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        batches = [b for b in batches if len(b) >= world]  # every DDP rank needs at least one group
         while state["batch_in_epoch"] < len(batches):
             opt.zero_grad(set_to_none=True)
             for _ in range(cfg.grad_accum):
                 if state["batch_in_epoch"] >= len(batches):
                     break
-                batch = [train_groups[i] for i in batches[state["batch_in_epoch"]]]
+                batch = [train_groups[i] for i in batches[state["batch_in_epoch"]][rank::world]]
                 state["batch_in_epoch"] += 1
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    loss, _ = model.group_loss(batch, cfg.negatives_per_group)
+                    loss, _ = model(batch, cfg.negatives_per_group)
                 (loss / cfg.grad_accum).backward()
             torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.max_grad_norm)
             opt.step()
@@ -300,8 +339,8 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
             state["batch_in_epoch"] = 0
             state["order"] = None
             if cfg.mine_hard_negatives:
-                train_groups = mine_negatives(model, train_groups, cfg.batch_size)
-    if "last" not in summary or summary["last"]["step"] != state["step"]:
+                train_groups = mine_negatives(core, train_groups, cfg.batch_size)
+    if state.get("last_eval_step") != state["step"]:
         eval_and_checkpoint()
     bar.close()
     summary.update(
@@ -312,5 +351,10 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
             "best_mean_auc": state["best"],
         }
     )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if rank == 0:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
     return summary

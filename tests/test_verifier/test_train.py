@@ -156,3 +156,49 @@ def test_train_cli(tiny_encoder, tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "--top-k" in bad.stderr
+
+
+def test_ddp_with_torchrun_on_cpu(tiny_encoder, tmp_path):
+    groups = separable_groups(tmp_path / "g.jsonl", n=40)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "verifier.cli",
+            "-q",
+            "train",
+            "--candidates",
+            str(groups),
+            "--encoder",
+            str(tiny_encoder),
+            "--out",
+            str(tmp_path / "run"),
+            "--projection-dim",
+            "16",
+            "--n-heads",
+            "2",
+            "--max-steps",
+            "4",
+            "--eval-every",
+            "2",
+            "--batch-size",
+            "8",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("trained 4 steps") == 2  # both ranks finish the same number of steps
+    assert (tmp_path / "run" / "best" / "model.safetensors").exists()
+    log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in log] == [2, 4]  # rank 0 alone evaluates

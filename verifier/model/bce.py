@@ -69,6 +69,10 @@ class CrossEncoderVerifier(nn.Module):
         h = self.encoder(**batch)[:, 0]  # (B, H) first token
         return self.classifier(self.dropout(h)).squeeze(-1)  # (B,)
 
+    def forward(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss of a batch of groups (``forward`` so that DDP can wrap the model)."""
+        return self.group_loss(groups, n_negatives)
+
     def group_loss(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         texts, triples, langs, labels = [], [], [], []
         mask_tok = getattr(self.encoder.tokenizer, "mask_token", None) or "[MASK]"

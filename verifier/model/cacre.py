@@ -176,6 +176,10 @@ class TripleVerifier(nn.Module):
         tok = self.encoder.tokenizer
         return getattr(tok, "mask_token", None) or "[MASK]"
 
+    def forward(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss of a batch of groups (``forward`` so that DDP can wrap the model)."""
+        return self.group_loss(groups, n_negatives)
+
     def group_loss(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Multi-granularity InfoNCE (Eq. 8-20) over a batch of groups, text view + anchor view."""
         cfg = self.config
