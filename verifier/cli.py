@@ -234,6 +234,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zsre(args: argparse.Namespace) -> int:
+    from generation.matching.zsre import ZsreConfig, run_zsre
+    from verifier.config import config_from_args
+
+    cfg = config_from_args(ZsreConfig, args)
+    r = run_zsre(cfg, train=args.action == "train")
+    m = r["macro"]
+    print(
+        f"{r['model']} on {r['data']} m={r['m']} seed={r['seed']}: macro P={m['precision']:.4f} R={m['recall']:.4f} "
+        f"F1={m['f1']:.4f}, micro accuracy {r['micro_accuracy']:.4f} ({r['test_examples']} test sentences, "
+        f"{r['inference_sentences_per_s']} sentences/s) -> {cfg.out}/metrics.json"
+    )
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from eval.report import EvalConfig, run_eval
     from verifier.config import config_from_args
@@ -344,6 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--config", help="TOML file with an [eval] table; flags override it")
     add_config_flags(e, EvalConfig)
     e.set_defaults(func=cmd_eval)
+    from generation.matching.zsre import ZsreConfig
+
+    z = sub.add_parser("zsre", help="zero-shot RE harness: train a matcher on seen relations, evaluate on unseen")
+    z.add_argument("action", choices=["train", "eval"], help="train then evaluate, or evaluate without training")
+    z.add_argument("--config", help="TOML file with a [zsre] table; flags override it")
+    add_config_flags(z, ZsreConfig)
+    z.set_defaults(func=cmd_zsre)
+
     from verifier.demo import DemoConfig
 
     d = sub.add_parser("demo", help="the whole pipeline on the shipped sample corpus, offline, on CPU")

@@ -1,0 +1,147 @@
+"""Shared pieces of the matching models: zero-shot examples, entity markers, token positions of entities,
+fixed description embeddings, and the description-matching baseline.
+
+Entity markers (``[E1] head [/E1]`` ... ``[E2] tail [/E2]``) are added to the tokenizer as special tokens; the
+encoder's embedding matrix grows when the tokenizer outgrows it (never shrinks).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch.nn import functional as F
+
+from verifier.data.relations import RelationInfo
+from verifier.model.encoder import TextEncoder
+from verifier.schema import GoldRecord, Span
+
+MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
+
+
+class ZSExample(BaseModel):
+    """One sentence with its entity pair and (for seen data) its relation id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str
+    text: str
+    lang: str = "en"
+    head: str
+    tail: str
+    head_span: Span
+    tail_span: Span
+    relation_id: str | None = None
+
+
+def examples_from_records(records: Iterable[GoldRecord]) -> list[ZSExample]:
+    """One example per gold triple that has both entity spans (FewRel, Wiki-ZSL, DuIE with found mentions)."""
+    out = []
+    for r in records:
+        for t in r.triples:
+            if t.head_span is None or t.tail_span is None:
+                continue
+            out.append(
+                ZSExample(
+                    doc_id=r.doc_id,
+                    text=r.text,
+                    lang=r.lang,
+                    head=t.head,
+                    tail=t.tail,
+                    head_span=t.head_span,
+                    tail_span=t.tail_span,
+                    relation_id=t.relation_id or t.relation,
+                )
+            )
+    return out
+
+
+def mark_entities(text: str, head: Span, tail: Span, markers: tuple[str, ...] = MARKERS) -> tuple[str, Span, Span]:
+    """Insert markers around head and tail; returns the marked text and the new character spans of the two
+    mentions (markers excluded). Overlapping spans keep the head's markers outside."""
+    pieces = sorted(
+        [
+            (head[0], f"{markers[0]} "),
+            (head[1], f" {markers[1]}"),
+            (tail[0], f"{markers[2]} "),
+            (tail[1], f" {markers[3]}"),
+        ],
+        key=lambda x: (x[0], x[1].startswith(" ")),
+    )
+    out, pos, shift = [], 0, {}
+    for idx, ins in pieces:
+        out.append(text[pos:idx])
+        shift[(idx, ins)] = sum(len(s) for s in out)
+        out.append(ins)
+        pos = idx
+    out.append(text[pos:])
+    marked = "".join(out)
+
+    def new_span(s: Span, open_m: str, close_m: str) -> Span:
+        start = shift[(s[0], open_m)] + len(open_m)
+        end = shift[(s[1], close_m)]
+        return start, end
+
+    return (
+        marked,
+        new_span(head, f"{markers[0]} ", f" {markers[1]}"),
+        new_span(tail, f"{markers[2]} ", f" {markers[3]}"),
+    )
+
+
+def token_range(offsets: list[tuple[int, int]], span: Span) -> list[int]:
+    """Indices of the tokens whose character span overlaps ``span`` (special tokens have empty spans)."""
+    return [i for i, (s, e) in enumerate(offsets) if e > s and s < span[1] and e > span[0]]
+
+
+def add_markers(encoder: TextEncoder, markers: tuple[str, ...] = MARKERS) -> None:
+    tok = encoder.tokenizer
+    tok.add_special_tokens({"additional_special_tokens": list(markers)})  # type: ignore[attr-defined]
+    emb = encoder.model.get_input_embeddings()
+    if len(tok) > emb.num_embeddings:  # type: ignore[arg-type]
+        encoder.model.resize_token_embeddings(len(tok))  # type: ignore[arg-type]
+
+
+def relation_text(info: RelationInfo) -> str:
+    return f"{info.name}: {info.description}" if info.description else info.name
+
+
+def is_e5(name_or_path: str) -> bool:
+    return "e5" in os.path.basename(str(name_or_path).rstrip("/")).lower()
+
+
+@torch.no_grad()
+def sentence_embeddings(
+    encoder: TextEncoder, texts: list[str], prefix: str = "", batch_size: int = 64, max_length: int = 128
+) -> torch.Tensor:
+    """Mean-pooled, L2-normalised sentence vectors (N, H) from a (frozen) encoder."""
+    out = []
+    dev = next(encoder.parameters()).device
+    for i in range(0, len(texts), batch_size):
+        batch = encoder.tokenize([prefix + t for t in texts[i : i + batch_size]], max_length)
+        ids, mask = batch["input_ids"].to(dev), batch["attention_mask"].to(dev)
+        h = encoder(ids, mask)  # (B, L, H)
+        m = mask.unsqueeze(-1).to(h.dtype)
+        out.append(F.normalize((h * m).sum(1) / m.sum(1), dim=-1))
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+class DescriptionMatcher:
+    """The plain baseline: a fixed sentence encoder embeds the sentence and every relation description; the
+    prediction is the description with the highest cosine. No training."""
+
+    generator_name = "desc"
+
+    def __init__(self, encoder_name: str = "e5-small") -> None:
+        self.encoder = TextEncoder.from_name(encoder_name).eval()
+        self.e5 = is_e5(encoder_name)
+
+    def describe(self, infos: list[RelationInfo]) -> torch.Tensor:
+        return sentence_embeddings(self.encoder, [relation_text(i) for i in infos], "passage: " if self.e5 else "")
+
+    def scores(self, examples: list[ZSExample], desc: torch.Tensor) -> torch.Tensor:
+        """(N, R) cosine of each sentence (entities marked in plain text) with each description."""
+        texts = [f"{e.text} ({e.head} ; {e.tail})" for e in examples]
+        return sentence_embeddings(self.encoder, texts, "query: " if self.e5 else "") @ desc.T

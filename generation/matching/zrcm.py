@@ -1,0 +1,262 @@
+"""ZRCM: zero-shot relation extraction with a contrastive negative-sample generator (../shared/papers/zrcm.txt,
+section III).
+
+Representation (section III-A). An entity-marked sentence goes through the encoder; H0 is the first token
+([CLS] / <s>), He1 and He2 the mean of the head's and the tail's token states (Eq. 1-2);
+Ṽ+ = H0 + W tanh([H0; He1; He2]) + b, then a fully connected layer with activation gives V+ in the space of
+the relation descriptions, whose vectors V^d come from a fixed sentence encoder. Similarity D is the inner
+product (the paper's choice; cosine and negative Euclidean distance are options).
+
+Negative sample generator (section III-B), per training sentence:
+- RNS: the V+ of the other sentence in the batch farthest from this sentence's description (lowest D);
+- ReNS: the sentence with its relation-indicative words masked (words shared with the relation's name,
+  aliases and description; jieba words for Chinese), or, when there are none, a random share of the words
+  that are not entity words;
+- ENS: the sentence with the entity words masked.
+For ReNS and ENS the paper takes the [CLS] state through an activation and dropout; it then has the
+encoder's width, so we pass it through the same output layer as V+ to compare it with V^d (our reading).
+
+Objectives (section III-C): the margin loss C = sum_i max(0, gamma - D(V+, V^d) + D(V-_i, V^d)) (Eq. 3-4) and
+a seen-relation classification objective (Eq. 5), combined as L = (1 - alpha) C - alpha D_cls (Eq. 6). Eq. 5
+is garbled in the paper ((-1)^{2j} = 1, a hinge at beta); our default reads D_cls as the negated cross-entropy
+of the positive's seen-relation prediction, so L = (1 - alpha) C + alpha CE (``cls_objective="ce"``); the
+literal form D_cls = max(0, -(CE_0 + CE_ReNS + CE_ENS) + beta) is ``cls_objective="literal"``.
+Defaults: alpha 0.4, beta 4 (FewRel; 0 for Wiki-ZSL), gamma 7.5, batch 4, Adam.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+from torch.nn import functional as F
+
+from generation.matching.common import (
+    MARKERS,
+    ZSExample,
+    add_markers,
+    mark_entities,
+    token_range,
+)
+from verifier.data.relations import RelationInfo
+from verifier.model.encoder import TextEncoder
+
+Similarity = Literal["inner", "cosine", "euclidean"]
+_STOP = set("the of a an in on at to for by from with and or is was are were be been this that which as its it".split())
+
+
+class ZrcmConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_type: Literal["zrcm"] = "zrcm"
+    encoder: str = "bert-base-uncased"
+    desc_dim: int = 384
+    alpha: float = 0.4
+    beta: float = 4.0
+    gamma: float = 7.5
+    similarity: Similarity = "inner"
+    cls_objective: Literal["ce", "literal"] = "ce"
+    dropout: float = 0.1
+    random_mask_prob: float = 0.15
+    max_length: int = 128
+    seen_relations: list[str] = []
+
+
+def similarity(a: torch.Tensor, b: torch.Tensor, kind: Similarity) -> torch.Tensor:
+    """D(a_i, b_j) for all pairs: a (N, D), b (M, D) -> (N, M)."""
+    if kind == "inner":
+        return a @ b.T
+    if kind == "cosine":
+        return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
+    return -torch.cdist(a, b)
+
+
+def margin_loss(s_pos: torch.Tensor, s_negs: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Eq. 3-4: sum over negatives of max(0, gamma - D(V+, V^d) + D(V-_i, V^d)). s_pos (B,), s_negs (B, K) -> (B,)"""
+    return torch.clamp(gamma - s_pos.unsqueeze(-1) + s_negs, min=0).sum(-1)
+
+
+def relation_words(info: RelationInfo | None, lang: str) -> set[str]:
+    if info is None:
+        return set()
+    text = " ".join([info.name, info.description, *info.aliases])
+    if lang == "zh":
+        import jieba
+
+        return {w for w in jieba.lcut(text) if len(w.strip()) > 1}
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def word_spans(text: str, lang: str) -> list[tuple[int, int, str]]:
+    if lang == "zh":
+        import jieba
+
+        return [(s, e, w) for w, s, e in jieba.tokenize(text) if w.strip()]
+    return [(m.start(), m.end(), m.group()) for m in re.finditer(r"\w+", text)]
+
+
+def _overlaps(s: int, e: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s < b and e > a for a, b in spans)
+
+
+def rens_text(ex: ZSExample, info: RelationInfo | None, mask: str, rng: random.Random, p: float) -> tuple[str, int]:
+    """ReNS: mask relation-indicative words (never the entities); random words when none is found.
+    Returns the masked text and how many words were masked."""
+    ents = [ex.head_span, ex.tail_span]
+    words = [(s, e, w) for s, e, w in word_spans(ex.text, ex.lang) if not _overlaps(s, e, ents)]
+    rel = relation_words(info, ex.lang)
+
+    def indicative(w: str) -> bool:
+        w = w.lower()
+        return w in rel or (ex.lang != "zh" and len(w) > 4 and any(r[:5] == w[:5] for r in rel if len(r) > 4))
+
+    chosen = [(s, e) for s, e, w in words if indicative(w)]
+    if not chosen and words:
+        k = max(1, round(p * len(words)))
+        chosen = sorted((s, e) for s, e, _ in rng.sample(words, min(k, len(words))))
+    return _replace(ex.text, chosen, mask), len(chosen)
+
+
+def ens_text(ex: ZSExample, mask: str) -> str:
+    """ENS: the entity mentions masked."""
+    return _replace(ex.text, sorted([ex.head_span, ex.tail_span]), mask)
+
+
+def _replace(text: str, spans: list[tuple[int, int]], mask: str) -> str:
+    out, pos = [], 0
+    for s, e in sorted(spans):
+        if s < pos:
+            continue
+        out += [text[pos:s], mask]
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class ZRCM(nn.Module):
+    def __init__(self, config: ZrcmConfig, encoder: TextEncoder) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        add_markers(encoder)
+        h = encoder.hidden_size
+        self.fuse = nn.Linear(3 * h, h)  # W, b of Ṽ+ = H0 + W tanh([H0; He1; He2]) + b
+        self.out = nn.Linear(h, config.desc_dim)  # the fully connected layer to V+
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.desc_dim, max(1, len(config.seen_relations)))
+        self._rng = random.Random(0)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _mask_token(self) -> str:
+        return getattr(self.encoder.tokenizer, "mask_token", None) or "[MASK]"
+
+    def represent(self, examples: list[ZSExample]) -> torch.Tensor:
+        """V+ for each example (Eq. 1-2 and the residual fusion). -> (B, D)"""
+        marked = [mark_entities(e.text, e.head_span, e.tail_span) for e in examples]
+        enc = self.encoder.tokenizer(  # type: ignore[operator]
+            [m[0] for m in marked],
+            padding=True,
+            truncation=True,
+            max_length=self.config.max_length,
+            return_tensors="pt",
+            return_offsets_mapping=True,
+        )
+        h = self.encoder(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))  # (B, L, H)
+        h0 = h[:, 0]  # (B, H)
+        pooled = []
+        for i, (_, hs, ts) in enumerate(marked):
+            offs = [tuple(o) for o in enc["offset_mapping"][i].tolist()]
+            for span in (hs, ts):
+                idx = token_range(offs, span) or [0]  # a mention cut off by truncation falls back to [CLS]
+                pooled.append(h[i, idx].mean(0))  # Eq. 1-2
+        he = torch.stack(pooled).view(len(examples), 2, -1)  # (B, 2, H)
+        v_tilde = h0 + self.fuse(torch.tanh(torch.cat([h0, he[:, 0], he[:, 1]], dim=-1)))  # (B, H)
+        return torch.tanh(self.out(self.dropout(v_tilde)))  # V+ (B, D)
+
+    def represent_cls(self, texts: list[str]) -> torch.Tensor:
+        """V- of a masked sentence: [CLS] -> activation -> dropout -> the output layer. -> (B, D)"""
+        batch = self.encoder.tokenize(texts, self.config.max_length)
+        h0 = self.encoder(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))[:, 0]
+        return torch.tanh(self.out(self.dropout(torch.tanh(h0))))
+
+    def loss(
+        self, examples: list[ZSExample], desc: torch.Tensor, infos: dict[str, RelationInfo]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Eq. 3-6 on a batch. ``desc`` (R_seen, D) is aligned with ``config.seen_relations``."""
+        cfg = self.config
+        rel_index = {r: i for i, r in enumerate(cfg.seen_relations)}
+        y = torch.tensor([rel_index[e.relation_id] for e in examples], device=self.device)  # (B,)
+        vd = desc[y]  # (B, D) each sentence's own description
+        v_pos = self.represent(examples)  # (B, D)
+        s_pos = (v_pos * vd).sum(-1) if cfg.similarity == "inner" else similarity(v_pos, vd, cfg.similarity).diagonal()
+        negs = []
+        if len(examples) > 1:  # RNS: the other sentence farthest from this description
+            s_all = similarity(v_pos, vd, cfg.similarity)  # (B, B): V+_k vs V^d_i at [k, i]
+            s_all = s_all.T.masked_fill(torch.eye(len(examples), dtype=torch.bool, device=self.device), float("inf"))
+            negs.append(s_all.min(-1).values)  # (B,)
+        mask = self._mask_token()
+        v_rens = self.represent_cls(
+            [rens_text(e, infos.get(e.relation_id or ""), mask, self._rng, cfg.random_mask_prob)[0] for e in examples]
+        )
+        v_ens = self.represent_cls([ens_text(e, mask) for e in examples])
+        for v in (v_rens, v_ens):
+            negs.append(similarity(v, vd, cfg.similarity).diagonal())
+        c = margin_loss(s_pos, torch.stack(negs, -1), cfg.gamma).mean()  # Eq. 4
+        ce0 = F.cross_entropy(self.classifier(v_pos), y)
+        if cfg.cls_objective == "ce":
+            loss = (1 - cfg.alpha) * c + cfg.alpha * ce0
+        else:  # literal Eq. 5-6
+            ce_all = ce0 + F.cross_entropy(self.classifier(v_rens), y) + F.cross_entropy(self.classifier(v_ens), y)
+            d_cls = torch.clamp(-ce_all + cfg.beta, min=0)
+            loss = (1 - cfg.alpha) * c - cfg.alpha * d_cls
+        return loss, {"margin": c.item(), "ce": ce0.item()}
+
+    @torch.no_grad()
+    def scores(self, examples: list[ZSExample], desc: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+        """D(V+, V^d) of every example against every candidate description. -> (N, R)"""
+        out = [
+            similarity(self.represent(examples[i : i + batch_size]), desc, self.config.similarity)
+            for i in range(0, len(examples), batch_size)
+        ]
+        return torch.cat(out) if out else torch.zeros(0, desc.shape[0])
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        from safetensors.torch import save_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(d / "model.safetensors")
+        )
+        self.encoder.model.config.save_pretrained(d / "encoder")
+        self.encoder.tokenizer.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
+        return d
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str]) -> ZRCM:
+        from safetensors.torch import load_file
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        d = Path(directory)
+        cfg = ZrcmConfig.model_validate(json.loads((d / "config.json").read_text(encoding="utf-8")))
+        tok = AutoTokenizer.from_pretrained(d / "encoder")
+        model = AutoModel.from_config(AutoConfig.from_pretrained(d / "encoder"))
+        if len(tok) > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(len(tok))
+        m = cls(cfg, TextEncoder(model, tok))
+        m.load_state_dict(load_file(str(d / "model.safetensors")))
+        return m.eval()
+
+
+__all__ = ["MARKERS", "ZRCM", "ZrcmConfig", "ens_text", "margin_loss", "rens_text", "similarity"]

@@ -1,0 +1,118 @@
+"""ZRCM pieces, the zero-shot harness, and zrcm.v1 as a generator under the shared contract."""
+
+import random
+
+import pytest
+import torch
+
+from generation.matching.common import ZSExample, examples_from_records, mark_entities, token_range
+from generation.matching.zrcm import ZRCM, ZrcmConfig, ens_text, margin_loss, rens_text, similarity
+from generation.matching.zsre import ZsreConfig, run_zsre
+from tests.test_generation.test_runner import check_generator_contract
+from verifier.data.catalog import load_split
+from verifier.data.relations import RelationInfo
+from verifier.model.encoder import TextEncoder
+
+EX = ZSExample(
+    doc_id="d",
+    text="Night Train to Oslo is a 2015 thriller directed by Marcus Hale .",
+    head="Night Train to Oslo",
+    tail="Marcus Hale",
+    head_span=(0, 19),
+    tail_span=(51, 62),
+    relation_id="P57",
+)
+INFO = RelationInfo(relation_id="P57", name="director", description="director of a film", aliases=["directed by"])
+
+
+def test_mark_entities_keeps_mention_spans():
+    marked, hs, ts = mark_entities(EX.text, EX.head_span, EX.tail_span)
+    assert marked.startswith("[E1] Night Train to Oslo [/E1]") and "[E2] Marcus Hale [/E2]" in marked
+    assert marked[slice(*hs)] == EX.head and marked[slice(*ts)] == EX.tail
+    assert token_range([(0, 0), (0, 5), (6, 11), (12, 14)], (6, 14)) == [2, 3]
+
+
+def test_rens_masks_relation_words_only_and_ens_masks_entities_only():
+    text, n = rens_text(EX, INFO, "[MASK]", random.Random(0), 0.15)
+    assert n == 1 and "directed" not in text and EX.head in text and EX.tail in text
+    no_rel = RelationInfo(relation_id="P1", name="zzz", description="qqq")
+    text2, n2 = rens_text(EX, no_rel, "[MASK]", random.Random(0), 0.15)
+    assert n2 >= 1 and EX.head in text2 and EX.tail in text2 and text2 != EX.text  # random fallback spares entities
+    ens = ens_text(EX, "[MASK]")
+    assert EX.head not in ens and EX.tail not in ens and "directed by" in ens and ens.count("[MASK]") == 2
+
+
+def test_chinese_rens_uses_jieba_words():
+    ex = ZSExample(
+        doc_id="d",
+        text="电影《归途》由陈立执导。",
+        lang="zh",
+        head="归途",
+        tail="陈立",
+        head_span=(3, 5),
+        tail_span=(7, 9),
+        relation_id="导演",
+    )
+    text, n = rens_text(
+        ex, RelationInfo(relation_id="导演", name="导演", aliases=["执导"]), "[MASK]", random.Random(0), 0.15
+    )
+    assert n == 1 and "执导" not in text and "归途" in text and "陈立" in text
+
+
+def test_margin_loss_by_hand_and_similarities():
+    loss = margin_loss(torch.tensor([5.0]), torch.tensor([[1.0, 4.0, -10.0]]), gamma=7.5)
+    assert loss.item() == pytest.approx((7.5 - 5 + 1) + (7.5 - 5 + 4) + 0)
+    a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0], [0.0, 3.0]])
+    assert similarity(a, b, "inner").tolist() == [[2.0, 0.0]]
+    assert similarity(a, b, "cosine").tolist() == [[1.0, 0.0]]
+    assert similarity(a, b, "euclidean")[0, 0].item() == pytest.approx(-1.0)
+
+
+def test_zrcm_loss_backprop_and_round_trip(tiny_encoder, tmp_path):
+    torch.manual_seed(0)
+    recs = list(load_split("sample", "en"))[:6]
+    exs = examples_from_records(recs)
+    rels = sorted({e.relation_id for e in exs})
+    infos = {r: RelationInfo(relation_id=r, name=r, description=f"relation {r}") for r in rels}
+    model = ZRCM(
+        ZrcmConfig(encoder=str(tiny_encoder), desc_dim=16, seen_relations=rels),
+        TextEncoder.from_name(str(tiny_encoder)),
+    )
+    desc = torch.nn.functional.normalize(torch.randn(len(rels), 16), dim=-1)
+    loss, logs = model.loss(exs[:4], desc, infos)
+    loss.backward()
+    assert torch.isfinite(loss) and set(logs) == {"margin", "ce"}
+    assert model.fuse.weight.grad.abs().sum() > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters() if "encoder" in n)
+    model.eval()
+    s1 = model.scores(exs, desc)
+    model.save_pretrained(tmp_path / "z")
+    s2 = ZRCM.from_pretrained(tmp_path / "z").scores(exs, desc)
+    assert s1.shape == (len(exs), len(rels)) and torch.allclose(s1, s2)
+
+
+def test_harness_and_generator_contract(tiny_encoder, tmp_path):
+    r = run_zsre(
+        ZsreConfig(
+            model="zrcm",
+            data="sample",
+            m=5,
+            seed=1,
+            encoder=str(tiny_encoder),
+            desc_encoder=str(tiny_encoder),
+            max_steps=3,
+            out=str(tmp_path / "z"),
+        )
+    )
+    assert r["m"] == 5 and 0 <= r["macro"]["f1"] <= 1 and r["test_examples"] >= 5
+    assert set(r["split"]["test"]).isdisjoint(r["split"]["train"])
+    from generation.matching.generator import ZrcmGenerator
+
+    gen = ZrcmGenerator(str(tmp_path / "z" / "model"))
+    recs = list(load_split("sample", "en"))[:4]
+    rows = check_generator_contract(gen, recs)
+    assert all(len(c.top_relations) == 3 and c.generator_score == c.top_relations[0].score for c in rows)
+    strict = ZrcmGenerator(str(tmp_path / "z" / "model"), no_relation_threshold=1e9)
+    import asyncio
+
+    assert asyncio.run(strict.generate(recs[0])) == [] and strict.stats()["no_relation"] == 1
