@@ -26,11 +26,8 @@ Defaults: alpha 0.4, beta 4 (FewRel; 0 for Wiki-ZSL), gamma 7.5, batch 4, Adam.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -47,6 +44,7 @@ from generation.matching.common import (
 )
 from verifier.data.relations import RelationInfo
 from verifier.model.encoder import TextEncoder
+from verifier.model.persistence import SavedModelMixin
 
 Similarity = Literal["inner", "cosine", "euclidean"]
 _STOP = set("the of a an in on at to for by from with and or is was are were be been this that which as its it".split())
@@ -140,7 +138,9 @@ def _replace(text: str, spans: list[tuple[int, int]], mask: str) -> str:
     return "".join(out)
 
 
-class ZRCM(nn.Module):
+class ZRCM(SavedModelMixin, nn.Module):
+    config_class = ZrcmConfig
+
     def __init__(self, config: ZrcmConfig, encoder: TextEncoder) -> None:
         super().__init__()
         self.config = config
@@ -229,34 +229,6 @@ class ZRCM(nn.Module):
             for i in range(0, len(examples), batch_size)
         ]
         return torch.cat(out) if out else torch.zeros(0, desc.shape[0])
-
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        from safetensors.torch import save_file
-
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(d / "model.safetensors")
-        )
-        self.encoder.model.config.save_pretrained(d / "encoder")
-        self.encoder.tokenizer.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
-        return d
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike[str]) -> ZRCM:
-        from safetensors.torch import load_file
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-        d = Path(directory)
-        cfg = ZrcmConfig.model_validate(json.loads((d / "config.json").read_text(encoding="utf-8")))
-        tok = AutoTokenizer.from_pretrained(d / "encoder")
-        model = AutoModel.from_config(AutoConfig.from_pretrained(d / "encoder"))
-        if len(tok) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(tok))
-        m = cls(cfg, TextEncoder(model, tok))
-        m.load_state_dict(load_file(str(d / "model.safetensors")))
-        return m.eval()
 
 
 __all__ = ["MARKERS", "ZRCM", "ZrcmConfig", "ens_text", "margin_loss", "rens_text", "similarity"]

@@ -23,6 +23,7 @@ from verifier.data.groups import Group
 from verifier.model.cacre import GroupScores
 from verifier.model.encoder import TextEncoder
 from verifier.model.inputs import Linearization, linearize, maybe_mask
+from verifier.model.persistence import SavedModelMixin
 from verifier.schema import Triple
 
 
@@ -39,7 +40,9 @@ class BceConfig(BaseModel):
     entity_mask_prob: float = 0.0
 
 
-class CrossEncoderVerifier(nn.Module):
+class CrossEncoderVerifier(SavedModelMixin, nn.Module):
+    config_class = BceConfig
+
     def __init__(self, config: BceConfig, encoder: TextEncoder) -> None:
         super().__init__()
         config.hidden_size = encoder.hidden_size
@@ -122,31 +125,6 @@ class CrossEncoderVerifier(nn.Module):
                     out.neg_corruptions.append(kind)
                     k += 1
         return out
-
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        from safetensors.torch import save_file
-
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-            str(d / "model.safetensors"),
-            metadata={"format": "pt", "model_type": "bce"},
-        )
-        self.encoder.model.config.save_pretrained(d / "encoder")
-        self.encoder.tokenizer.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
-        return d
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike[str], map_location: str = "cpu") -> CrossEncoderVerifier:
-        from safetensors.torch import load_file
-
-        d = Path(directory)
-        cfg = BceConfig.model_validate(json.loads((d / "config.json").read_text(encoding="utf-8")))
-        model = cls(cfg, TextEncoder.from_config_dir(d / "encoder"))
-        model.load_state_dict(load_file(str(d / "model.safetensors"), device=map_location))
-        return model.eval()
 
 
 def load_verifier(directory: str | os.PathLike[str], map_location: str = "cpu"):

@@ -18,10 +18,7 @@ Ablations (Table 4): ``cross_attention=False`` (CACRE-att) feeds E(T), E(R) stra
 
 from __future__ import annotations
 
-import json
-import os
 import random
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -34,6 +31,7 @@ from verifier.losses import LocalMask, LocalMode, global_similarity, local_simil
 from verifier.model.cross_attention import Aggregation, BidirectionalCrossAttention
 from verifier.model.encoder import TextEncoder
 from verifier.model.inputs import Linearization, linearize, maybe_mask
+from verifier.model.persistence import SavedModelMixin
 from verifier.model.projection import ProjectionNetwork
 from verifier.schema import Triple
 
@@ -99,7 +97,9 @@ class GroupScores(BaseModel):
     neg_corruptions: list[str | None] = []
 
 
-class TripleVerifier(nn.Module):
+class TripleVerifier(SavedModelMixin, nn.Module):
+    config_class = CacreConfig
+
     def __init__(self, config: CacreConfig, encoder: TextEncoder) -> None:
         super().__init__()
         config.hidden_size = encoder.hidden_size
@@ -296,30 +296,6 @@ class TripleVerifier(nn.Module):
                     out.neg_corruptions.append(t_kind)
                     k += 1
         return out
-
-    # ------------------------------------------------------------------ persistence
-
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        from safetensors.torch import save_file
-
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(d / "model.safetensors"), metadata={"format": "pt", "model_type": "cacre"})
-        self.encoder.model.config.save_pretrained(d / "encoder")
-        self.encoder.tokenizer.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
-        return d
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike[str], map_location: str = "cpu") -> TripleVerifier:
-        from safetensors.torch import load_file
-
-        d = Path(directory)
-        cfg = CacreConfig.model_validate(json.loads((d / "config.json").read_text(encoding="utf-8")))
-        model = cls(cfg, TextEncoder.from_config_dir(d / "encoder"))
-        model.load_state_dict(load_file(str(d / "model.safetensors"), device=map_location))
-        return model.eval()
 
 
 def attention_evidence(

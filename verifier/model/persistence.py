@@ -1,0 +1,53 @@
+"""Saving and loading encoder-based models as folders: ``config.json`` (the model's pydantic config),
+``model.safetensors`` (the whole state dict, never pickle) and ``encoder/`` (the HF config and tokenizer, so
+the architecture is rebuilt offline without downloading anything)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
+
+
+class SavedModelMixin:
+    """``save_pretrained`` / ``from_pretrained`` for modules built as ``cls(config, encoder)``."""
+
+    config_class: type[BaseModel]
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        from safetensors.torch import save_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        cfg: BaseModel = self.config  # type: ignore[attr-defined]
+        (d / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
+        save_file(
+            state,
+            str(d / "model.safetensors"),
+            metadata={"format": "pt", "model_type": str(getattr(cfg, "model_type", ""))},
+        )
+        self.encoder.model.config.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
+        self.encoder.tokenizer.save_pretrained(d / "encoder")  # type: ignore[attr-defined]
+        return d
+
+    @classmethod
+    def from_pretrained(cls: Any, directory: str | os.PathLike[str], map_location: str = "cpu") -> Any:
+        from safetensors.torch import load_file
+
+        from verifier.model.encoder import TextEncoder
+
+        d = Path(directory)
+        cfg = cls.config_class.model_validate(json.loads((d / "config.json").read_text(encoding="utf-8")))
+        encoder = TextEncoder.from_config_dir(d / "encoder")
+        if len(encoder.tokenizer) > encoder.model.get_input_embeddings().num_embeddings:  # added marker tokens
+            encoder.model.resize_token_embeddings(len(encoder.tokenizer))
+        model = cls(cfg, encoder)
+        model.load_state_dict(load_file(str(d / "model.safetensors"), device=map_location))
+        return model.eval()
