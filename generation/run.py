@@ -26,14 +26,14 @@ log = logging.getLogger(__name__)
 class GenerateConfig(StageConfig):
     section = "generate"
 
-    generator: Literal["llm.v1", "perturb.v1", "zrcm.v1"] = "llm.v1"
+    generator: Literal["llm.v1", "perturb.v1", "zrcm.v1", "sdzre.v1"] = "llm.v1"
     """Registered generator id."""
     matcher: str | None = None
-    """zrcm.v1: the trained matcher directory (runs/zsre/model)."""
+    """zrcm.v1 / sdzre.v1: the trained matcher directory (runs/zsre/model)."""
     relations: str | None = None
-    """zrcm.v1: JSON list of relation ids to choose from (default: the matcher's unseen test relations)."""
+    """Matchers: JSON list of relation ids to choose from (default: the matcher's unseen test relations)."""
     no_relation_threshold: float | None = None
-    """zrcm.v1: emit nothing for a pair whose best matching score is below this."""
+    """Matchers: emit nothing for a pair whose best matching score is below this."""
     llm: str = "local"
     """Endpoint preset: deepseek-v3, deepseek-r1, qwen-plus, qwen-max, qwen-turbo, openai-compatible, local."""
     prompt: Literal["cacre", "extract"] = "cacre"
@@ -190,7 +190,7 @@ def generate(cfg: GenerateConfig) -> RunSummary:
     preset: Preset | None = None
     if cfg.generator == "perturb.v1":
         summary = asyncio.run(_run_perturb(cfg, out))
-    elif cfg.generator == "zrcm.v1":
+    elif cfg.generator in ("zrcm.v1", "sdzre.v1"):
         summary = asyncio.run(_run_matcher(cfg, out))
     else:
         preset = resolve_preset(cfg)
@@ -230,10 +230,12 @@ async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:
 async def _run_matcher(cfg: GenerateConfig, out: Path) -> RunSummary:
     import json
 
-    from generation.matching.generator import ZrcmGenerator
+    from generation.base import REGISTRY
 
     if not cfg.matcher:
-        raise ConfigError("--generator zrcm.v1 needs --matcher (a directory written by `verifier zsre train`)")
+        raise ConfigError(f"--generator {cfg.generator} needs --matcher (a directory written by `verifier zsre train`)")
     rels = json.loads(Path(cfg.relations).read_text(encoding="utf-8")) if cfg.relations else None
-    gen = ZrcmGenerator(cfg.matcher, rels, cfg.no_relation_threshold)
+    import generation.matching.generator  # noqa: F401  (registers the matcher generators)
+
+    gen = REGISTRY[cfg.generator](cfg.matcher, rels, cfg.no_relation_threshold)
     return await run_generation(gen, iter_documents(cfg), out, concurrency=1)

@@ -108,6 +108,14 @@ def relation_text(info: RelationInfo) -> str:
     return f"{info.name}: {info.description}" if info.description else info.name
 
 
+def abbreviations(info: RelationInfo) -> tuple[str, str]:
+    """The head and tail abbreviations s_h, s_t of a relation (SDZRE Eq. 6-7): the RE-Matching head/tail
+    keywords when the description files have them, else the relation name."""
+    head = ", ".join(info.head_keywords[:5]) or info.name
+    tail = ", ".join(info.tail_keywords[:5]) or info.name
+    return head, tail
+
+
 def is_e5(name_or_path: str) -> bool:
     return "e5" in os.path.basename(str(name_or_path).rstrip("/")).lower()
 

@@ -1,4 +1,4 @@
-"""``zrcm.v1``: a trained ZRCM matcher as a candidate generator in the filtered pipeline.
+"""``zrcm.v1`` / ``sdzre.v1``: a trained matcher as a candidate generator in the filtered pipeline.
 
 For each entity pair of a document (the standard zero-shot protocol: the pair is given, here by the gold
 triples' spans), the matcher scores every allowed relation description; the best relation becomes one
@@ -20,9 +20,11 @@ from verifier.model.encoder import TextEncoder
 from verifier.schema import Candidate, Document, GoldRecord, Provenance, RelationScore, Triple
 
 
-@register("zrcm.v1")
-class ZrcmGenerator:
-    generator_id = "zrcm.v1"
+class MatcherGenerator:
+    """Shared by the matcher generators; subclasses fix ``generator_id`` and the expected ``model_type``."""
+
+    generator_id = "matcher.v1"
+    model_type = ""
 
     def __init__(
         self,
@@ -31,11 +33,15 @@ class ZrcmGenerator:
         no_relation_threshold: float | None = None,
         top_k: int = 3,
     ) -> None:
+        from generation.matching.sdzre import SDZRE
         from generation.matching.zrcm import ZRCM
 
         d = Path(matcher_dir)
         meta = json.loads((d / "descriptions.json").read_text(encoding="utf-8"))
-        self.model = ZRCM.from_pretrained(d)
+        kind = json.loads((d / "config.json").read_text(encoding="utf-8"))["model_type"]
+        if kind != self.model_type:
+            raise ValueError(f"{d} holds a {kind} matcher; use --generator {kind}.v1")
+        self.model = (SDZRE if kind == "sdzre" else ZRCM).from_pretrained(d)
         self.relations = relations or list(meta["split"]["test"])
         missing = [r for r in self.relations if r not in meta["descriptions"]]
         if missing:
@@ -43,7 +49,15 @@ class ZrcmGenerator:
         self.names = meta["names"]
         enc = TextEncoder.from_name(meta["desc_encoder"]).eval()
         prefix = "passage: " if is_e5(meta["desc_encoder"]) else ""
-        self.desc = sentence_embeddings(enc, [meta["descriptions"][r] for r in self.relations], prefix)
+        v = sentence_embeddings(enc, [meta["descriptions"][r] for r in self.relations], prefix)
+        self.desc: torch.Tensor | dict[str, torch.Tensor] = v
+        if kind == "sdzre":
+            abbr = [meta["abbreviations"][r] for r in self.relations]
+            self.desc = {
+                "v": v,
+                "h": sentence_embeddings(enc, [a[0] for a in abbr], prefix),
+                "t": sentence_embeddings(enc, [a[1] for a in abbr], prefix),
+            }
         self.threshold = no_relation_threshold
         self.top_k = top_k
         self.provenance = Provenance(generator=self.generator_id, model=str(d))
@@ -52,7 +66,7 @@ class ZrcmGenerator:
 
     async def generate(self, doc: Document) -> list[Candidate]:
         if not isinstance(doc, GoldRecord):
-            raise TypeError("zrcm.v1 needs documents with entity pairs (gold records with spans)")
+            raise TypeError(f"{self.generator_id} needs documents with entity pairs (gold records with spans)")
         examples = [
             ZSExample(
                 doc_id=doc.doc_id,
@@ -104,3 +118,15 @@ class ZrcmGenerator:
 
     def stats(self) -> dict[str, Any]:
         return {"pairs": self._pairs, "no_relation": self._rejected}
+
+
+@register("zrcm.v1")
+class ZrcmGenerator(MatcherGenerator):
+    generator_id = "zrcm.v1"
+    model_type = "zrcm"
+
+
+@register("sdzre.v1")
+class SdzreGenerator(MatcherGenerator):
+    generator_id = "sdzre.v1"
+    model_type = "sdzre"

@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 class ZsreConfig(StageConfig):
     section = "zsre"
 
-    model: Literal["zrcm", "desc"] = "zrcm"
-    """zrcm: the trained matcher; desc: plain description matching with the fixed sentence encoder."""
+    model: Literal["zrcm", "sdzre", "desc"] = "zrcm"
+    """zrcm / sdzre: the trained matchers; desc: plain description matching with the fixed sentence encoder."""
     data: Literal["fewrel", "wikizsl", "duie", "sample"] = "fewrel"
     split: str | None = None
     """Dataset split holding the sentences (default: fewrel val_wiki, wikizsl dev_5rel, duie train, sample en)."""
@@ -45,8 +45,20 @@ class ZsreConfig(StageConfig):
     """Trainable sentence encoder (the paper's; offline: e5-small)."""
     desc_encoder: str = "sentence-transformers/bert-base-nli-mean-tokens"
     """Fixed Sentence-BERT for descriptions (offline: minilm or e5-small)."""
-    lr: float = 2e-5
-    batch_size: int = Field(4, ge=2)
+    lr: float | None = None
+    """Default: the paper's (SDZRE 2e-6) or 2e-5 (ZRCM, not given in its paper)."""
+    batch_size: int | None = Field(None, ge=2)
+    """Default: the paper's (ZRCM 4, SDZRE 32)."""
+    cutoff_ratio: float = 0.2
+    """SDZRE feature cutoff ratio (0.2 FewRel, 0.1 Wiki-ZSL)."""
+    no_contrastive: bool = False
+    """SDZRE ablation: without contrastive learning."""
+    no_distiller: bool = False
+    """SDZRE ablation: without the bidirectional semantic distiller."""
+    no_multi_negative: bool = False
+    """SDZRE ablation: one random negative description instead of hard + semi-hard ones."""
+    no_semi_hard: bool = False
+    """SDZRE ablation: hard negative only (Eq. 27)."""
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(None, ge=1)
     max_train_per_relation: int | None = Field(None, ge=1)
@@ -108,6 +120,34 @@ def _cap(examples: list[Any], per_rel: int | None, seed: int) -> list[Any]:
     return out
 
 
+def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
+    from verifier.model.encoder import TextEncoder
+
+    encoder = TextEncoder.from_name(cfg.encoder)
+    if cfg.model == "sdzre":
+        from generation.matching.sdzre import SDZRE, SdzreConfig
+
+        sc = SdzreConfig(
+            encoder=cfg.encoder,
+            desc_dim=desc_dim,
+            cutoff_ratio=cfg.cutoff_ratio,
+            contrastive=not cfg.no_contrastive,
+            distiller=not cfg.no_distiller,
+            multi_negative=not cfg.no_multi_negative,
+            semi_hard=not cfg.no_semi_hard,
+            seen_relations=seen,
+        )
+        return SDZRE(sc, encoder)
+    from generation.matching.zrcm import ZRCM, ZrcmConfig
+
+    return ZRCM(
+        ZrcmConfig(
+            encoder=cfg.encoder, desc_dim=desc_dim, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma, seen_relations=seen
+        ),
+        encoder,
+    )
+
+
 def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
     """Split, (train), evaluate; writes metrics.json (and the model for zrcm) under ``cfg.out``."""
     import torch
@@ -134,37 +174,39 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         infer_s = time.perf_counter() - t_inf
         train_s = 0.0
     else:
-        from generation.matching.common import is_e5
-        from generation.matching.zrcm import ZRCM, ZrcmConfig
+        from generation.matching.common import abbreviations, is_e5
 
         desc_enc = TextEncoder.from_name(cfg.desc_encoder).eval().to(device)
         prefix = "passage: " if is_e5(cfg.desc_encoder) else ""
 
-        def describe(rels: list[str]) -> torch.Tensor:
-            return sentence_embeddings(desc_enc, [relation_text(infos[r]) for r in rels], prefix)
+        def describe(rels: list[str]) -> dict[str, torch.Tensor]:
+            texts = [relation_text(infos[r]) for r in rels]
+            heads, tails = zip(*(abbreviations(infos[r]) for r in rels), strict=True) if rels else ((), ())
+            return {
+                k: sentence_embeddings(desc_enc, list(v), prefix).to(device)
+                for k, v in (("v", texts), ("h", heads), ("t", tails))
+            }
 
         desc_train, desc_test = describe(split.train), describe(split.test)
-        zc = ZrcmConfig(
-            encoder=cfg.encoder,
-            desc_dim=desc_train.shape[-1],
-            alpha=cfg.alpha,
-            beta=cfg.beta,
-            gamma=cfg.gamma,
-            seen_relations=list(split.train),
-        )
-        model = ZRCM(zc, TextEncoder.from_name(cfg.encoder)).to(device)
+        model = build_matcher(cfg, desc_train["v"].shape[-1], list(split.train)).to(device)
+        lr = cfg.lr or (2e-6 if cfg.model == "sdzre" else 2e-5)
+        bs = cfg.batch_size or (32 if cfg.model == "sdzre" else 4)
         steps = 0
         if train and train_ex:
-            opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
             rng = random.Random(cfg.seed)
             model.train()
-            total = cfg.max_steps or cfg.epochs * (len(train_ex) // cfg.batch_size)
+            total = cfg.max_steps or cfg.epochs * max(1, len(train_ex) // bs)
             while steps < total:
                 order = list(range(len(train_ex)))
                 rng.shuffle(order)
-                for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
-                    batch = [train_ex[j] for j in order[i : i + cfg.batch_size]]
-                    loss, _ = model.loss(batch, desc_train.to(device), infos)
+                for i in range(0, len(order) - bs + 1, bs):
+                    batch = [train_ex[j] for j in order[i : i + bs]]
+                    loss, _ = (
+                        model.loss(batch, desc_train)
+                        if cfg.model == "sdzre"
+                        else model.loss(batch, desc_train["v"], infos)
+                    )
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
@@ -177,6 +219,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
                     {
                         "desc_encoder": cfg.desc_encoder,
                         "descriptions": {r: relation_text(infos[r]) for r in infos},
+                        "abbreviations": {r: list(abbreviations(infos[r])) for r in infos},
                         "names": {r: infos[r].name for r in infos},
                         "split": split.model_dump(),
                     },
@@ -187,7 +230,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         train_s = time.perf_counter() - t0
         model.eval()
         t_inf = time.perf_counter()
-        scores = model.scores(test_ex, desc_test.to(device))
+        scores = model.scores(test_ex, desc_test if cfg.model == "sdzre" else desc_test["v"])
         infer_s = time.perf_counter() - t_inf
     pred = [split.test[i] for i in scores.argmax(-1).tolist()]
     gold = [e.relation_id for e in test_ex]

@@ -116,3 +116,80 @@ def test_harness_and_generator_contract(tiny_encoder, tmp_path):
     import asyncio
 
     assert asyncio.run(strict.generate(recs[0])) == [] and strict.stats()["no_relation"] == 1
+
+
+def test_grl_reverses_the_gradient_and_keeps_the_value():
+    from generation.matching.sdzre import grl
+
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = grl(x, 0.5)
+    assert torch.equal(y, x.detach())
+    (y * torch.tensor([3.0, 4.0])).sum().backward()
+    assert x.grad.tolist() == [-1.5, -2.0]
+
+
+def test_gaussian_weights_are_positive_and_sum_to_one():
+    from generation.matching.sdzre import gaussian_weights
+
+    k = torch.randn(4, 32) * 5
+    g = gaussian_weights(k, torch.tensor(0.3))
+    assert (g > 0).all() and torch.allclose(g.sum(-1), torch.ones(4))
+
+
+def test_projection_removes_the_irrelevant_component():
+    from generation.matching.sdzre import remove_component
+
+    h, h_minus = torch.randn(5, 16), torch.randn(5, 16)
+    out = remove_component(h, h_minus)
+    assert torch.allclose((out * h_minus).sum(-1), torch.zeros(5), atol=1e-5)
+
+
+def test_sdzre_ranking_loss_hard_and_semi_hard():
+    from generation.matching.sdzre import SdzreConfig, ranking_loss
+
+    f = torch.tensor([[0.9, 0.8, 0.5, 0.4, 0.3, 0.1]])  # gold 0; hardest 0.8; with k=3 the semi-hard is 0.3
+    cfg = SdzreConfig(gam_t=0.2, gam_b=0.7, top_k=3)
+    got = ranking_loss(f, torch.tensor([0]), cfg, random.Random(0))
+    assert got.item() == pytest.approx(max(0, 0.8 - 0.9 + 0.2) + max(0, 0.3 - 0.9 + 0.7))
+    no_semi = ranking_loss(f, torch.tensor([0]), cfg.model_copy(update={"semi_hard": False}), random.Random(0))
+    assert no_semi.item() == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("ablation", [{}, {"no_contrastive": True, "no_distiller": True}, {"no_multi_negative": True}])
+def test_sdzre_trains_and_generates(tiny_encoder, tmp_path, ablation):
+    r = run_zsre(
+        ZsreConfig(
+            model="sdzre",
+            data="sample",
+            m=5,
+            seed=1,
+            encoder=str(tiny_encoder),
+            desc_encoder=str(tiny_encoder),
+            max_steps=2,
+            batch_size=4,
+            lr=1e-3,
+            out=str(tmp_path / "s"),
+            **ablation,
+        )
+    )
+    assert r["m"] == 5 and 0 <= r["macro"]["f1"] <= 1
+    from generation.matching.generator import SdzreGenerator
+
+    rows = check_generator_contract(SdzreGenerator(str(tmp_path / "s" / "model")), list(load_split("sample", "en"))[:3])
+    assert all(c.provenance.generator == "sdzre.v1" for c in rows)
+
+
+def test_sdzre_loss_reaches_query_through_grl(tiny_encoder):
+    from generation.matching.sdzre import SDZRE, SdzreConfig
+
+    torch.manual_seed(0)
+    exs = examples_from_records(list(load_split("sample", "en"))[:4])
+    rels = sorted({e.relation_id for e in exs})
+    m = SDZRE(
+        SdzreConfig(encoder=str(tiny_encoder), desc_dim=32, seen_relations=rels),
+        TextEncoder.from_name(str(tiny_encoder)),
+    )
+    desc = {k: torch.randn(len(rels), 32) for k in "vht"}
+    loss, parts = m.loss(exs, desc)
+    loss.backward()
+    assert set(parts) == {"mr", "rev", "ctr"} and m.fpd.q.grad is not None and m.gas.mu_offset.grad is not None

@@ -83,6 +83,7 @@ CATALOG: dict[str, DatasetSpec] = {
             "fewrel/pid2name.json",
             "fewrel/pid2name.json.gz",
             "fewrel/descriptions/alignre_fewrel_property.json.gz",
+            "fewrel/descriptions/rematching_relation_description_addsynonym_processed.json.gz",
         ],
     ),
     "wikizsl": DatasetSpec(
@@ -102,6 +103,7 @@ CATALOG: dict[str, DatasetSpec] = {
         relations=[
             "wikizsl/descriptions/codezsre_pid2name_wiki.json.gz",
             "wikizsl/descriptions/alignre_wikizsl_property.json.gz",
+            "wikizsl/descriptions/rematching_relation_description_addsynonym_processed.json.gz",
         ],
     ),
     "sample": DatasetSpec(
