@@ -155,7 +155,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
 
 def ranking_loss(f_all: torch.Tensor, y: torch.Tensor, cfg: SdzreConfig, rng: random.Random) -> torch.Tensor:
     """Eq. 27-29. f_all (B, R) matching scores against every seen description; y (B,) gold indices."""
-    b, r = f_all.shape
+    _, r = f_all.shape
     pos = f_all.gather(1, y.unsqueeze(1)).squeeze(1)  # (B,)
     neg = f_all.masked_fill(F.one_hot(y, r).bool(), float("-inf"))  # (B, R)
     if not cfg.multi_negative:
