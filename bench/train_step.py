@@ -78,14 +78,15 @@ def main() -> None:
     for step in range(args.warmup + args.steps):
         batch = groups[(step * args.batch_size) % len(groups) :][: args.batch_size]
         if step >= args.warmup:
-            texts = [g.text for g in batch]
-            triples = [
-                model.linearize(t, g.lang) if hasattr(model, "linearize") else str(t)
-                for g in batch
-                for t in [g.anchor, g.positive, *g.negatives]
-            ]
-            tokens += sum(len(x) for x in tok(texts, truncation=True, max_length=128)["input_ids"])
-            tokens += sum(len(x) for x in tok(triples, truncation=True, max_length=32)["input_ids"])
+            triples = [str(t) if args.head == "bce" else model.linearize(t, g.lang)
+                       for g in batch for t in [g.anchor, g.positive, *g.negatives]]
+            text_tokens = [len(x) for x in tok([g.text for g in batch], truncation=True, max_length=128)["input_ids"]]
+            triple_tokens = [len(x) for x in tok(triples, truncation=True, max_length=32)["input_ids"]]
+            if args.head == "bce":  # the cross-encoder reads the text again with every triple
+                per_group = 2 + len(batch[0].negatives)
+                tokens += sum(text_tokens) * per_group + sum(triple_tokens)
+            else:  # CACRE encodes each text once and each triple once
+                tokens += sum(text_tokens) + sum(triple_tokens)
         if use_amp:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
