@@ -34,6 +34,9 @@ class GenerateConfig(StageConfig):
     """Matchers: JSON list of relation ids to choose from (default: the matcher's unseen test relations)."""
     no_relation_threshold: float | None = None
     """Matchers: emit nothing for a pair whose best matching score is below this."""
+    pairs_from: str | None = None
+    """Matchers, raw-text mode: take documents and entity pairs from an LLM run's candidates JSONL (each
+    extracted (head, tail) found in its text becomes a pair) instead of gold entity pairs."""
     llm: str = "local"
     """Endpoint preset: deepseek-v3, deepseek-r1, qwen-plus, qwen-max, qwen-turbo, openai-compatible, local."""
     prompt: Literal["cacre", "extract"] = "cacre"
@@ -238,4 +241,23 @@ async def _run_matcher(cfg: GenerateConfig, out: Path) -> RunSummary:
     import generation.matching.generator  # noqa: F401  (registers the matcher generators)
 
     gen = REGISTRY[cfg.generator](cfg.matcher, rels, cfg.no_relation_threshold)
-    return await run_generation(gen, iter_documents(cfg), out, concurrency=1)
+    docs = pairs_from_candidates(cfg.pairs_from) if cfg.pairs_from else iter_documents(cfg)
+    return await run_generation(gen, docs, out, concurrency=1)
+
+
+def pairs_from_candidates(path: str) -> Iterator[GoldRecord]:
+    """Raw-text mode: one record per document of an LLM candidates file, whose 'triples' carry the distinct
+    (head, tail) pairs the LLM extracted, located in the text (pairs not found verbatim are skipped). The
+    relation slot is only a placeholder; the matcher chooses the relation."""
+    from verifier.schema import Candidate, Triple
+
+    docs: dict[str, tuple[Candidate, dict[tuple[str, str], Triple]]] = {}
+    for row in read_jsonl(path, Candidate):
+        _, pairs = docs.setdefault(row.doc_id, (row, {}))
+        h, t = row.triple.head, row.triple.tail
+        hi, ti = row.text.find(h), row.text.find(t)
+        if hi < 0 or ti < 0 or (h, t) in pairs or h == t:
+            continue
+        pairs[(h, t)] = Triple(head=h, relation="?", tail=t, head_span=(hi, hi + len(h)), tail_span=(ti, ti + len(t)))
+    for row, pairs in docs.values():
+        yield GoldRecord(doc_id=row.doc_id, text=row.text, lang=row.lang, triples=list(pairs.values()))

@@ -193,3 +193,63 @@ def test_sdzre_loss_reaches_query_through_grl(tiny_encoder):
     loss, parts = m.loss(exs, desc)
     loss.backward()
     assert set(parts) == {"mr", "rev", "ctr"} and m.fpd.q.grad is not None and m.gas.mu_offset.grad is not None
+
+
+def test_raw_text_mode_takes_pairs_from_llm_candidates(tiny_encoder, tmp_path):
+    from generation.run import GenerateConfig, generate, pairs_from_candidates
+    from verifier.io import read_jsonl, write_jsonl
+    from verifier.schema import Candidate, Provenance, Triple
+
+    text = "Night Train to Oslo is a 2015 thriller directed by Marcus Hale ."
+    prov = Provenance(generator="llm.v1")
+    rows = [
+        Candidate(
+            doc_id="d1",
+            text=text,
+            lang="en",
+            provenance=prov,
+            triple=Triple(head="Night Train to Oslo", relation="director", tail="Marcus Hale"),
+        ),
+        Candidate(
+            doc_id="d1",
+            text=text,
+            lang="en",
+            provenance=prov,
+            triple=Triple(head="Night Train to Oslo", relation="genre", tail="Marcus Hale"),
+        ),  # same pair
+        Candidate(
+            doc_id="d1",
+            text=text,
+            lang="en",
+            provenance=prov,
+            triple=Triple(head="Oslo Film", relation="director", tail="Marcus Hale"),
+        ),
+    ]  # not in the text
+    write_jsonl(tmp_path / "llm.jsonl", rows)
+    (rec,) = list(pairs_from_candidates(str(tmp_path / "llm.jsonl")))
+    assert [(t.head, t.tail, t.head_span) for t in rec.triples] == [("Night Train to Oslo", "Marcus Hale", (0, 19))]
+    run_zsre(
+        ZsreConfig(
+            model="zrcm",
+            data="sample",
+            m=5,
+            seed=1,
+            encoder=str(tiny_encoder),
+            desc_encoder=str(tiny_encoder),
+            max_steps=1,
+            out=str(tmp_path / "z"),
+        )
+    )
+    out = tmp_path / "m" / "c.jsonl"
+    generate(
+        GenerateConfig(
+            generator="zrcm.v1",
+            matcher=str(tmp_path / "z" / "model"),
+            data="sample",
+            split="en",
+            pairs_from=str(tmp_path / "llm.jsonl"),
+            out=str(out),
+        )
+    )
+    (cand,) = list(read_jsonl(out, Candidate))
+    assert cand.triple.head == "Night Train to Oslo" and cand.provenance.generator == "zrcm.v1"
