@@ -357,4 +357,5 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         import torch.distributed as dist
 
         dist.barrier()
+        dist.destroy_process_group()  # a rank exiting with live gloo threads aborts ("terminate called ...")
     return summary
