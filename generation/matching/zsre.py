@@ -66,6 +66,8 @@ class ZsreConfig(StageConfig):
     alpha: float = 0.4
     beta: float = 4.0
     gamma: float = 7.5
+    similarity: Literal["inner", "cosine", "euclidean"] = "inner"
+    """ZRCM similarity D (the paper's choice: inner product)."""
     out: str = "runs/zsre"
     device: str | None = None
 
@@ -142,7 +144,13 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
 
     return ZRCM(
         ZrcmConfig(
-            encoder=cfg.encoder, desc_dim=desc_dim, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma, seen_relations=seen
+            encoder=cfg.encoder,
+            desc_dim=desc_dim,
+            alpha=cfg.alpha,
+            beta=cfg.beta,
+            gamma=cfg.gamma,
+            similarity=cfg.similarity,
+            seen_relations=seen,
         ),
         encoder,
     )
@@ -236,7 +244,10 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
     gold = [e.relation_id for e in test_ex]
     macro = zero_shot_macro(gold, pred)
     micro = float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])) if gold else 0.0
+    from collections import Counter
+
     result = {
+        "predicted_label_counts": dict(Counter(pred)),
         "model": cfg.model,
         "data": cfg.data,
         "m": len(split.test),
