@@ -95,6 +95,8 @@ class TrainConfig(StageConfig):
     """After each epoch, keep each group's highest-scoring negatives first (CLoCE alternate training)."""
     freeze_encoder_layers: int = Field(0, ge=0)
     """Freeze the embeddings and the lowest N encoder layers (cheap CPU training)."""
+    cache_frozen_states: bool = True
+    """With every encoder layer frozen, encode each distinct text/triple once and reuse its token states."""
     eval_every: int = Field(50, ge=1)
     """Evaluate every N optimizer steps (and at the end)."""
     patience: int | None = Field(None, ge=1)

@@ -52,6 +52,8 @@ def build_model(cfg: TrainConfig):
 
     encoder = TextEncoder.from_name(cfg.encoder)
     encoder.freeze_bottom(cfg.freeze_encoder_layers)
+    if cfg.cache_frozen_states and encoder.fully_frozen:
+        encoder.enable_state_cache()
     if cfg.head == "bce":
         return CrossEncoderVerifier(
             BceConfig(

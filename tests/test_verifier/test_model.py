@@ -145,3 +145,27 @@ def test_cross_attention_equals_torch_multihead_attention_with_shared_texts():
     assert torch.allclose(wt, ref_wt.mean(1), atol=1e-6) and torch.allclose(wr, ref_wr.mean(1), atol=1e-6)
     assert torch.allclose(vt, torch.bmm(ref_wt.mean(1), ref_vr), atol=1e-5)  # Eq. 4, cross aggregation
     assert torch.allclose(vr, torch.bmm(ref_wr.mean(1), ref_vt), atol=1e-5)
+
+
+def test_frozen_state_cache_returns_the_encoder_states_and_encodes_each_sequence_once(tiny_encoder):
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    with pytest.raises(ValueError, match="fully frozen"):
+        enc.enable_state_cache()
+    enc.freeze_bottom(2)
+    enc.enable_state_cache()
+    enc.train()
+    assert not enc.model.training  # cached states are dropout-free
+    texts = ["北京是中国的首都", "the relation of and", "北京是中国的首都 the relation of and is"]
+    b = enc.tokenize(texts, 64)
+    with torch.no_grad():
+        ref = enc.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state
+    got = enc(b["input_ids"], b["attention_mask"])  # (3, L, H)
+    m = b["attention_mask"].bool()
+    assert torch.allclose(got[m], ref[m], atol=1e-5)
+    assert got[~m].abs().sum() == 0
+    assert (enc.cache_misses, enc.cache_hits) == (3, 0)
+    b2 = enc.tokenize(texts[1:2] + texts[:1], 64)  # another batch, other padding width
+    got2 = enc(b2["input_ids"], b2["attention_mask"])
+    assert (enc.cache_misses, enc.cache_hits) == (3, 2)
+    n = int(b2["attention_mask"][1].sum())
+    assert torch.allclose(got2[1, :n], ref[0, :n], atol=1e-5)

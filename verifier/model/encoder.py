@@ -2,6 +2,12 @@
 
 The hidden size H is read from the HF config. Texts (max 128 tokens) and linearised triples are encoded
 separately; the encoder returns token states and the attention mask, never a pooled vector.
+
+Frozen-state cache. When every encoder layer is frozen (``freeze_bottom`` with N >= the number of layers),
+the states of a token sequence never change, so ``enable_state_cache`` memoises them per sequence of real
+token ids: each distinct text or triple is encoded once per run, and training the heads costs what the heads
+cost (the reason CPU training of CACRE heads is feasible). The encoder then stays in eval mode (no dropout),
+and padded positions come back as zeros (every consumer masks them).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
+        self._cache: dict[bytes, torch.Tensor] | None = None
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     @classmethod
     def from_name(cls, name: str) -> TextEncoder:
@@ -54,8 +63,46 @@ class TextEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw: torch.Tensor) -> torch.Tensor:
         """(B, L) ids and mask -> (B, L, H) token states."""
+        if self._cache is not None and not kw:
+            return self._cached_forward(input_ids, attention_mask)
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kw)
         return out.last_hidden_state
+
+    @property
+    def fully_frozen(self) -> bool:
+        return not any(p.requires_grad for n, p in self.model.named_parameters() if "pooler" not in n)
+
+    def enable_state_cache(self) -> None:
+        """Memoise token states per sequence (only valid while the encoder is fully frozen)."""
+        if not self.fully_frozen:
+            raise ValueError("the state cache needs a fully frozen encoder (freeze all layers)")
+        self._cache = {}
+        self.model.eval()
+
+    def train(self, mode: bool = True) -> TextEncoder:
+        super().train(mode)
+        if self._cache is not None:
+            self.model.eval()  # cached states were computed without dropout
+        return self
+
+    @torch.no_grad()
+    def _cached_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        assert self._cache is not None
+        lengths = attention_mask.sum(-1).tolist()  # right padding: the real tokens come first
+        keys = [input_ids[i, :n].cpu().numpy().tobytes() for i, n in enumerate(lengths)]
+        todo = sorted({k: i for i, k in enumerate(keys) if k not in self._cache}.items(), key=lambda kv: kv[1])
+        self.cache_misses += len(todo)
+        self.cache_hits += len(keys) - len(todo)
+        if todo:
+            rows = torch.tensor([i for _, i in todo], device=input_ids.device)
+            width = max(lengths[i] for _, i in todo)
+            h = self.model(input_ids=input_ids[rows, :width], attention_mask=attention_mask[rows, :width])
+            for j, (k, i) in enumerate(todo):
+                self._cache[k] = h.last_hidden_state[j, : lengths[i]].clone()  # (n_i, H)
+        out = attention_mask.new_zeros((*input_ids.shape, self.hidden_size), dtype=self._cache[keys[0]].dtype)
+        for i, k in enumerate(keys):
+            out[i, : lengths[i]] = self._cache[k]
+        return out  # (B, L, H)
 
     def freeze_bottom(self, n_layers: int) -> None:
         """Freeze the embeddings and the lowest ``n_layers`` layers (cheap CPU training)."""
