@@ -96,6 +96,18 @@ def margin_loss(s_pos: torch.Tensor, s_negs: torch.Tensor, gamma: float) -> torc
     return torch.clamp(gamma - s_pos.unsqueeze(-1) + s_negs, min=0).sum(-1)
 
 
+def rns_scores(s: torch.Tensor, y: torch.Tensor, mode: Literal["hardest", "farthest"]) -> torch.Tensor | None:
+    """D(V-_1, V^d_i) of the RNS (section III-B): over the batch's sentences k of another relation, the max
+    (hardest, the paper's formula) or min (farthest, its prose) of s[i, k] = D(V+_k, V^d_i).
+    s (B, B), y (B,) relation indices -> (B,), -inf/+inf where row i has no other relation; None if none has."""
+    same = y.unsqueeze(0) == y.unsqueeze(1)  # (B, B)
+    if bool(same.all()):
+        return None
+    if mode == "hardest":
+        return s.masked_fill(same, float("-inf")).max(-1).values
+    return s.masked_fill(same, float("inf")).min(-1).values
+
+
 def relation_words(info: RelationInfo | None, lang: str) -> set[str]:
     if info is None:
         return set()
@@ -224,15 +236,9 @@ class ZRCM(SavedModelMixin, nn.Module):
         v_pos = self.represent(examples)  # (B, D)
         s_pos = (v_pos * vd).sum(-1) if cfg.similarity == "inner" else similarity(v_pos, vd, cfg.similarity).diagonal()
         negs = []
-        same = y.unsqueeze(0) == y.unsqueeze(1)  # (B, B) same relation: never a negative
-        if not bool(same.all()):  # RNS, Eq. in section III-B
-            s_all = similarity(v_pos, vd, cfg.similarity).T  # (B, B): [i, k] = D(V+_k, V^d_i)
-            if cfg.rns == "hardest":
-                rns = s_all.masked_fill(same, float("-inf")).max(-1).values  # (B,)
-            else:
-                rns = s_all.masked_fill(same, float("inf")).min(-1).values
-            has = ~same.all(-1)  # rows with at least one other relation in the batch
-            negs.append(torch.where(has, rns, s_pos.detach() - cfg.gamma - 1))  # none: term 0
+        rns = rns_scores(similarity(v_pos, vd, cfg.similarity).T, y, cfg.rns)  # (B,) or None
+        if rns is not None:
+            negs.append(torch.where(torch.isfinite(rns), rns, s_pos.detach() - cfg.gamma - 1))  # none: term 0
         mask = self._mask_token()
         v_rens = self.represent_cls(
             [rens_text(e, infos.get(e.relation_id or ""), mask, self._rng, cfg.random_mask_prob)[0] for e in examples]
@@ -261,4 +267,4 @@ class ZRCM(SavedModelMixin, nn.Module):
         return torch.cat(out) if out else torch.zeros(0, desc.shape[0])
 
 
-__all__ = ["MARKERS", "ZRCM", "ZrcmConfig", "ens_text", "margin_loss", "rens_text", "similarity"]
+__all__ = ["MARKERS", "ZRCM", "ZrcmConfig", "ens_text", "margin_loss", "rens_scores", "rens_text", "similarity"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from generation.matching.common import ZSExample, examples_from_records, mark_entities, token_range
-from generation.matching.zrcm import ZRCM, ZrcmConfig, ens_text, margin_loss, rens_text, similarity
+from generation.matching.zrcm import ZRCM, ZrcmConfig, ens_text, margin_loss, rens_text, rns_scores, similarity
 from generation.matching.zsre import ZsreConfig, run_zsre
 from tests.test_generation.test_runner import check_generator_contract
 from verifier.data.catalog import load_split
@@ -66,6 +66,22 @@ def test_margin_loss_by_hand_and_similarities():
     assert similarity(a, b, "inner").tolist() == [[2.0, 0.0]]
     assert similarity(a, b, "cosine").tolist() == [[1.0, 0.0]]
     assert similarity(a, b, "euclidean")[0, 0].item() == pytest.approx(-1.0)
+
+
+def test_rns_takes_the_hardest_or_farthest_sentence_of_another_relation():
+    s = torch.tensor([[9.0, 8.0, 1.0, 3.0], [2.0, 9.0, 5.0, 0.0], [4.0, 7.0, 9.0, 6.0], [5.0, 5.0, 5.0, 9.0]])
+    y = torch.tensor([0, 0, 1, 2])  # sentences 0 and 1 share a relation: never each other's negative
+    assert rns_scores(s, y, "hardest").tolist() == [3.0, 5.0, 7.0, 5.0]
+    assert rns_scores(s, y, "farthest").tolist() == [1.0, 0.0, 4.0, 5.0]
+    assert rns_scores(s, torch.tensor([1, 1, 1, 1]), "hardest") is None
+
+
+def test_descriptions_are_centred_on_the_seen_mean_and_kept_with_the_model(tiny_encoder):
+    model = ZRCM(ZrcmConfig(encoder=str(tiny_encoder), desc_dim=4), TextEncoder.from_name(str(tiny_encoder)))
+    model.desc_mean.copy_(torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    d = model.description_space(torch.tensor([[1.0, 3.0, 0.0, 0.0], [4.0, 1.0, 0.0, 0.0]]))
+    assert d.tolist() == [[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    assert "desc_mean" in model.state_dict()
 
 
 def test_zrcm_loss_backprop_and_round_trip(tiny_encoder, tmp_path):
