@@ -45,15 +45,17 @@ def split_groups(groups: list[Group], fraction: float, seed: int) -> tuple[list[
     return [g for g in groups if g.doc_id not in val_docs], [g for g in groups if g.doc_id in val_docs]
 
 
-def build_model(cfg: TrainConfig):
+def build_model(cfg: TrainConfig, encoder: Any | None = None):
+    """The verifier of ``cfg``; ``encoder``: an already loaded (possibly shared, frozen and cached) encoder."""
     from verifier.model.bce import BceConfig, CrossEncoderVerifier
     from verifier.model.cacre import CacreConfig, TripleVerifier
     from verifier.model.encoder import TextEncoder
 
-    encoder = TextEncoder.from_name(cfg.encoder)
-    encoder.freeze_bottom(cfg.freeze_encoder_layers)
-    if cfg.cache_frozen_states and encoder.fully_frozen:
-        encoder.enable_state_cache()
+    if encoder is None:
+        encoder = TextEncoder.from_name(cfg.encoder)
+        encoder.freeze_bottom(cfg.freeze_encoder_layers)
+        if cfg.cache_frozen_states and encoder.fully_frozen:
+            encoder.enable_state_cache()
     if cfg.head == "bce":
         return CrossEncoderVerifier(
             BceConfig(
