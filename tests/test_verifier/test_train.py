@@ -89,6 +89,18 @@ def test_bce_baseline_trains_on_the_same_groups(tiny_encoder, tmp_path):
     assert summary["best"]["text_auc"] > 0.95 and summary["best"]["anchor_auc"] is None
 
 
+def test_frozen_encoder_trains_heads_from_cached_states(tiny_encoder, tmp_path):
+    from verifier.train import build_model
+
+    c = cfg(tiny_encoder, tmp_path, lr=3e-3, max_steps=150, eval_every=50, freeze_encoder_layers=99)
+    model = build_model(c)
+    enc_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    summary = train(c, model=model)
+    assert summary["best"]["text_auc"] > 0.9, summary  # the heads alone learn the separable task
+    assert model.encoder.cache_hits > model.encoder.cache_misses > 0  # each sequence encoded once
+    assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in enc_before.items())
+
+
 def test_resume_continues_exactly(tiny_encoder, tmp_path, monkeypatch):
     straight = train(cfg(tiny_encoder, tmp_path / "a", max_steps=6, eval_every=3, dropout=0.2))
     want = load_file(str(tmp_path / "a" / "run" / "last" / "model.safetensors"))
