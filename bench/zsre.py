@@ -35,11 +35,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[40, 41, 42])
     ap.add_argument("--sdzre-lr", type=float, default=2e-5)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--freeze-encoder-layers", type=int, default=0)
+    ap.add_argument("--models", nargs="+", default=["desc", "zrcm", "sdzre"])
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as td:
         for m in args.ms:
-            for model in ("desc", "zrcm", "sdzre"):
+            for model in args.models:
                 f1s, speeds, times = [], [], []
                 for seed in args.seeds:
                     cfg = ZsreConfig(
@@ -55,6 +57,7 @@ def main() -> None:
                         out=f"{td}/{model}-{m}-{seed}",
                         lr=args.sdzre_lr if model == "sdzre" else None,
                         batch_size=args.batch_size,
+                        freeze_encoder_layers=0 if model == "desc" else args.freeze_encoder_layers,
                     )
                     r = run_zsre(cfg)
                     f1s.append(r["macro"]["f1"])
@@ -71,7 +74,8 @@ def main() -> None:
                 )
     print(
         f"\nFewRel val_wiki (16 relations), encoder {args.encoder}, descriptions {args.desc_encoder}, "
-        f"{args.steps} training steps, {args.test_per_relation} test sentences per relation"
+        f"{args.steps} training steps (batch {args.batch_size}, lowest {args.freeze_encoder_layers} encoder layers "
+        f"frozen), {args.test_per_relation} test sentences per relation"
     )
     print(f"{'m':>3} {'model':<6} {'macro F1':>9} {'± sd':>7} {'sent/s':>8} {'train s':>8}")
     for m, model, f1, sd, sp, ts in rows:

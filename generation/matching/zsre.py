@@ -64,6 +64,9 @@ class ZsreConfig(StageConfig):
     """SDZRE ablation: one random negative description instead of hard + semi-hard ones."""
     no_semi_hard: bool = False
     """SDZRE ablation: hard negative only (Eq. 27)."""
+    freeze_encoder_layers: int = Field(0, ge=0)
+    """Freeze the embeddings and the lowest N encoder layers (a CPU budget; the papers fine-tune everything).
+    The entity-marker embeddings then keep their initial values."""
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(None, ge=1)
     max_train_per_relation: int | None = Field(None, ge=1)
@@ -215,6 +218,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
 
         desc_train, desc_test = describe(split.train), describe(split.test)
         model = build_matcher(cfg, desc_train["v"].shape[-1], list(split.train)).to(device)
+        model.encoder.freeze_bottom(cfg.freeze_encoder_layers)  # after the markers resized the embeddings
         lr = cfg.lr or (2e-6 if cfg.model == "sdzre" else 2e-5)
         bs = cfg.batch_size or (32 if cfg.model == "sdzre" else 4)
         steps = 0
