@@ -2,6 +2,8 @@
 
 The server runs on 127.0.0.1 on a free port with the offline GGUF; :class:`LocalLlamaServer` starts it, waits
 until ``GET /v1/models`` answers, and stops it (terminate, then kill) when the context exits, also on errors.
+On Linux the server also gets SIGTERM when its parent dies (``die_with_parent``), so a killed
+``verifier generate`` does not leave a server holding the CPU.
 """
 
 from __future__ import annotations
@@ -16,6 +18,17 @@ import urllib.request
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: ask the kernel to SIGTERM this child when its parent exits (Linux; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
 
 
 def free_port() -> int:
@@ -68,7 +81,7 @@ class LocalLlamaServer:
             str(self.n_threads),
         ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

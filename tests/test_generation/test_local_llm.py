@@ -38,3 +38,42 @@ def test_local_llm_extracts_from_three_chinese_sentences(tmp_path, monkeypatch):
     port = urlparse(seen[0]).port
     with socket.socket() as s:  # the server was stopped at the end
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_server_child_dies_with_its_parent(tmp_path):
+    """A SIGKILLed `verifier generate` must not leave its llama.cpp server running (the same preexec_fn)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; from generation.llm.local_server import die_with_parent; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=die_with_parent); "
+            f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)",
+        ]
+    )
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        if open(f"/proc/{child}/stat").read().split()[2] == "Z":  # reaped by init soon: already dead
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its parent")
