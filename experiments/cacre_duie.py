@@ -112,6 +112,11 @@ def labelled(sc: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return s_st, s_tt, y
 
 
+def _score_arrays(prefix: str, sc: Any) -> dict[str, np.ndarray]:
+    s_st, s_tt, y = labelled(sc)
+    return {f"{prefix}_s_st": s_st, f"{prefix}_s_tt": s_tt, f"{prefix}_label": y}
+
+
 def mixed_set(sc: Any, target: dict[str, float], seed: int) -> np.ndarray:
     """Indices into labelled(sc) forming a candidate set with the target raw precision and recall: a share
     ``recall`` of the gold (positive) triples plus enough typed negatives for ``precision``."""
@@ -202,7 +207,15 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     idx = mixed_set(test_sc, TABLE3_DEEPSEEK, args.seed)
     keep = (s_st[idx] >= choice.tau1) & (s_tt[idx] >= choice.tau2)
     n_gold = len(test_sc.text_pos)  # recall is over every gold triple of the test sentences
+    np.savez_compressed(run / "scores.npz", **_score_arrays("val", val_sc), **_score_arrays("test", test_sc))
+    # the same recipe on validation: thresholds for the candidates' base rate (65 % correct), not the groups' 1-in-6
+    v_st, v_tt, v_y = labelled(val_sc)
+    v_idx = mixed_set(val_sc, TABLE3_DEEPSEEK, args.seed)
+    choice_mix = calibrate(v_st[v_idx], v_tt[v_idx], v_y[v_idx], "f1")
+    keep_mix = (s_st[idx] >= choice_mix.tau1) & (s_tt[idx] >= choice_mix.tau2)
     mixed = {
+        "after_val_mix_calibration": prf_of(keep_mix, y[idx], n_gold),
+        "val_mix_thresholds": [choice_mix.tau1, choice_mix.tau2],
         "candidates": int(len(idx)),
         "gold": n_gold,
         "before": prf_of(np.ones(len(idx), dtype=bool), y[idx], n_gold),
