@@ -112,11 +112,17 @@ def tau_curves(
 
 
 def run_probes(model_dir: str, rows: list[Any], probes: list[Probe], lexicon: str | None) -> dict[str, Any]:
-    from verifier.filter import load_for_inference, score_rows
+    from verifier.filter import load_for_inference
+
+    return probe_aucs(load_for_inference(model_dir), rows, probes, lexicon)
+
+
+def probe_aucs(model: Any, rows: list[Any], probes: list[Probe], lexicon: str | None = None) -> dict[str, Any]:
+    """Text and anchor AUC of the labelled rows with the full text and under each probe, with the deltas."""
+    from verifier.filter import score_rows
     from verifier.model.inputs import mask_mentions, only_mentions
 
-    model = load_for_inference(model_dir)
-    mask = getattr(model.encoder.tokenizer, "mask_token", None) or "[MASK]"
+    mask = model.encoder.mask_token
     cands = [
         Candidate.model_validate({k: v for k, v in r.model_dump().items() if k in Candidate.model_fields}) for r in rows
     ]

@@ -73,18 +73,10 @@ def make_groups(out: Path, args: argparse.Namespace) -> dict[str, Path]:
     return paths
 
 
-def auc(pos: list[float], neg: list[float]) -> float | None:
-    from eval.metrics import roc_auc
-
-    pos = [x for x in pos if not np.isnan(x)]
-    neg = [x for x in neg if not np.isnan(x)]
-    if not pos or not neg:
-        return None
-    return roc_auc(np.asarray([1] * len(pos) + [0] * len(neg)), np.asarray(pos + neg))
-
-
 def view_aucs(sc: Any) -> dict[str, Any]:
     """Overall and per-corruption-type AUC of both views from GroupScores."""
+    from verifier.train import auc_pos_neg as auc
+
     out: dict[str, Any] = {
         "text_auc": auc(sc.text_pos, sc.text_neg),
         "anchor_auc": auc(sc.anchor_pos, sc.anchor_neg),
@@ -136,40 +128,18 @@ def prf_of(keep: np.ndarray, y: np.ndarray, n_gold: int) -> dict[str, float]:
     return prf(tp, int(keep.sum()), n_gold).model_dump()
 
 
-def probes(model: Any, rows: list[Any]) -> dict[str, Any]:
-    """Experiment 4: text AUC with mentions masked (OnlyC) and with mentions only (OnlyM)."""
-    from verifier.filter import score_rows
-    from verifier.model.inputs import mask_mentions, only_mentions
-
-    mask = getattr(model.encoder.tokenizer, "mask_token", None) or "[MASK]"
-    y = np.asarray([r.label for r in rows])
-    out = {}
-    variants = {
-        "full": rows,
-        "onlyc": [r.model_copy(update={"text": mask_mentions(r.text, [r.triple.head, r.triple.tail], mask)}) for r in rows],
-        "onlym": [r.model_copy(update={"text": only_mentions(r.text, r.triple, r.lang)}) for r in rows],
-    }
-    from eval.metrics import roc_auc
-
-    for name, rs in variants.items():
-        s_st, _ = score_rows(model, rs)
-        out[name] = {"text_auc": roc_auc(y, s_st)}
-    for name in ("onlyc", "onlym"):
-        out[name]["delta_text_auc"] = out[name]["text_auc"] - out["full"]["text_auc"]
-    return out
-
-
 def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict:
     import torch
     from safetensors.torch import load_file
 
     from eval.calibrate import calibrate
+    from eval.report import probe_aucs
     from verifier.config import TrainConfig
     from verifier.data.groups import read_groups
     from verifier.filter import thresholds_path
     from verifier.io import read_jsonl, write_json
     from verifier.schema import Candidate
-    from verifier.train import build_model, train
+    from verifier.train import build_model, roc_aucs, train
 
     run = out / name
     cfg = TrainConfig(
@@ -227,14 +197,14 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     test_rows = [r for r in read_jsonl(paths["test"], Candidate) if r.label is not None and r.role != "anchor"]
     probe_rows = random.Random(args.seed).sample(test_rows, min(args.probe_rows, len(test_rows)))
     t3 = time.perf_counter()
-    probe = probes(model, probe_rows)
+    probe = probe_aucs(model, probe_rows, ["onlyc", "onlym"])  # experiment 4
     probe_s = time.perf_counter() - t3
     n_test_triples = len(test_sc.text_pos) + len(test_sc.text_neg)
     metrics = {
         "variant": name,
         "train": {k: summary.get(k) for k in ("steps", "train_groups", "val_groups", "best", "wall_s")},
         "test": view_aucs(test_sc),
-        "val": {"text_auc": auc(val_sc.text_pos, val_sc.text_neg), "anchor_auc": auc(val_sc.anchor_pos, val_sc.anchor_neg)},
+        "val": roc_aucs(val_sc),
         "calibration": choice.model_dump(),
         "mixed_table3": mixed,
         "probes": probe,

@@ -91,17 +91,20 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
     return TripleVerifier(mc, encoder)
 
 
-def roc_aucs(scores: Any) -> dict[str, float | None]:
-    """Text ROC AUC (text-positive vs text-negative) and anchor ROC AUC (anchor-positive vs anchor-negative)."""
+def auc_pos_neg(pos: list[float], neg: list[float]) -> float | None:
+    """ROC AUC of positive against negative scores, NaNs (no view) left out; None without both classes."""
     from sklearn.metrics import roc_auc_score
 
-    def auc(pos: list[float], neg: list[float]) -> float | None:
-        pos = [x for x in pos if not math.isnan(x)]
-        neg = [x for x in neg if not math.isnan(x)]
-        if not pos or not neg:
-            return None
-        return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg))
+    pos = [x for x in pos if not math.isnan(x)]
+    neg = [x for x in neg if not math.isnan(x)]
+    if not pos or not neg:
+        return None
+    return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg))
 
+
+def roc_aucs(scores: Any) -> dict[str, float | None]:
+    """Text ROC AUC (text-positive vs text-negative) and anchor ROC AUC (anchor-positive vs anchor-negative)."""
+    auc = auc_pos_neg
     text, anchor = auc(scores.text_pos, scores.text_neg), auc(scores.anchor_pos, scores.anchor_neg)
     vals = [v for v in (text, anchor) if v is not None]
     return {"text_auc": text, "anchor_auc": anchor, "mean_auc": float(np.mean(vals)) if vals else None}

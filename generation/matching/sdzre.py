@@ -186,10 +186,6 @@ class SDZRE(SavedModelMixin, nn.Module):
         self.to_desc = nn.Identity() if h == d else nn.Linear(h, d)
         self._rng = random.Random(0)
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def encode(self, examples: list[ZSExample]) -> dict[str, torch.Tensor]:
         """Entity representations, context h_i (Eq. 4), token states and mask."""
         marked = [mark_entities(e.text, e.head_span, e.tail_span, SDZRE_MARKERS) for e in examples]

@@ -187,13 +187,6 @@ class ZRCM(SavedModelMixin, nn.Module):
             return desc
         return F.normalize(desc - self.desc_mean, dim=-1)
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def _mask_token(self) -> str:
-        return getattr(self.encoder.tokenizer, "mask_token", None) or "[MASK]"
-
     def represent(self, examples: list[ZSExample]) -> torch.Tensor:
         """V+ for each example (Eq. 1-2 and the residual fusion). -> (B, D)"""
         marked = [mark_entities(e.text, e.head_span, e.tail_span) for e in examples]
@@ -239,7 +232,7 @@ class ZRCM(SavedModelMixin, nn.Module):
         rns = rns_scores(similarity(v_pos, vd, cfg.similarity).T, y, cfg.rns)  # (B,) or None
         if rns is not None:
             negs.append(torch.where(torch.isfinite(rns), rns, s_pos.detach() - cfg.gamma - 1))  # none: term 0
-        mask = self._mask_token()
+        mask = self.encoder.mask_token
         v_rens = self.represent_cls(
             [rens_text(e, infos.get(e.relation_id or ""), mask, self._rng, cfg.random_mask_prob)[0] for e in examples]
         )

@@ -54,10 +54,6 @@ class CrossEncoderVerifier(SavedModelMixin, nn.Module):
 
         self._rng = random.Random(0)
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def logits(self, texts: list[str], triples: list[Triple], langs: list[str]) -> torch.Tensor:
         second = [linearize(t, self.config.linearization, lang) for t, lang in zip(triples, langs, strict=True)]
         batch = self.encoder.tokenizer(  # type: ignore[operator]
@@ -78,7 +74,7 @@ class CrossEncoderVerifier(SavedModelMixin, nn.Module):
 
     def group_loss(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         texts, triples, langs, labels = [], [], [], []
-        mask_tok = getattr(self.encoder.tokenizer, "mask_token", None) or "[MASK]"
+        mask_tok = self.encoder.mask_token
         for g in groups:
             text = maybe_mask(
                 g.text, g.anchor, self.config.entity_mask_prob if self.training else 0.0, mask_tok, self._rng

@@ -118,10 +118,6 @@ class TripleVerifier(SavedModelMixin, nn.Module):
 
     # ------------------------------------------------------------------ encoding
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def _tok(self, strings: list[str], max_length: int, offsets: bool = False) -> dict[str, torch.Tensor]:
         pad_to = self.config.max_text_length if self.config.aggregation == "same" else None
         batch = self.encoder.tokenizer(  # type: ignore[operator]
@@ -172,10 +168,6 @@ class TripleVerifier(SavedModelMixin, nn.Module):
 
     # ------------------------------------------------------------------ training
 
-    def _mask_token(self) -> str:
-        tok = self.encoder.tokenizer
-        return getattr(tok, "mask_token", None) or "[MASK]"
-
     def forward(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """The training loss of a batch of groups (``forward`` so that DDP can wrap the model)."""
         return self.group_loss(groups, n_negatives)
@@ -184,7 +176,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         """Multi-granularity InfoNCE (Eq. 8-20) over a batch of groups, text view + anchor view."""
         cfg = self.config
         texts = [
-            maybe_mask(g.text, g.anchor, cfg.entity_mask_prob if self.training else 0.0, self._mask_token(), self._rng)
+            maybe_mask(g.text, g.anchor, cfg.entity_mask_prob if self.training else 0.0, self.encoder.mask_token, self._rng)
             for g in groups
         ]
         negs = [g.negatives[:n_negatives] if n_negatives else g.negatives for g in groups]

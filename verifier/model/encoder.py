@@ -49,6 +49,11 @@ class TextEncoder(nn.Module):
         return cls(AutoModel.from_config(AutoConfig.from_pretrained(d)), AutoTokenizer.from_pretrained(d))
 
     @property
+    def mask_token(self) -> str:
+        """The tokenizer's mask token ([MASK] / <mask>); "[MASK]" when it has none."""
+        return getattr(self.tokenizer, "mask_token", None) or "[MASK]"
+
+    @property
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
@@ -89,19 +94,22 @@ class TextEncoder(nn.Module):
     def _cached_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         assert self._cache is not None
         lengths = attention_mask.sum(-1).tolist()  # right padding: the real tokens come first
-        keys = [input_ids[i, :n].cpu().numpy().tobytes() for i, n in enumerate(lengths)]
-        todo = sorted({k: i for i, k in enumerate(keys) if k not in self._cache}.items(), key=lambda kv: kv[1])
+        ids = input_ids.cpu().numpy()  # one device->host copy per batch
+        keys = [ids[i, :n].tobytes() for i, n in enumerate(lengths)]
+        todo: dict[bytes, int] = {}  # missing sequence -> its first row
+        for i, k in enumerate(keys):
+            if k not in self._cache:
+                todo.setdefault(k, i)
         self.cache_misses += len(todo)
         self.cache_hits += len(keys) - len(todo)
         if todo:
-            rows = torch.tensor([i for _, i in todo], device=input_ids.device)
-            width = max(lengths[i] for _, i in todo)
+            rows = torch.tensor(list(todo.values()), device=input_ids.device)
+            width = max(lengths[i] for i in todo.values())
             h = self.model(input_ids=input_ids[rows, :width], attention_mask=attention_mask[rows, :width])
-            for j, (k, i) in enumerate(todo):
+            for j, (k, i) in enumerate(todo.items()):
                 self._cache[k] = h.last_hidden_state[j, : lengths[i]].clone()  # (n_i, H)
-        out = attention_mask.new_zeros((*input_ids.shape, self.hidden_size), dtype=self._cache[keys[0]].dtype)
-        for i, k in enumerate(keys):
-            out[i, : lengths[i]] = self._cache[k]
+        out = torch.nn.utils.rnn.pad_sequence([self._cache[k] for k in keys], batch_first=True)  # (B, max n, H)
+        out = torch.nn.functional.pad(out, (0, 0, 0, input_ids.shape[1] - out.shape[1]))
         return out  # (B, L, H)
 
     def freeze_bottom(self, n_layers: int) -> None:

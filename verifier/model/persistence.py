@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from pydantic import BaseModel
 from torch import nn
 
@@ -19,6 +20,10 @@ class SavedModelMixin:
     """``save_pretrained`` / ``from_pretrained`` for modules built as ``cls(config, encoder)``."""
 
     config_class: type[BaseModel]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device  # type: ignore[attr-defined]
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         from safetensors.torch import save_file
