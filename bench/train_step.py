@@ -78,8 +78,11 @@ def main() -> None:
     for step in range(args.warmup + args.steps):
         batch = groups[(step * args.batch_size) % len(groups) :][: args.batch_size]
         if step >= args.warmup:
-            triples = [str(t) if args.head == "bce" else model.linearize(t, g.lang)
-                       for g in batch for t in [g.anchor, g.positive, *g.negatives]]
+            triples = [
+                str(t) if args.head == "bce" else model.linearize(t, g.lang)
+                for g in batch
+                for t in [g.anchor, g.positive, *g.negatives]
+            ]
             text_tokens = [len(x) for x in tok([g.text for g in batch], truncation=True, max_length=128)["input_ids"]]
             triple_tokens = [len(x) for x in tok(triples, truncation=True, max_length=32)["input_ids"]]
             if args.head == "bce":  # the cross-encoder reads the text again with every triple

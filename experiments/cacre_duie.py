@@ -169,7 +169,9 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     val_sc = model.group_scores(val_groups, batch_size=32)
     calib_s = time.perf_counter() - t1
     choice = calibrate(*labelled(val_sc), "f1")
-    write_json(thresholds_path(run / "best"), {**choice.model_dump(), "model": str(run / "best"), "val": str(paths["val"])})
+    write_json(
+        thresholds_path(run / "best"), {**choice.model_dump(), "model": str(run / "best"), "val": str(paths["val"])}
+    )
     t2 = time.perf_counter()
     test_sc = model.group_scores(test_groups, batch_size=32)
     test_s = time.perf_counter() - t2
@@ -186,7 +188,7 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     mixed = {
         "after_val_mix_calibration": prf_of(keep_mix, y[idx], n_gold),
         "val_mix_thresholds": [choice_mix.tau1, choice_mix.tau2],
-        "candidates": int(len(idx)),
+        "candidates": len(idx),
         "gold": n_gold,
         "before": prf_of(np.ones(len(idx), dtype=bool), y[idx], n_gold),
         "after": prf_of(keep, y[idx], n_gold),
@@ -251,7 +253,8 @@ def main() -> None:
         results[name] = m
         t, mx = m["test"], m["mixed_table3"]
         print(
-            f"{name:10s} test text AUC {t['text_auc']:.3f} anchor AUC {t['anchor_auc'] or float('nan'):.3f} | mixed P/R/F1 "
+            f"{name:10s} test text AUC {t['text_auc']:.3f} anchor AUC {t['anchor_auc'] or float('nan'):.3f} | "
+            "mixed P/R/F1 "
             f"{mx['before']['precision']:.3f}/{mx['before']['recall']:.3f}/{mx['before']['f1']:.3f} -> "
             f"{mx['after']['precision']:.3f}/{mx['after']['recall']:.3f}/{mx['after']['f1']:.3f} | "
             f"OnlyC {m['probes']['onlyc']['text_auc']:.3f} OnlyM {m['probes']['onlym']['text_auc']:.3f} | "

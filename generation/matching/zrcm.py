@@ -260,4 +260,4 @@ class ZRCM(SavedModelMixin, nn.Module):
         return torch.cat(out) if out else torch.zeros(0, desc.shape[0])
 
 
-__all__ = ["MARKERS", "ZRCM", "ZrcmConfig", "ens_text", "margin_loss", "rens_scores", "rens_text", "similarity"]
+__all__ = ["MARKERS", "ZRCM", "ZrcmConfig", "ens_text", "margin_loss", "rens_text", "rns_scores", "similarity"]

@@ -49,9 +49,9 @@ class ZsreConfig(StageConfig):
     """Encoder learning rate. Default: the paper's (SDZRE 2e-6) or 2e-5 (ZRCM, not given in its paper)."""
     head_lr: float | None = None
     """Learning rate of the randomly initialised layers on top of the encoder. Default: SDZRE ``lr`` (its
-    paper's single rate); ZRCM 1e-3 (its paper gives no rate). With a short CPU budget a larger one (1e-3) is needed: at 2e-5 the random output layer
-    moves by ~1e-3 in 60 steps, so V+ stays a random projection of e5's anisotropic states and every test
-    sentence lands on the same relation."""
+    paper's single rate); ZRCM 1e-3 (its paper gives no rate). With a short CPU budget a larger one is
+    needed: at 2e-5 the random output layer moves by ~1e-3 in 60 steps, so V+ stays a random projection of
+    e5's anisotropic states and every test sentence lands on the same relation."""
     batch_size: int | None = Field(None, ge=2)
     """Default: the paper's (ZRCM 4, SDZRE 32)."""
     cutoff_ratio: float = 0.2

@@ -25,6 +25,12 @@ EX = ZSExample(
 INFO = RelationInfo(relation_id="P57", name="director", description="director of a film", aliases=["directed by"])
 
 
+def tiny_zsre(tiny_encoder, out, **kw) -> ZsreConfig:
+    """The harness on the sample corpus with the tiny encoder for sentences and descriptions."""
+    base = dict(data="sample", m=5, seed=1, encoder=str(tiny_encoder), desc_encoder=str(tiny_encoder), out=str(out))
+    return ZsreConfig(**{**base, **kw})
+
+
 def test_mark_entities_keeps_mention_spans():
     marked, hs, ts = mark_entities(EX.text, EX.head_span, EX.tail_span)
     assert marked.startswith("[E1] Night Train to Oslo [/E1]") and "[E2] Marcus Hale [/E2]" in marked
@@ -108,18 +114,7 @@ def test_zrcm_loss_backprop_and_round_trip(tiny_encoder, tmp_path):
 
 
 def test_harness_and_generator_contract(tiny_encoder, tmp_path):
-    r = run_zsre(
-        ZsreConfig(
-            model="zrcm",
-            data="sample",
-            m=5,
-            seed=1,
-            encoder=str(tiny_encoder),
-            desc_encoder=str(tiny_encoder),
-            max_steps=3,
-            out=str(tmp_path / "z"),
-        )
-    )
+    r = run_zsre(tiny_zsre(tiny_encoder, tmp_path / "z", model="zrcm", max_steps=3))
     assert r["m"] == 5 and 0 <= r["macro"]["f1"] <= 1 and r["test_examples"] >= 5
     assert set(r["split"]["test"]).isdisjoint(r["split"]["train"])
     from generation.matching.generator import ZrcmGenerator
@@ -173,21 +168,7 @@ def test_sdzre_ranking_loss_hard_and_semi_hard():
 
 @pytest.mark.parametrize("ablation", [{}, {"no_contrastive": True, "no_distiller": True}, {"no_multi_negative": True}])
 def test_sdzre_trains_and_generates(tiny_encoder, tmp_path, ablation):
-    r = run_zsre(
-        ZsreConfig(
-            model="sdzre",
-            data="sample",
-            m=5,
-            seed=1,
-            encoder=str(tiny_encoder),
-            desc_encoder=str(tiny_encoder),
-            max_steps=2,
-            batch_size=4,
-            lr=1e-3,
-            out=str(tmp_path / "s"),
-            **ablation,
-        )
-    )
+    r = run_zsre(tiny_zsre(tiny_encoder, tmp_path / "s", model="sdzre", max_steps=2, batch_size=4, lr=1e-3, **ablation))
     assert r["m"] == 5 and 0 <= r["macro"]["f1"] <= 1
     from generation.matching.generator import SdzreGenerator
 
@@ -244,18 +225,7 @@ def test_raw_text_mode_takes_pairs_from_llm_candidates(tiny_encoder, tmp_path):
     write_jsonl(tmp_path / "llm.jsonl", rows)
     (rec,) = list(pairs_from_candidates(str(tmp_path / "llm.jsonl")))
     assert [(t.head, t.tail, t.head_span) for t in rec.triples] == [("Night Train to Oslo", "Marcus Hale", (0, 19))]
-    run_zsre(
-        ZsreConfig(
-            model="zrcm",
-            data="sample",
-            m=5,
-            seed=1,
-            encoder=str(tiny_encoder),
-            desc_encoder=str(tiny_encoder),
-            max_steps=1,
-            out=str(tmp_path / "z"),
-        )
-    )
+    run_zsre(tiny_zsre(tiny_encoder, tmp_path / "z", model="zrcm", max_steps=1))
     out = tmp_path / "m" / "c.jsonl"
     generate(
         GenerateConfig(

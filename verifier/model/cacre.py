@@ -176,7 +176,9 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         """Multi-granularity InfoNCE (Eq. 8-20) over a batch of groups, text view + anchor view."""
         cfg = self.config
         texts = [
-            maybe_mask(g.text, g.anchor, cfg.entity_mask_prob if self.training else 0.0, self.encoder.mask_token, self._rng)
+            maybe_mask(
+                g.text, g.anchor, cfg.entity_mask_prob if self.training else 0.0, self.encoder.mask_token, self._rng
+            )
             for g in groups
         ]
         negs = [g.negatives[:n_negatives] if n_negatives else g.negatives for g in groups]
