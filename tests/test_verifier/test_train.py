@@ -126,6 +126,15 @@ def test_resume_continues_exactly(tiny_encoder, tmp_path, monkeypatch):
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
 
+def tiny_train_args(groups: Path, encoder: Path, out: Path) -> list[str]:
+    """`verifier train` flags for a 4-step run of the tiny model."""
+    return [
+        "train",
+        *("--candidates", str(groups), "--encoder", str(encoder), "--out", str(out)),
+        *("--projection-dim", "16", "--n-heads", "2", "--max-steps", "4", "--eval-every", "2", "--batch-size", "8"),
+    ]
+
+
 def test_train_cli(tiny_encoder, tmp_path):
     groups = separable_groups(tmp_path / "g.jsonl", n=40)
     r = subprocess.run(
@@ -134,23 +143,7 @@ def test_train_cli(tiny_encoder, tmp_path):
             "-m",
             "verifier.cli",
             "-q",
-            "train",
-            "--candidates",
-            str(groups),
-            "--encoder",
-            str(tiny_encoder),
-            "--out",
-            str(tmp_path / "run"),
-            "--projection-dim",
-            "16",
-            "--n-heads",
-            "2",
-            "--max-steps",
-            "4",
-            "--eval-every",
-            "2",
-            "--batch-size",
-            "8",
+            *tiny_train_args(groups, tiny_encoder, tmp_path / "run"),
             "--no-cross-attention",
             "--no-progress",
         ],
@@ -184,23 +177,7 @@ def test_ddp_with_torchrun_on_cpu(tiny_encoder, tmp_path):
             "-m",
             "verifier.cli",
             "-q",
-            "train",
-            "--candidates",
-            str(groups),
-            "--encoder",
-            str(tiny_encoder),
-            "--out",
-            str(tmp_path / "run"),
-            "--projection-dim",
-            "16",
-            "--n-heads",
-            "2",
-            "--max-steps",
-            "4",
-            "--eval-every",
-            "2",
-            "--batch-size",
-            "8",
+            *tiny_train_args(groups, tiny_encoder, tmp_path / "run"),
             "--no-progress",
             "--device",
             "cpu",
