@@ -2,8 +2,9 @@
 
 The server runs on 127.0.0.1 on a free port with the offline GGUF; :class:`LocalLlamaServer` starts it, waits
 until ``GET /v1/models`` answers, and stops it (terminate, then kill) when the context exits, also on errors.
-On Linux the server also gets SIGTERM when its parent dies (``die_with_parent``), so a killed
-``verifier generate`` does not leave a server holding the CPU.
+On Linux the server also gets SIGKILL when its parent dies (``die_with_parent``), so a killed
+``verifier generate`` does not leave a server holding the CPU (SIGTERM was not enough: uvicorn's graceful
+shutdown waits for the request in flight, which can run for minutes on a CPU).
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def die_with_parent() -> None:
-    """``preexec_fn``: ask the kernel to SIGTERM this child when its parent exits (Linux; elsewhere a no-op)."""
+    """``preexec_fn``: ask the kernel to SIGKILL this child when its parent exits (Linux; elsewhere a no-op)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
     import signal
 
     pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
 
 
 def free_port() -> int:
