@@ -60,6 +60,10 @@ class GenerateConfig(StageConfig):
     """Environment variable holding the API key (never the key itself)."""
     temperature: float = 0.0
     max_tokens: int = Field(1024, ge=16)
+    """Completion budget of the first request."""
+    max_tokens_cap: int = Field(4096, ge=16)
+    """A cut-off answer is asked again with twice the budget, up to this cap; cut off at the cap, the document
+    fails at once (small local models can loop until the cap: set the cap to --max-tokens to never escalate)."""
     timeout_s: float = Field(60.0, gt=0)
     max_attempts: int = Field(5, ge=1)
     max_reasks: int = Field(2, ge=0)
@@ -146,6 +150,7 @@ async def _run_llm(cfg: GenerateConfig, preset: Preset, base_url: str, model: st
         reasoner=preset.reasoner,
         temperature=cfg.temperature,
         max_tokens=cfg.max_tokens,
+        max_tokens_cap=max(cfg.max_tokens, cfg.max_tokens_cap),
         timeout_s=cfg.timeout_s,
         max_attempts=cfg.max_attempts,
         max_reasks=cfg.max_reasks,

@@ -4,8 +4,8 @@
   jitter on 429, 5xx, timeouts and connection errors, honouring ``Retry-After``; a bounded number of attempts.
   Other HTTP errors (400, 401, 404) fail at once.
 - Content: the raw answer is parsed and validated by the caller's function; a :class:`ContentError` is shown
-  to the model in a re-ask message (bounded). ``finish_reason == "length"`` doubles ``max_tokens`` up to a cap
-  before it counts as a failure.
+  to the model in a re-ask message (bounded). ``finish_reason == "length"`` doubles ``max_tokens`` up to a cap;
+  cut off at the cap, the call fails at once (no re-ask: it would spend the whole cap again).
 - The final failure is an :class:`LLMCallError` carrying the reason, the attempt count and the last raw answer.
 - API keys are read from the environment at client construction and never stored, cached or logged.
 """
@@ -220,9 +220,10 @@ class LLMClient:
                 max_tokens = min(self.settings.max_tokens_cap, max_tokens * 2)
                 log.debug("answer truncated; retrying with max_tokens=%d", max_tokens)
                 continue
+            if comp.finish_reason == "length":
+                # A re-ask would repeat the whole budget on a longer conversation; a model that loops loops again.
+                raise LLMCallError(f"the answer was cut off at max_tokens={max_tokens} (the cap)", attempts, last_raw)
             try:
-                if comp.finish_reason == "length":
-                    raise ContentError(f"the answer was cut off at max_tokens={max_tokens}")
                 return CallResult(value=validate(comp.content), attempts=attempts, raw=comp.content)
             except ContentError as e:
                 if reasks >= self.settings.max_reasks:

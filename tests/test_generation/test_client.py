@@ -101,6 +101,7 @@ def test_truncated_at_the_cap_is_a_clear_failure(tmp_path, duie_lexicon):
     ):
         run_extract(srv, tmp_path, duie_lexicon, max_tokens=100, max_tokens_cap=200, max_reasks=1)
     assert ei.value.last_response == GOOD[:30]
+    assert [r["max_tokens"] for r in srv.requests] == [100, 200]  # no re-ask at the cap
 
 
 def test_wrong_counts_are_reasked_then_fail_with_last_response(tmp_path, duie_lexicon):

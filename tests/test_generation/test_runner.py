@@ -151,3 +151,30 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
         return sorted(json.dumps(json.loads(x), sort_keys=True) for x in p.read_text().splitlines())
 
     assert rows(out) == rows(ref) and len(rows(ref)) == 360
+
+
+def test_max_tokens_cap_flag_bounds_the_escalation_and_fails_the_document(tmp_path):
+    """--max-tokens 64 --max-tokens-cap 128: a model that loops costs two requests per document, not a re-ask
+    at the cap; the document is a failure row, the others are written."""
+    from generation.llm.scripted_server import Reply
+    from verifier.cli import main
+
+    good = copy_extractor("作者")
+
+    def responder(req):
+        text = req["messages"][-1]["content"]
+        return Reply(content="[" * 50, finish_reason="length") if "text 1" in text else good(req)
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"doc_id": f"d{i}", "text": f"text {i}"}) + "\n" for i in range(3)))
+    out = tmp_path / "c.jsonl"
+    with ScriptedServer(responder=responder) as srv:
+        rc = main(
+            ["-q", "generate", "--llm", "openai-compatible", "--base-url", srv.url, "--model", "m", "--prompt",
+             "extract", "--input", str(docs), "--max-tokens", "64", "--max-tokens-cap", "128", "--out", str(out),
+             "--cache", str(tmp_path / "cache.sqlite"), "--concurrency", "1"]
+        )  # fmt: skip
+    looped = [r["max_tokens"] for r in srv.requests if "text 1" in r["messages"][-1]["content"]]
+    assert rc == 1 and looped == [64, 128]  # exit 1: some documents failed (their rows are retried next run)
+    fails = [json.loads(x) for x in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert [f["doc_id"] for f in fails] == ["d1"] and "cut off at max_tokens=128" in fails[0]["reason"]
