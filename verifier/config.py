@@ -97,6 +97,10 @@ class TrainConfig(StageConfig):
     """Freeze the embeddings and the lowest N encoder layers (cheap CPU training)."""
     cache_frozen_states: bool = True
     """With every encoder layer frozen, encode each distinct text/triple once and reuse its token states."""
+    prefill_state_cache: bool = True
+    """With the state cache on, encode every train and validation sequence before the first step, sorted by
+    length (less padding than random batches; a progress bar). Off: each is encoded when a batch first needs it
+    (cheaper when ``max_steps`` covers a small part of an epoch)."""
     eval_every: int = Field(50, ge=1)
     """Evaluate every N optimizer steps (and at the end)."""
     patience: int | None = Field(None, ge=1)

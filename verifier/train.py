@@ -211,6 +211,11 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     model = model if model is not None else build_model(cfg)
     model.to(device).train()
     core = model  # the unwrapped model: evaluation, checkpoints
+    if cfg.prefill_state_cache and hasattr(core, "prefill_states"):
+        t_fill = time.perf_counter()
+        n_fill = core.prefill_states(train_groups + val_groups, progress=cfg.progress and rank == 0)
+        if n_fill:
+            log.info("state cache: %d sequences encoded in %.0f s", n_fill, time.perf_counter() - t_fill)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 

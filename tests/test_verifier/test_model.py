@@ -169,3 +169,18 @@ def test_frozen_state_cache_returns_the_encoder_states_and_encodes_each_sequence
     assert (enc.cache_misses, enc.cache_hits) == (3, 2)
     n = int(b2["attention_mask"][1].sum())
     assert torch.allclose(got2[1, :n], ref[0, :n], atol=1e-5)
+
+
+def test_prefill_encodes_every_group_sequence_once_and_training_then_only_hits(tiny_encoder):
+    model = tiny(tiny_encoder)
+    assert model.prefill_states([group()]) == 0  # no cache: nothing to fill
+    ref_loss, _ = model.eval().group_loss([group(0), group(1)])
+    model.encoder.freeze_bottom(2)
+    model.encoder.enable_state_cache()
+    # one text (both groups share it) + the distinct linearised triples of the two groups
+    n_triples = len({model.linearize(t, "zh") for t in (T1, group().positive, *group().negatives)})
+    assert model.prefill_states([group(0), group(1)], batch_size=2) == 1 + n_triples
+    assert model.encoder.cache_misses == 1 + n_triples
+    loss, _ = model.group_loss([group(0), group(1)])
+    assert model.encoder.cache_misses == 1 + n_triples  # every sequence came from the cache
+    assert torch.allclose(loss, ref_loss, atol=1e-4)  # same states as without the cache

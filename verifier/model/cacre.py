@@ -136,6 +136,29 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         return self.encoder(**batch), batch["attention_mask"].bool()
 
+    @torch.no_grad()
+    def prefill_states(self, groups: list[Group], batch_size: int = 128, progress: bool = False) -> int:
+        """Fill the encoder's state cache with every text and triple of ``groups`` (no-op without a cache).
+
+        Sequences are encoded once, sorted by length, in batches of ``batch_size``: far less padding than the
+        training batches, whose texts and triples come in random lengths. Returns the number of strings sent."""
+        if not self.encoder.state_cache_enabled:
+            return 0
+        cfg = self.config
+        texts = {g.text for g in groups}
+        triples = {self.linearize(t, g.lang) for g in groups for t in (g.anchor, g.positive, *g.negatives)}
+        jobs = [(s, cfg.max_text_length) for s in texts] + [(s, cfg.max_triple_length) for s in triples]
+        jobs.sort(key=lambda j: (j[1], len(j[0])))  # similar lengths share a batch
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(jobs), desc="encode (state cache)", unit="seq", disable=not progress) as bar:
+            for i in range(0, len(jobs), batch_size):
+                chunk = jobs[i : i + batch_size]
+                for max_len in sorted({m for _, m in chunk}):
+                    self.encode([s for s, m in chunk if m == max_len], max_len)
+                bar.update(len(chunk))
+        return len(jobs)
+
     def linearize(self, t: Triple, lang: str) -> str:
         return linearize(t, self.config.linearization, lang)
 

@@ -77,6 +77,10 @@ class TextEncoder(nn.Module):
     def fully_frozen(self) -> bool:
         return not any(p.requires_grad for n, p in self.model.named_parameters() if "pooler" not in n)
 
+    @property
+    def state_cache_enabled(self) -> bool:
+        return self._cache is not None
+
     def enable_state_cache(self) -> None:
         """Memoise token states per sequence (only valid while the encoder is fully frozen)."""
         if not self.fully_frozen:
