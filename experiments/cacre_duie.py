@@ -204,7 +204,9 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     n_test_triples = len(test_sc.text_pos) + len(test_sc.text_neg)
     metrics = {
         "variant": name,
-        "train": {k: summary.get(k) for k in ("steps", "train_groups", "val_groups", "best", "wall_s")},
+        "train": {
+            k: summary.get(k) for k in ("steps", "train_groups", "val_groups", "best", "wall_s", "state_cache_prefill")
+        },
         "test": view_aucs(test_sc),
         "val": roc_aucs(val_sc),
         "calibration": choice.model_dump(),

@@ -211,11 +211,13 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     model = model if model is not None else build_model(cfg)
     model.to(device).train()
     core = model  # the unwrapped model: evaluation, checkpoints
+    prefill: dict[str, Any] = {}
     if cfg.prefill_state_cache and hasattr(core, "prefill_states"):
         t_fill = time.perf_counter()
         n_fill = core.prefill_states(train_groups + val_groups, progress=cfg.progress and rank == 0)
         if n_fill:
-            log.info("state cache: %d sequences encoded in %.0f s", n_fill, time.perf_counter() - t_fill)
+            prefill = {"sequences": n_fill, "wall_s": round(time.perf_counter() - t_fill, 1)}
+            log.info("state cache: %d sequences in %.0f s", n_fill, prefill["wall_s"])
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -261,6 +263,7 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         "train_groups": len(train_groups),
         "val_groups": len(val_groups),
         "device": str(device),
+        "state_cache_prefill": prefill,
     }
 
     def evaluate() -> dict[str, Any]:
