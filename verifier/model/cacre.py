@@ -206,17 +206,21 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         ]
         negs = [g.negatives[:n_negatives] if n_negatives else g.negatives for g in groups]
         n_max = max(len(n) for n in negs)
-        strings, t_idx, slots = [], [], []  # slots[(g, j)] -> pair index; j = 0 anchor, 1 positive, 2.. negatives
-        for gi, g in enumerate(groups):
-            for j, t in enumerate([g.anchor, g.positive, *negs[gi]]):
-                slots.append((gi, j))
-                strings.append(self.linearize(t, g.lang))
-                t_idx.append(gi)
+        # pairs in slot order j = 1 positive, 2.. negatives, then the anchors (j = 0) last: the anchor pairs are
+        # used for their triple side only (the anchor view), so their text side is never projected (text_rows)
+        strings, t_idx, slots = [], [], []  # slots[p] = (group, j) of pair p
+        for j0 in (1, 0):
+            for gi, g in enumerate(groups):
+                for j, t in ([(0, g.anchor)] if j0 == 0 else enumerate([g.positive, *negs[gi]], start=1)):
+                    slots.append((gi, j))
+                    strings.append(self.linearize(t, g.lang))
+                    t_idx.append(gi)
+        n_text = len(strings) - len(groups)
         e_t, m_t = self.encode(texts, cfg.max_text_length)
         e_r, m_r = self.encode(strings, cfg.max_triple_length)
         dev = self.device
         pv = self.pair_views(
-            e_t, m_t, e_r, m_r, torch.tensor(t_idx, device=dev), torch.arange(len(strings), device=dev)
+            e_t, m_t, e_r, m_r, torch.tensor(t_idx, device=dev), torch.arange(len(strings), device=dev), n_text
         )
         b, slots_n = len(groups), 2 + n_max
         d = pv.x_r.shape[-1]
@@ -227,7 +231,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         gi_t = torch.tensor([s[0] for s in slots], device=dev)
         j_t = torch.tensor([s[1] for s in slots], device=dev)
         xr[gi_t, j_t], mr[gi_t, j_t] = pv.x_r, pv.m_r
-        xt[gi_t, j_t], mt[gi_t, j_t] = pv.x_t, pv.m_t
+        xt[gi_t[:n_text], j_t[:n_text]], mt[gi_t[:n_text], j_t[:n_text]] = pv.x_t, pv.m_t  # slot 0 stays empty
         neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
         for gi, n in enumerate(negs):
             neg_mask[gi, : len(n)] = True
