@@ -211,7 +211,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         strings, t_idx, slots = [], [], []  # slots[p] = (group, j) of pair p
         for j0 in (1, 0):
             for gi, g in enumerate(groups):
-                for j, t in ([(0, g.anchor)] if j0 == 0 else enumerate([g.positive, *negs[gi]], start=1)):
+                for j, t in [(0, g.anchor)] if j0 == 0 else enumerate([g.positive, *negs[gi]], start=1):
                     slots.append((gi, j))
                     strings.append(self.linearize(t, g.lang))
                     t_idx.append(gi)
