@@ -75,6 +75,9 @@ class TrainConfig(StageConfig):
     anchor_weight: float = 1.0
     entity_mask_prob: float = Field(0.0, ge=0, le=1)
     """Mask head/tail mentions in the text with this probability (learn from context, not names)."""
+    text_positives: Literal["anchor_and_positive", "positive"] = "anchor_and_positive"
+    """Correct triples of the text view: the anchor (gold, schema form) and the positive (default), or the
+    positive only (the paper's literal reading; see ``CacreConfig.text_positives``)."""
     lr: float = 1e-4
     """Head learning rate (Table 2)."""
     encoder_lr: float | None = None

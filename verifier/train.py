@@ -87,6 +87,7 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
         text_weight=cfg.text_weight,
         anchor_weight=cfg.anchor_weight,
         entity_mask_prob=cfg.entity_mask_prob,
+        text_positives=cfg.text_positives,
     )
     return TripleVerifier(mc, encoder)
 
@@ -103,11 +104,19 @@ def auc_pos_neg(pos: list[float], neg: list[float]) -> float | None:
 
 
 def roc_aucs(scores: Any) -> dict[str, float | None]:
-    """Text ROC AUC (text-positive vs text-negative) and anchor ROC AUC (anchor-positive vs anchor-negative)."""
+    """Text ROC AUC (text-positive vs text-negative), gold text ROC AUC (the anchor, i.e. the gold triple in
+    schema form, vs the negatives: what the filter meets) and anchor ROC AUC (anchor-positive vs
+    anchor-negative); ``mean_auc`` (checkpoint selection) averages those present."""
     auc = auc_pos_neg
     text, anchor = auc(scores.text_pos, scores.text_neg), auc(scores.anchor_pos, scores.anchor_neg)
-    vals = [v for v in (text, anchor) if v is not None]
-    return {"text_auc": text, "anchor_auc": anchor, "mean_auc": float(np.mean(vals)) if vals else None}
+    gold = auc(scores.text_gold, scores.text_neg)
+    vals = [v for v in (text, gold, anchor) if v is not None]
+    return {
+        "text_auc": text,
+        "gold_text_auc": gold,
+        "anchor_auc": anchor,
+        "mean_auc": float(np.mean(vals)) if vals else None,
+    }
 
 
 def _param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:

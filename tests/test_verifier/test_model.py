@@ -78,7 +78,7 @@ def test_group_loss_backprop_reaches_encoder_projection_and_lambda(tiny_encoder)
     model = tiny(tiny_encoder).train()
     loss, logs = model.group_loss([group(0), group(1)])
     loss.backward()
-    assert set(logs) == {"loss_text", "loss_anchor"} and torch.isfinite(loss)
+    assert set(logs) == {"loss_text", "loss_text_gold", "loss_anchor"} and torch.isfinite(loss)
     enc_grad = next(p.grad for n, p in model.named_parameters() if n.startswith("encoder.") and "layer.0" in n)
     assert enc_grad is not None and enc_grad.abs().sum() > 0
     assert model.proj.conv.weight.grad.abs().sum() > 0 and model.proj.lam.grad is not None
@@ -114,9 +114,31 @@ def test_scores_are_cosines_and_save_load_round_trip(tiny_encoder, tmp_path):
 
 
 def test_group_scores_report_both_views(tiny_encoder):
-    sc = tiny(tiny_encoder).eval().group_scores([group(0), group(1)])
+    model = tiny(tiny_encoder).eval()
+    sc = model.group_scores([group(0), group(1)])
     assert len(sc.text_pos) == 2 and len(sc.text_neg) == 4 and len(sc.anchor_neg) == 4
+    assert len(sc.text_gold) == len(sc.tt_gold) == 2  # the anchor (schema form) as a candidate
     assert sc.neg_corruptions[:2] == ["head_tail_swap", "confusable_relation"]
+    g = group(0)
+    s_st, s_tt, _ = model.score_pairs([g.text], [g.anchor], ["zh"], [g.positive])
+    assert abs(sc.text_gold[0] - s_st[0]) < 1e-5 and abs(sc.tt_gold[0] - s_tt[0]) < 1e-5
+
+
+def test_text_view_with_the_anchor_as_a_second_positive(tiny_encoder):
+    """anchor_and_positive: the text loss averages the positive's InfoNCE term (the paper's, unchanged) and the
+    anchor's; positive only: the anchor's text side is never projected and gets no text-view gradient."""
+    groups = [group(0), group(1)]
+    both = tiny(tiny_encoder).eval()
+    paper = tiny(tiny_encoder, text_positives="positive").eval()
+    paper.load_state_dict(both.state_dict())
+    loss_b, info_b = both.group_loss(groups)
+    loss_p, info_p = paper.group_loss(groups)
+    assert "loss_text_gold" in info_b and "loss_text_gold" not in info_p
+    assert abs(info_b["loss_text"] - info_p["loss_text"]) < 1e-5
+    expect = (info_b["loss_text"] + info_b["loss_text_gold"]) / 2 + info_b["loss_anchor"]
+    assert (
+        abs(loss_b.item() - expect) < 1e-4 and abs(loss_p.item() - info_p["loss_text"] - info_p["loss_anchor"]) < 1e-4
+    )
 
 
 def test_bce_baseline(tiny_encoder, tmp_path):
@@ -127,7 +149,7 @@ def test_bce_baseline(tiny_encoder, tmp_path):
     assert model.classifier.weight.grad.abs().sum() > 0
     model.eval()
     sc = model.group_scores([group()])
-    assert len(sc.text_pos) == 1 and sc.anchor_pos == []  # no triple-triple view for the baseline
+    assert len(sc.text_pos) == len(sc.text_gold) == 1 and sc.anchor_pos == []  # no triple-triple view
     model.save_pretrained(tmp_path / "b")
     assert isinstance(load_verifier(tmp_path / "b"), CrossEncoderVerifier)
 

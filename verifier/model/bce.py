@@ -107,13 +107,15 @@ class CrossEncoderVerifier(SavedModelMixin, nn.Module):
             chunk = groups[i : i + batch_size]
             texts, triples, langs = [], [], []
             for g in chunk:
-                for t in [g.positive, *g.negatives]:
+                for t in [g.anchor, g.positive, *g.negatives]:
                     texts.append(g.text)
                     triples.append(t)
                     langs.append(g.lang)
             s, _, _ = self.score_pairs(texts, triples, langs)
             k = 0
             for g in chunk:
+                out.text_gold.append(float(s[k]))
+                k += 1
                 out.text_pos.append(float(s[k]))
                 k += 1
                 for kind in g.corruptions:

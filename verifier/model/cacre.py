@@ -71,6 +71,13 @@ class CacreConfig(BaseModel):
     """Weight of the loss with the anchor triple X_a as anchor."""
     entity_mask_prob: float = Field(0.0, ge=0, le=1)
     """Probability of masking the head/tail mentions in the text during training (context-or-names)."""
+    text_positives: Literal["anchor_and_positive", "positive"] = "anchor_and_positive"
+    """The correct triples the text view X_T is pulled towards (Section 2.3). ``positive`` is the paper's literal
+    reading: the positive R_p only. But R_p is the *paraphrased* fact (a synonym or inverse relation), so when
+    the negatives carry schema relation names (``perturb.v1``: 98 % of positives outside the schema, every
+    negative inside) the text view can learn "canonical name = wrong" -- and the filter later scores canonical
+    candidates. ``anchor_and_positive`` (default) adds a second InfoNCE term with the anchor R_a (the gold
+    triple as written in the schema) as the positive, against the same negatives, and averages the two."""
 
 
 class PairViews(BaseModel):
@@ -92,6 +99,10 @@ class GroupScores(BaseModel):
 
     text_pos: list[float] = []
     text_neg: list[float] = []
+    text_gold: list[float] = []
+    """S_st of each group's anchor: the gold triple in schema form, as a correct candidate reaches the filter."""
+    tt_gold: list[float] = []
+    """S_tt of each group's anchor against its positive (the filter's group view for an anchor row)."""
     anchor_pos: list[float] = []
     anchor_neg: list[float] = []
     neg_corruptions: list[str | None] = []
@@ -170,12 +181,13 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         m_r: torch.Tensor,
         t_idx: torch.Tensor,
         r_idx: torch.Tensor,
-        text_rows: int | None = None,
+        text_rows: int | torch.Tensor | None = None,
     ) -> PairViews:
         """Cross-attend and project P pairs (text t_idx[p], triple r_idx[p]).
 
-        ``text_rows``: project the text side of the first ``text_rows`` pairs only; pairs used for their triple
-        side alone (the views behind S_tt) skip the costly text projection. x_t then has ``text_rows`` rows."""
+        ``text_rows``: project the text side of these pairs only (a count: the first ones; a tensor: those
+        indices); pairs used for their triple side alone (the views behind S_tt) skip the costly text
+        projection. x_t then has one row per selected pair."""
         mt = m_t[t_idx]  # (P, Lt)
         er, mr = e_r[r_idx], m_r[r_idx]  # (P, Lr, H), (P, Lr)
         w_r = None
@@ -183,8 +195,10 @@ class TripleVerifier(SavedModelMixin, nn.Module):
             et, er, _, w_r = self.cross(e_t, m_t, er, mr, t_idx)
         else:
             et = e_t[t_idx]  # (P, Lt, H)
-        k = et.shape[0] if text_rows is None else text_rows
-        et, mt = et[:k], mt[:k]
+        if isinstance(text_rows, torch.Tensor):
+            et, mt = et[text_rows], mt[text_rows]
+        elif text_rows is not None:
+            et, mt = et[:text_rows], mt[:text_rows]
         if self.proj is not None:
             et, er = self.proj(et, mt), self.proj(er, mr)  # (k, Lt, D), (P, Lr, D)
         return PairViews(x_t=et, m_t=mt, x_r=er, m_r=mr, w_r=w_r)
@@ -206,21 +220,20 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         ]
         negs = [g.negatives[:n_negatives] if n_negatives else g.negatives for g in groups]
         n_max = max(len(n) for n in negs)
-        # pairs in slot order j = 1 positive, 2.. negatives, then the anchors (j = 0) last: the anchor pairs are
-        # used for their triple side only (the anchor view), so their text side is never projected (text_rows)
-        strings, t_idx, slots = [], [], []  # slots[p] = (group, j) of pair p
-        for j0 in (1, 0):
-            for gi, g in enumerate(groups):
-                for j, t in [(0, g.anchor)] if j0 == 0 else enumerate([g.positive, *negs[gi]], start=1):
-                    slots.append((gi, j))
-                    strings.append(self.linearize(t, g.lang))
-                    t_idx.append(gi)
-        n_text = len(strings) - len(groups)
+        strings, t_idx, slots = [], [], []  # slots[p] = (group, j); j = 0 anchor, 1 positive, 2.. negatives
+        for gi, g in enumerate(groups):  # t_idx stays sorted: the gathers' backward accumulates deterministically
+            for j, t in enumerate([g.anchor, g.positive, *negs[gi]]):
+                slots.append((gi, j))
+                strings.append(self.linearize(t, g.lang))
+                t_idx.append(gi)
+        both = cfg.text_positives == "anchor_and_positive"
+        dev = self.device
+        # with the positive alone, the anchor pairs serve the anchor view only: their text side is not projected
+        rows = torch.tensor([p for p, (_, j) in enumerate(slots) if both or j != 0], device=dev)
         e_t, m_t = self.encode(texts, cfg.max_text_length)
         e_r, m_r = self.encode(strings, cfg.max_triple_length)
-        dev = self.device
         pv = self.pair_views(
-            e_t, m_t, e_r, m_r, torch.tensor(t_idx, device=dev), torch.arange(len(strings), device=dev), n_text
+            e_t, m_t, e_r, m_r, torch.tensor(t_idx, device=dev), torch.arange(len(strings), device=dev), rows
         )
         b, slots_n = len(groups), 2 + n_max
         d = pv.x_r.shape[-1]
@@ -231,7 +244,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         gi_t = torch.tensor([s[0] for s in slots], device=dev)
         j_t = torch.tensor([s[1] for s in slots], device=dev)
         xr[gi_t, j_t], mr[gi_t, j_t] = pv.x_r, pv.m_r
-        xt[gi_t[:n_text], j_t[:n_text]], mt[gi_t[:n_text], j_t[:n_text]] = pv.x_t, pv.m_t  # slot 0 stays empty
+        xt[gi_t[rows], j_t[rows]], mt[gi_t[rows], j_t[rows]] = pv.x_t, pv.m_t  # slot 0 empty unless both
         neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
         for gi, n in enumerate(negs):
             neg_mask[gi, : len(n)] = True
@@ -248,12 +261,20 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         l_text = multi_granularity_infonce(
             xt[:, 1:], mt[:, 1:], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask, **kw
         ).mean()
+        info = {"loss_text": l_text.item()}
+        if both:  # and with the anchor (schema form) as the positive: X_T of slots 0, 2..
+            keep = [0, *range(2, slots_n)]
+            l_gold = multi_granularity_infonce(
+                xt[:, keep], mt[:, keep], xr[:, 0], mr[:, 0], xr[:, 2:], mr[:, 2:], neg_mask, **kw
+            ).mean()
+            info["loss_text_gold"] = l_gold.item()
+            l_text = (l_text + l_gold) / 2
         # anchor view: the anchor triple X_a against the positive and the negatives
         l_anchor = multi_granularity_infonce(
             xr[:, 0], mr[:, 0], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask, **kw
         ).mean()
         loss = cfg.text_weight * l_text + cfg.anchor_weight * l_anchor
-        return loss, {"loss_text": l_text.item(), "loss_anchor": l_anchor.item()}
+        return loss, {**info, "loss_anchor": l_anchor.item()}
 
     # ------------------------------------------------------------------ scoring
 
@@ -300,14 +321,17 @@ class TripleVerifier(SavedModelMixin, nn.Module):
             chunk = groups[i : i + batch_size]
             texts, triples, langs, views = [], [], [], []
             for g in chunk:
-                for t in [g.positive, *g.negatives]:
+                for t in [g.anchor, g.positive, *g.negatives]:
                     texts.append(g.text)
                     triples.append(t)
                     langs.append(g.lang)
-                    views.append(g.anchor)  # S_tt against the anchor: the anchor view of Figure 2
+                    views.append(g.positive if t is g.anchor else g.anchor)  # S_tt: the anchor view of Figure 2
             s_st, s_tt, _ = self.score_pairs(texts, triples, langs, views)
             k = 0
             for g in chunk:
+                out.text_gold.append(float(s_st[k]))
+                out.tt_gold.append(float(s_tt[k]))
+                k += 1
                 out.text_pos.append(float(s_st[k]))
                 out.anchor_pos.append(float(s_tt[k]))
                 k += 1
