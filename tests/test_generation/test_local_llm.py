@@ -26,7 +26,15 @@ def test_local_llm_extracts_from_three_chinese_sentences(tmp_path, monkeypatch):
     monkeypatch.setattr(LocalLlamaServer, "start", spy)
     out = tmp_path / "run" / "candidates.jsonl"
     cfg = GenerateConfig(
-        llm="local", data="sample", split="zh", limit=3, prompt="extract", out=str(out), concurrency=1, max_tokens=512
+        llm="local",
+        data="sample",
+        split="zh",
+        limit=3,
+        prompt="extract",
+        out=str(out),
+        concurrency=1,
+        max_tokens=384,
+        max_tokens_cap=384,  # a looping answer fails at once instead of escalating to 4,096 tokens on 2 cores
     )
     summary = generate(cfg)
     assert summary.documents_seen == 3 and summary.documents_done + summary.documents_failed == 3
