@@ -78,12 +78,19 @@ def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tupl
     )
     torch.manual_seed(args.seed)
     model = build_model(cfg)
-    summary = train(cfg, model=model)
+    best = out / "cacre" / "best" / "model.safetensors"
+    if args.reuse_trained and best.exists():  # the same seeded groups; the verifier of an earlier run
+        summary = json.loads((out / "cacre" / "summary.json").read_text(encoding="utf-8"))
+    else:
+        summary = train(cfg, model=model)
     from safetensors.torch import load_file
 
     model.load_state_dict(load_file(str(out / "cacre" / "best" / "model.safetensors")))
     model.eval()
-    val_rows = [r for r in rows if r.doc_id in val_docs and r.label is not None and r.role != "anchor"]
+    # the correct rows are the anchors (schema form, like the matchers' candidates), not the paraphrased
+    # positives: a positive's relation is outside the lexicon, so it has no lexicon view and S_tt would pass it
+    # whatever tau2 is -- calibration would then learn "no view = correct" and reject every candidate
+    val_rows = [r for r in rows if r.doc_id in val_docs and r.label is not None and r.role != "positive"]
     return model, summary, val_rows
 
 
@@ -117,6 +124,7 @@ def main() -> None:
     ap.add_argument("--test-per-relation", type=int, default=40)
     ap.add_argument("--cacre-steps", type=int, default=140, help="about 2 epochs of the seen groups at batch 32")
     ap.add_argument("--cacre-lr", type=float, default=1e-3)
+    ap.add_argument("--reuse-trained", action="store_true", help="load the verifier and matchers of an earlier run")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +179,10 @@ def main() -> None:
                 "max_test_per_relation": args.test_per_relation,
             }
         )
-        m = run_zsre(cfg)
+        if args.reuse_trained and (out / name / "model").exists():
+            m = json.loads((out / name / "metrics.json").read_text(encoding="utf-8"))
+        else:
+            m = run_zsre(cfg)
         gen = (SdzreGenerator if name == "sdzre" else ZrcmGenerator)(str(out / name / "model"))
 
         async def cands(g: Any = gen) -> list[Any]:
