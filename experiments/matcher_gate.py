@@ -19,24 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
-
-
-def cap_per_relation(records: list[Any], per_rel: int, seed: int) -> list[Any]:
-    by: dict[str, list[Any]] = defaultdict(list)
-    for r in records:
-        by[r.triples[0].relation_id].append(r)
-    rng = random.Random(seed)
-    return [x for rel in sorted(by) for x in rng.sample(by[rel], min(per_rel, len(by[rel])))]
 
 
 def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
@@ -131,7 +121,7 @@ def main() -> None:
 
     from eval.calibrate import calibrate
     from generation.matching.generator import SdzreGenerator, ZrcmGenerator
-    from generation.matching.zsre import ZsreConfig, make_split, run_zsre
+    from generation.matching.zsre import ZsreConfig, cap_per_relation, make_split, run_zsre
     from verifier.data.catalog import load_split
     from verifier.filter import score_rows
     from verifier.io import write_jsonl
@@ -140,10 +130,9 @@ def main() -> None:
     relations = sorted({r.triples[0].relation_id for r in records})
     base = ZsreConfig(m=args.m, seed=args.seed, encoder=args.encoder, desc_encoder=args.encoder)
     split = make_split(base, relations)
-    seen = cap_per_relation([r for r in records if r.triples[0].relation_id in split.train], args.train_per_relation,
-                            args.seed)  # fmt: skip
-    test = cap_per_relation([r for r in records if r.triples[0].relation_id in split.test], args.test_per_relation,
-                            args.seed + 1)  # fmt: skip
+    rel = lambda r: r.triples[0].relation_id  # noqa: E731
+    seen = cap_per_relation([r for r in records if rel(r) in split.train], args.train_per_relation, args.seed, rel)
+    test = cap_per_relation([r for r in records if rel(r) in split.test], args.test_per_relation, args.seed + 1, rel)
     print(f"split {split.source}: {len(split.train)} seen, test relations {split.test}", flush=True)
 
     t0 = time.perf_counter()

@@ -94,13 +94,9 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
 
 def auc_pos_neg(pos: list[float], neg: list[float]) -> float | None:
     """ROC AUC of positive against negative scores, NaNs (no view) left out; None without both classes."""
-    from sklearn.metrics import roc_auc_score
+    from eval.metrics import roc_auc
 
-    pos = [x for x in pos if not math.isnan(x)]
-    neg = [x for x in neg if not math.isnan(x)]
-    if not pos or not neg:
-        return None
-    return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg))
+    return roc_auc(np.asarray([1] * len(pos) + [0] * len(neg)), np.asarray(pos + neg, dtype=float))
 
 
 def roc_aucs(scores: Any) -> dict[str, float | None]:

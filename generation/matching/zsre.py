@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,12 +120,15 @@ def make_split(cfg: ZsreConfig, relations: list[str]) -> Any:
     return random_split(relations, cfg.m, cfg.seed, cfg.n_val)
 
 
-def _cap(examples: list[Any], per_rel: int | None, seed: int) -> list[Any]:
+def cap_per_relation(
+    examples: list[Any], per_rel: int | None, seed: int, key: Callable[[Any], str] = lambda e: e.relation_id
+) -> list[Any]:
+    """At most ``per_rel`` seeded random items per relation (``key``), relations in sorted order."""
     if per_rel is None:
         return examples
     by: dict[str, list[Any]] = defaultdict(list)
     for e in examples:
-        by[e.relation_id].append(e)
+        by[key(e)].append(e)
     rng = random.Random(seed)
     out = []
     for r in sorted(by):
@@ -191,8 +195,12 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
     examples, infos = load(cfg)
     relations = sorted({e.relation_id for e in examples})
     split = make_split(cfg, relations)
-    train_ex = _cap([e for e in examples if e.relation_id in set(split.train)], cfg.max_train_per_relation, cfg.seed)
-    test_ex = _cap([e for e in examples if e.relation_id in set(split.test)], cfg.max_test_per_relation, cfg.seed)
+    train_ex = cap_per_relation(
+        [e for e in examples if e.relation_id in set(split.train)], cfg.max_train_per_relation, cfg.seed
+    )
+    test_ex = cap_per_relation(
+        [e for e in examples if e.relation_id in set(split.test)], cfg.max_test_per_relation, cfg.seed
+    )
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
     if cfg.model == "desc":

@@ -229,7 +229,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         both = cfg.text_positives == "anchor_and_positive"
         dev = self.device
         # with the positive alone, the anchor pairs serve the anchor view only: their text side is not projected
-        rows = torch.tensor([p for p, (_, j) in enumerate(slots) if both or j != 0], device=dev)
+        rows = None if both else torch.tensor([p for p, (_, j) in enumerate(slots) if j != 0], device=dev)
         e_t, m_t = self.encode(texts, cfg.max_text_length)
         e_r, m_r = self.encode(strings, cfg.max_triple_length)
         pv = self.pair_views(
@@ -244,7 +244,8 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         gi_t = torch.tensor([s[0] for s in slots], device=dev)
         j_t = torch.tensor([s[1] for s in slots], device=dev)
         xr[gi_t, j_t], mr[gi_t, j_t] = pv.x_r, pv.m_r
-        xt[gi_t[rows], j_t[rows]], mt[gi_t[rows], j_t[rows]] = pv.x_t, pv.m_t  # slot 0 empty unless both
+        gi_x, j_x = (gi_t, j_t) if rows is None else (gi_t[rows], j_t[rows])
+        xt[gi_x, j_x], mt[gi_x, j_x] = pv.x_t, pv.m_t  # slot 0 empty unless both
         neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
         for gi, n in enumerate(negs):
             neg_mask[gi, : len(n)] = True
