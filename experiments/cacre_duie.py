@@ -169,8 +169,14 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     torch.manual_seed(args.seed)
     model = build_model(cfg, encoder=encoder)
     t0 = time.perf_counter()
-    summary = train(cfg, model=model)
-    train_s = time.perf_counter() - t0
+    done = run / "summary.json"
+    if args.reuse_trained and done.exists() and (run / "best" / "model.safetensors").exists():
+        summary = json.loads(done.read_text(encoding="utf-8"))  # a finished training run of the same variant
+        train_s = float(summary["wall_s"])
+        print(f"{name}: reusing the trained run in {run} (trained in {train_s:.0f} s)", flush=True)
+    else:
+        summary = train(cfg, model=model)
+        train_s = time.perf_counter() - t0
     model.load_state_dict(load_file(str(run / "best" / "model.safetensors")))
     model.eval()
     val_groups, _ = read_groups(paths["val"])
@@ -256,6 +262,12 @@ def main() -> None:
         choices=["anchor", "positive"],
         help="the correct candidates of experiment 2 and of the calibration: the gold triples in schema form "
         "(anchor, as an LLM states them) or their paraphrases (positive)",
+    )
+    ap.add_argument(
+        "--reuse-trained",
+        action="store_true",
+        help="skip training for a variant whose run directory already has summary.json and best/ (a run cut off "
+        "while scoring)",
     )
     args = ap.parse_args()
     out = Path(args.out)

@@ -193,6 +193,25 @@ def test_frozen_state_cache_returns_the_encoder_states_and_encodes_each_sequence
     assert torch.allclose(got2[1, :n], ref[0, :n], atol=1e-5)
 
 
+def test_first_token_cache_keeps_one_vector_per_pair_and_matches_the_uncached_bce(tiny_encoder):
+    torch.manual_seed(0)
+    model = CrossEncoderVerifier(BceConfig(encoder=str(tiny_encoder)), TextEncoder.from_name(str(tiny_encoder)))
+    model.eval()
+    g = group()
+    ref = model.group_scores([g])  # no cache: the plain encoder
+    model.encoder.freeze_bottom(99)
+    model.encoder.enable_state_cache()
+    got = model.group_scores([g])
+    assert torch.allclose(torch.tensor(got.text_neg), torch.tensor(ref.text_neg), atol=1e-5)
+    assert got.text_gold == pytest.approx(ref.text_gold, abs=1e-5)
+    assert model.encoder.cache_misses == 4 and all(v.dim() == 1 for v in model.encoder._cache.values())  # (H,)
+    model.group_scores([g])
+    assert (model.encoder.cache_misses, model.encoder.cache_hits) == (4, 4)
+    b = model.encoder.tokenize([g.text], 64)
+    states = model.encoder(b["input_ids"], b["attention_mask"])  # token states of the same ids: their own entry
+    assert states.dim() == 3 and model.encoder.cache_misses == 5
+
+
 def test_prefill_encodes_every_group_sequence_once_and_training_then_only_hits(tiny_encoder):
     model = tiny(tiny_encoder)
     assert model.prefill_states([group()]) == 0  # no cache: nothing to fill

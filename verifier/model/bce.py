@@ -65,7 +65,7 @@ class CrossEncoderVerifier(SavedModelMixin, nn.Module):
             return_tensors="pt",
         )
         batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        h = self.encoder(**batch)[:, 0]  # (B, H) first token
+        h = self.encoder.first_token(batch["input_ids"], batch["attention_mask"])  # (B, H) first token
         return self.classifier(self.dropout(h)).squeeze(-1)  # (B,)
 
     def forward(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:

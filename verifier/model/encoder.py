@@ -7,7 +7,8 @@ Frozen-state cache. When every encoder layer is frozen (``freeze_bottom`` with N
 the states of a token sequence never change, so ``enable_state_cache`` memoises them per sequence of real
 token ids: each distinct text or triple is encoded once per run, and training the heads costs what the heads
 cost (the reason CPU training of CACRE heads is feasible). The encoder then stays in eval mode (no dropout),
-and padded positions come back as zeros (every consumer masks them).
+and padded positions come back as zeros (every consumer masks them). ``first_token`` memoises only the first
+token's state (H floats instead of n x H): what a cross-encoder's classifier reads.
 """
 
 from __future__ import annotations
@@ -94,12 +95,22 @@ class TextEncoder(nn.Module):
             self.model.eval()  # cached states were computed without dropout
         return self
 
+    def first_token(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids and mask -> (B, H) state of the first token ([CLS] / <s>); cached per sequence when enabled."""
+        if self._cache is None:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+        return self._cached_forward(input_ids, attention_mask, first_only=True)
+
     @torch.no_grad()
-    def _cached_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def _cached_forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, first_only: bool = False
+    ) -> torch.Tensor:
+        """Token states (B, L, H) or, with ``first_only``, first-token states (B, H), each sequence encoded once."""
         assert self._cache is not None
         lengths = attention_mask.sum(-1).tolist()  # right padding: the real tokens come first
         ids = input_ids.cpu().numpy()  # one device->host copy per batch
-        keys = [ids[i, :n].tobytes() for i, n in enumerate(lengths)]
+        tag = b"first:" if first_only else b""  # the two kinds of entry never share a key
+        keys = [tag + ids[i, :n].tobytes() for i, n in enumerate(lengths)]
         todo: dict[bytes, int] = {}  # missing sequence -> its first row
         for i, k in enumerate(keys):
             if k not in self._cache:
@@ -111,7 +122,10 @@ class TextEncoder(nn.Module):
             width = max(lengths[i] for i in todo.values())
             h = self.model(input_ids=input_ids[rows, :width], attention_mask=attention_mask[rows, :width])
             for j, (k, i) in enumerate(todo.items()):
-                self._cache[k] = h.last_hidden_state[j, : lengths[i]].clone()  # (n_i, H)
+                state = h.last_hidden_state[j, 0] if first_only else h.last_hidden_state[j, : lengths[i]]
+                self._cache[k] = state.clone()  # (H,) or (n_i, H)
+        if first_only:
+            return torch.stack([self._cache[k] for k in keys])  # (B, H)
         out = torch.nn.utils.rnn.pad_sequence([self._cache[k] for k in keys], batch_first=True)  # (B, max n, H)
         out = torch.nn.functional.pad(out, (0, 0, 0, input_ids.shape[1] - out.shape[1]))
         return out  # (B, L, H)
