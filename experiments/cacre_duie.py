@@ -62,9 +62,10 @@ def make_groups(out: Path, args: argparse.Namespace) -> dict[str, Path]:
     test_docs = list(load_split("duie", "dev"))[: args.test_sentences]
     lex = lexicon_for("duie", "zh")
     pool = EntityPool().add(train_docs)  # entity substitutions come from training sentences only
-    gen = PerturbGenerator(lex, pool, PerturbConfig(seed=args.seed))
-    asyncio.run(run_generation(gen, train_docs, paths["train_all"], progress=False))
-    asyncio.run(run_generation(gen, test_docs, paths["test"], progress=False))
+    train_gen = PerturbGenerator(lex, pool, PerturbConfig(seed=args.seed, paraphrase_negatives=args.paraphrase_negatives))
+    asyncio.run(run_generation(train_gen, train_docs, paths["train_all"], progress=False))
+    test_gen = PerturbGenerator(lex, pool, PerturbConfig(seed=args.seed))  # one test set for every training recipe
+    asyncio.run(run_generation(test_gen, test_docs, paths["test"], progress=False))
     rows = list(read_jsonl(paths["train_all"], Candidate))
     docs = sorted({r.doc_id for r in rows})
     random.Random(args.seed).shuffle(docs)
@@ -262,6 +263,13 @@ def main() -> None:
         choices=["anchor", "positive"],
         help="the correct candidates of experiment 2 and of the calibration: the gold triples in schema form "
         "(anchor, as an LLM states them) or their paraphrases (positive)",
+    )
+    ap.add_argument(
+        "--paraphrase-negatives",
+        type=float,
+        default=0.0,
+        help="train/validation groups only: probability that a negative's relation is written as a lexicon synonym "
+        "(the data-side fix of flaw 1); the test groups stay perturb.v1 as published",
     )
     ap.add_argument(
         "--reuse-trained",

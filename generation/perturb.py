@@ -13,6 +13,12 @@ negatives (label 0), each recorded with its corruption type:
 - ``unsupported_relation``: (head, r'', tail) with r'' another relation of the same subject type that is not a
   confusable one, so the text plainly does not support it.
 
+With ``paraphrase_negatives`` = p > 0, each negative's relation is, with probability p, written as one of its
+lexicon synonyms (its meaning, and so its label, unchanged). perturb.v1 as published (p = 0) writes every
+negative in schema form while the positive almost always leaves the schema (98 % on DuIE), so "relation outside
+the schema => correct" alone separates them (text AUC 0.990, docs/results.md flaw 1); p > 0 removes that
+shortcut from the data. The decision draws from its own ``Random``, so p = 0 reproduces perturb.v1 exactly.
+
 Negatives never equal a gold triple of the same document. Output is deterministic for a seed: each document
 draws from ``Random(f"{seed}:{doc_id}")``, so order and concurrency do not matter.
 """
@@ -48,6 +54,8 @@ class PerturbConfig(BaseModel):
     seed: int = 13
     corruptions: list[Corruption] = Field(default_factory=lambda: list(CORRUPTIONS))
     """Corruption types to use, cycled in a per-group shuffled order."""
+    paraphrase_negatives: float = Field(0.0, ge=0.0, le=1.0)
+    """Probability that a negative's relation is written as a lexicon synonym (0 = perturb.v1 as published)."""
 
 
 def _slot(t: Triple, which: str) -> str:
@@ -116,6 +124,14 @@ class PerturbGenerator:
             if not options and entry.description:
                 options.append(t.model_copy(update={"relation": entry.description, "relation_id": None}))
         return rng.choice(options) if options else t
+
+    def paraphrased(self, neg: Triple, rng: random.Random) -> Triple:
+        """The same (wrong) fact with its relation written as a synonym, with probability ``paraphrase_negatives``."""
+        entry = self.lexicon.relations.get(neg.relation)
+        if entry is None or not entry.synonyms or rng.random() >= self.config.paraphrase_negatives:
+            return neg
+        self._counts["paraphrased_negatives"] += 1
+        return neg.model_copy(update={"relation": rng.choice(entry.synonyms), "relation_id": None})
 
     # ------------------------------------------------------------ corruptions
 
@@ -244,6 +260,7 @@ class PerturbGenerator:
         order = list(self.config.corruptions)
         rng.shuffle(order)
         seen = set(gold)
+        surface = random.Random(f"{self.config.seed}:{doc.doc_id}:{index}:surface")  # v1's draws stay untouched
         misses = 0
         i = 0
         while len(rows) - 2 < self.config.n_negatives and misses < 4 * len(order):
@@ -254,6 +271,8 @@ class PerturbGenerator:
                 misses += 1
                 continue
             seen.add(neg.key())
+            if self.config.paraphrase_negatives > 0:
+                neg = self.paraphrased(neg, surface)
             rows.append(row(neg, "negative", 0, kind))
             self._counts[kind] += 1
         return rows
@@ -264,4 +283,6 @@ class PerturbGenerator:
         return [c for i, t in enumerate(doc.triples) for c in self.group(doc, i, t)]
 
     def stats(self) -> dict[str, Any]:
-        return {"negatives_by_corruption": dict(self._counts)}
+        counts = dict(self._counts)
+        paraphrased = counts.pop("paraphrased_negatives", 0)
+        return {"negatives_by_corruption": counts, "paraphrased_negatives": paraphrased}

@@ -87,6 +87,9 @@ class GenerateConfig(StageConfig):
     """Context size of the local llama.cpp server."""
     n_negatives: int = Field(5, ge=1)
     """perturb.v1: negatives per group."""
+    paraphrase_negatives: float = Field(0.0, ge=0.0, le=1.0)
+    """perturb.v1: probability that a negative's relation is written as a lexicon synonym (removes the shortcut
+    "relation outside the schema => correct"; 0 = perturb.v1 as published)."""
     seed: int = 13
 
 
@@ -231,7 +234,7 @@ async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:
 
     lexicon, _ = resolve_lexicon(cfg)
     pool = EntityPool().add(iter_documents(cfg))
-    gen = PerturbGenerator(lexicon, pool, PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed))
+    gen = PerturbGenerator(lexicon, pool, PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives))
     return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
 
 

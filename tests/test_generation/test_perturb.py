@@ -82,3 +82,26 @@ def test_derived_lexicon_uses_aliases_and_inverses(shared_data):
     assert "chancellor" in lex.relations["head of government"].synonyms
     assert lex.relations["follows"].inverses == ["followed by"]
     assert lex.confusables("follows")
+
+
+def test_paraphrased_negatives_remove_the_schema_shortcut_and_keep_perturb_v1_draws():
+    """Flaw 1 (docs/results.md): in perturb.v1 only positives leave the schema; paraphrased negatives leave it too."""
+    v1, recs = gen_for("zh", n_negatives=5)
+    para, _ = gen_for("zh", n_negatives=5, paraphrase_negatives=0.5)
+    schema = set(v1.lexicon.relations)
+    rows_v1 = [r for rec in recs for r in asyncio.run(v1.generate(rec))]
+    rows_p = [r for rec in recs for r in asyncio.run(para.generate(rec))]
+    assert len(rows_v1) == len(rows_p)
+    outside = 0
+    for a, b in zip(rows_v1, rows_p, strict=True):
+        assert (a.group_id, a.role, a.corruption, a.label) == (b.group_id, b.role, b.corruption, b.label)
+        if a.role != "negative":
+            assert a.triple == b.triple  # anchor and positive untouched
+        elif a.triple != b.triple:  # the same wrong fact, its relation a synonym
+            assert b.triple.relation in v1.lexicon.relations[a.triple.relation].synonyms
+            assert (b.triple.head, b.triple.tail) == (a.triple.head, a.triple.tail)
+            outside += 1
+    negs = [r for r in rows_v1 if r.role == "negative"]
+    assert all(r.triple.relation in schema for r in negs)  # the shortcut of perturb.v1
+    assert 0.3 * len(negs) < outside < 0.7 * len(negs)
+    assert para.stats()["paraphrased_negatives"] == outside
