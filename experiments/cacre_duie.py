@@ -62,7 +62,9 @@ def make_groups(out: Path, args: argparse.Namespace) -> dict[str, Path]:
     test_docs = list(load_split("duie", "dev"))[: args.test_sentences]
     lex = lexicon_for("duie", "zh")
     pool = EntityPool().add(train_docs)  # entity substitutions come from training sentences only
-    train_gen = PerturbGenerator(lex, pool, PerturbConfig(seed=args.seed, paraphrase_negatives=args.paraphrase_negatives))
+    train_gen = PerturbGenerator(
+        lex, pool, PerturbConfig(seed=args.seed, paraphrase_negatives=args.paraphrase_negatives)
+    )
     asyncio.run(run_generation(train_gen, train_docs, paths["train_all"], progress=False))
     test_gen = PerturbGenerator(lex, pool, PerturbConfig(seed=args.seed))  # one test set for every training recipe
     asyncio.run(run_generation(test_gen, test_docs, paths["test"], progress=False))

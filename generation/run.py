@@ -234,7 +234,11 @@ async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:
 
     lexicon, _ = resolve_lexicon(cfg)
     pool = EntityPool().add(iter_documents(cfg))
-    gen = PerturbGenerator(lexicon, pool, PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives))
+    gen = PerturbGenerator(
+        lexicon,
+        pool,
+        PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives),
+    )
     return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
 
 
