@@ -96,7 +96,8 @@ class PerturbGenerator:
         self.provenance = Provenance(
             generator=self.generator_id, prompt_id=f"lexicon:{lexicon.lexicon_id}", prompt_version=lexicon.version
         )
-        self._counts: dict[str, int] = defaultdict(int)
+        self._counts: dict[str, int] = defaultdict(int)  # negatives by corruption type
+        self._paraphrased = 0
 
     # ------------------------------------------------------------ views
 
@@ -130,7 +131,7 @@ class PerturbGenerator:
         entry = self.lexicon.relations.get(neg.relation)
         if entry is None or not entry.synonyms or rng.random() >= self.config.paraphrase_negatives:
             return neg
-        self._counts["paraphrased_negatives"] += 1
+        self._paraphrased += 1
         return neg.model_copy(update={"relation": rng.choice(entry.synonyms), "relation_id": None})
 
     # ------------------------------------------------------------ corruptions
@@ -271,8 +272,7 @@ class PerturbGenerator:
                 misses += 1
                 continue
             seen.add(neg.key())
-            if self.config.paraphrase_negatives > 0:
-                neg = self.paraphrased(neg, surface)
+            neg = self.paraphrased(neg, surface)
             rows.append(row(neg, "negative", 0, kind))
             self._counts[kind] += 1
         return rows
@@ -283,6 +283,4 @@ class PerturbGenerator:
         return [c for i, t in enumerate(doc.triples) for c in self.group(doc, i, t)]
 
     def stats(self) -> dict[str, Any]:
-        counts = dict(self._counts)
-        paraphrased = counts.pop("paraphrased_negatives", 0)
-        return {"negatives_by_corruption": counts, "paraphrased_negatives": paraphrased}
+        return {"negatives_by_corruption": dict(self._counts), "paraphrased_negatives": self._paraphrased}
