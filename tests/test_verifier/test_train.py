@@ -89,6 +89,30 @@ def test_bce_baseline_trains_on_the_same_groups(tiny_encoder, tmp_path):
     assert summary["best"]["text_auc"] > 0.95 and summary["best"]["anchor_auc"] is None
 
 
+def test_frozen_bce_head_is_fitted_as_logistic_regression_and_scores_like_it(tiny_encoder, tmp_path):
+    from verifier.data.groups import read_groups
+    from verifier.model.bce import BceConfig, CrossEncoderVerifier, fit_frozen_head, load_verifier
+    from verifier.model.encoder import TextEncoder
+    from verifier.train import split_groups
+
+    groups, _ = read_groups(separable_groups(tmp_path / "g.jsonl", neg_relation="陌生"))
+    train_g, val_g = split_groups(groups, 0.25, seed=0)
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    model = CrossEncoderVerifier(BceConfig(encoder=str(tiny_encoder)), enc)
+    with pytest.raises(ValueError, match="fully frozen"):
+        fit_frozen_head(model, train_g, val_g)
+    enc.freeze_bottom(99)
+    enc.enable_state_cache()
+    fit = fit_frozen_head(model, train_g, val_g, cs=(1e-4, 1.0))
+    assert fit.train_pairs == 5 * len(train_g) and fit.val_pairs == 5 * len(val_g)
+    assert fit.val_auc[str(fit.c)] == max(fit.val_auc.values()) > 0.95, fit  # the relation marks the negatives
+    model.save_pretrained(tmp_path / "bce")
+    sc = load_verifier(tmp_path / "bce").eval().group_scores(val_g)  # the folded-in scaling scores like sklearn
+    from verifier.train import auc_pos_neg
+
+    assert auc_pos_neg(sc.text_gold + sc.text_pos, sc.text_neg) == pytest.approx(fit.val_auc[str(fit.c)], abs=1e-3)
+
+
 def test_frozen_encoder_trains_heads_from_cached_states(tiny_encoder, tmp_path):
     from verifier.train import build_model
 
