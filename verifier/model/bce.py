@@ -200,7 +200,9 @@ def fit_frozen_head(
     with torch.no_grad():
         model.classifier.weight.copy_(torch.as_tensor(w, dtype=model.classifier.weight.dtype)[None, :])
         model.classifier.bias.fill_(b)
-    return FrozenFit(c=best, val_auc={str(c): float(a) for c, a in aucs.items()}, train_pairs=len(y_tr), val_pairs=len(y_va))
+    return FrozenFit(
+        c=best, val_auc={str(c): float(a) for c, a in aucs.items()}, train_pairs=len(y_tr), val_pairs=len(y_va)
+    )
 
 
 def load_verifier(directory: str | os.PathLike[str], map_location: str = "cpu"):
