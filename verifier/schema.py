@@ -30,7 +30,8 @@ Corruption = Literal[
     "llm_negative",
 ]
 Decision = Literal["keep", "reject"]
-RejectReason = Literal["below_tau1", "below_tau2", "both"]
+RejectReason = Literal["below_tau1", "below_tau2", "both", "out_of_schema", "mention_not_in_text"]
+"""Thresholds (``below_tau1``, ``below_tau2``, ``both``) or a ``verifier filter --rules`` check."""
 Span = tuple[int, int]
 
 

@@ -122,6 +122,32 @@ def test_filter_writes_scored_rows_with_evidence(model_dir, tmp_path):
     assert s2["kept"] == 0
 
 
+def test_rules_reject_out_of_schema_relations_and_absent_mentions_from_the_cli(model_dir, tmp_path):
+    from verifier.cli import main
+
+    rows = [
+        row("d1", "雨巷", "作者", "戴望舒"),  # in the schema, both mentions in the text
+        row("d1", "雨巷", "写作者", "戴望舒"),  # relation outside the DuIE schema
+        row("d1", "雨巷", "作者", "徐志摩"),  # tail not in the text
+    ]
+    inp = tmp_path / "in.jsonl"
+    write_jsonl(inp, rows)
+    args = ["filter", str(inp), "--model", str(model_dir), "--out", str(tmp_path / "k.jsonl"), "--no-progress"]
+    args += ["--rejected", str(tmp_path / "r.jsonl"), "--tau1", "-1", "--tau2", "-1", "--rules", "schema", "mentions"]
+    assert main(args) == 0
+    kept = list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))
+    rej = list(read_jsonl(tmp_path / "r.jsonl", ScoredCandidate))
+    assert [r.triple.relation for r in kept] == ["作者"] and kept[0].triple.tail == "戴望舒"
+    assert [r.reason for r in rej] == ["out_of_schema", "mention_not_in_text"]
+    assert all(-1 <= r.s_st <= 1 for r in rej)  # rule-rejected rows are still scored
+    assert main(args[:-1]) == 0  # schema only: the absent tail is kept
+    assert len(list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))) == 2
+    write_jsonl(inp, [rows[0].model_copy(update={"lang": "en"})])  # no English lexicon unless --lexicon names one
+    with pytest.raises(ConfigError, match="no relation lexicon for 'en' rows"):
+        run_filter(FilterConfig(input=str(inp), model=str(model_dir), out=str(tmp_path / "k2.jsonl"), rules=["schema"]))
+    assert not (tmp_path / "k2.jsonl").exists()
+
+
 def test_malformed_line_reported_and_nothing_written(model_dir, tmp_path):
     inp = tmp_path / "in.jsonl"
     good = row("d1", "雨巷", "作者", "戴望舒").model_dump_json()
