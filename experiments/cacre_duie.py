@@ -194,7 +194,10 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
         train_s = float(summary["wall_s"])
         print(f"{name}: reusing the trained run in {run} (trained in {train_s:.0f} s)", flush=True)
     elif name == "bce-fit":
+        from verifier.config import save_resolved
+
         summary = fit_bce(model, paths, run, args)
+        save_resolved(cfg, run)
         train_s = time.perf_counter() - t0
         summary["wall_s"] = round(train_s, 1)
         write_json(done, summary)
