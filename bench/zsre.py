@@ -8,6 +8,9 @@ embeddings. SDZRE runs with a 10x higher learning rate than its paper's 2e-6 (``
 budget allows a few hundred steps instead of 5 epochs over 44,800 sentences.
 
     python bench/zsre.py [--encoder e5-small] [--desc-encoder e5-small] [--steps 150] [--test-per-relation 100]
+
+``--test-data wikizsl --ms 5``: cross-dataset instead, train on all 16 FewRel relations and test on the 5
+relations of the partial Wiki-ZSL sample (none of them is a FewRel val_wiki relation).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--freeze-encoder-layers", type=int, default=0)
     ap.add_argument("--models", nargs="+", default=["desc", "zrcm", "sdzre"])
+    ap.add_argument("--test-data", choices=["wikizsl", "duie"], default=None)
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as td:
@@ -47,6 +51,7 @@ def main() -> None:
                     cfg = ZsreConfig(
                         model=model,
                         data="fewrel",
+                        test_data=args.test_data,
                         m=m,
                         seed=seed,
                         encoder=args.encoder,
@@ -72,8 +77,9 @@ def main() -> None:
                 rows.append(
                     (m, model, float(np.mean(f1s)), float(np.std(f1s)), float(np.mean(speeds)), float(np.mean(times)))
                 )
+    where = "FewRel val_wiki (16 relations)" + (f", tested on {args.test_data}" if args.test_data else "")
     print(
-        f"\nFewRel val_wiki (16 relations), encoder {args.encoder}, descriptions {args.desc_encoder}, "
+        f"\n{where}, encoder {args.encoder}, descriptions {args.desc_encoder}, "
         f"{args.steps} training steps (batch {args.batch_size}, lowest {args.freeze_encoder_layers} encoder layers "
         f"frozen), {args.test_per_relation} test sentences per relation"
     )

@@ -40,6 +40,12 @@ class ZsreConfig(StageConfig):
     seed: int = 40
     split_file: str | None = None
     """A published RE-Matching rel2id split file instead of a seeded random split."""
+    test_data: Literal["fewrel", "wikizsl", "duie", "sample"] | None = None
+    """Cross-dataset zero-shot: test on this dataset's relations (``m`` of them, seeded, or all when it has
+    fewer) and train on every relation of ``data`` that it does not contain. Unset: the papers' protocol,
+    seen and unseen relations of one dataset."""
+    test_split: str | None = None
+    """Split of ``test_data`` holding the test sentences (default as for ``split``)."""
     n_val: int = Field(0, ge=0)
     """Validation relations held out as well (SDZRE's protocol uses 5)."""
     encoder: str = "bert-base-uncased"
@@ -87,14 +93,15 @@ def default_split(data: str) -> str:
     return {"fewrel": "val_wiki", "wikizsl": "dev_5rel", "duie": "train", "sample": "en"}[data]
 
 
-def load(cfg: ZsreConfig) -> tuple[list[Any], dict[str, Any]]:
+def load_dataset(data: str, split: str | None, data_dir: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """Matching examples of ``data/split`` and its relation descriptions (DuIE: the lexicon's)."""
     from generation.matching.common import examples_from_records
     from verifier.data.catalog import load_relations, load_split
 
-    recs = load_split(cfg.data, cfg.split or default_split(cfg.data), cfg.data_dir, skipped=[])
+    recs = load_split(data, split or default_split(data), data_dir, skipped=[])
     examples = examples_from_records(recs)
-    infos = load_relations(cfg.data, cfg.data_dir)
-    if cfg.data == "duie":
+    infos = load_relations(data, data_dir)
+    if data == "duie":
         from verifier.lexicon import lexicon_for
 
         lex = lexicon_for("duie")
@@ -102,6 +109,32 @@ def load(cfg: ZsreConfig) -> tuple[list[Any], dict[str, Any]]:
             if rel in infos:
                 infos[rel] = infos[rel].model_copy(update={"description": e.description, "aliases": e.synonyms})
     return examples, infos
+
+
+def load(cfg: ZsreConfig) -> tuple[list[Any], dict[str, Any], list[str] | None]:
+    """Examples and descriptions of ``data``, plus those of ``test_data`` when set (its descriptions win),
+    and then the relations of ``test_data`` (``None`` without it)."""
+    examples, infos = load_dataset(cfg.data, cfg.split, cfg.data_dir)
+    if cfg.test_data is None:
+        return examples, infos, None
+    test_ex, test_infos = load_dataset(cfg.test_data, cfg.test_split, cfg.data_dir)
+    test_rels = sorted({e.relation_id for e in test_ex})
+    examples = [e for e in examples if e.relation_id not in set(test_rels)] + test_ex
+    return examples, {**infos, **test_infos}, test_rels
+
+
+def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[str]) -> Any:
+    """Train on ``train_rels`` (``data``'s relations absent from ``test_data``), test on ``m`` seeded test ones."""
+    from verifier.data.splits import ZeroShotSplit
+
+    test = sorted(test_rels)
+    if cfg.m < len(test):
+        test = sorted(random.Random(cfg.seed).sample(test, cfg.m))
+    if not train_rels or not test:
+        raise ValueError(f"cross-dataset split {cfg.data} -> {cfg.test_data}: no seen or no unseen relation left")
+    return ZeroShotSplit(
+        train=sorted(train_rels), test=test, source=f"{cfg.data}->{cfg.test_data}(m={len(test)},seed={cfg.seed})"
+    )
 
 
 def make_split(cfg: ZsreConfig, relations: list[str]) -> Any:
@@ -192,9 +225,12 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    examples, infos = load(cfg)
+    examples, infos, test_rels = load(cfg)
     relations = sorted({e.relation_id for e in examples})
-    split = make_split(cfg, relations)
+    if test_rels is None:
+        split = make_split(cfg, relations)
+    else:
+        split = cross_dataset_split(cfg, [r for r in relations if r not in set(test_rels)], test_rels)
     train_ex = cap_per_relation(
         [e for e in examples if e.relation_id in set(split.train)], cfg.max_train_per_relation, cfg.seed
     )
@@ -280,6 +316,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         "predicted_label_counts": dict(Counter(pred)),
         "model": cfg.model,
         "data": cfg.data,
+        "test_data": cfg.test_data,
         "m": len(split.test),
         "seed": cfg.seed,
         "split": split.model_dump(),

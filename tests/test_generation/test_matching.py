@@ -129,6 +129,20 @@ def test_harness_and_generator_contract(tiny_encoder, tmp_path):
     assert asyncio.run(strict.generate(recs[0])) == [] and strict.stats()["no_relation"] == 1
 
 
+def test_cross_dataset_trains_on_one_inventory_and_tests_on_another(tiny_encoder, tmp_path):
+    en = {e.relation_id for e in examples_from_records(load_split("sample", "en"))}
+    zh = {e.relation_id for e in examples_from_records(load_split("sample", "zh"))}
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "x", model="zrcm", max_steps=2, split="en", test_data="sample")
+    r = run_zsre(cfg.model_copy(update={"test_split": "zh", "m": 3}))
+    assert set(r["split"]["train"]) == en and set(r["split"]["test"]) < zh and r["m"] == 3
+    assert set(r["predicted_label_counts"]) <= set(r["split"]["test"]) and r["test_data"] == "sample"
+    r_all = run_zsre(cfg.model_copy(update={"test_split": "zh", "m": 999, "model": "desc", "out": str(tmp_path / "d")}))
+    assert set(r_all["split"]["test"]) == zh
+    same = cfg.model_copy(update={"test_split": "en"})
+    with pytest.raises(ValueError, match="no seen or no unseen"):
+        run_zsre(same)
+
+
 def test_grl_reverses_the_gradient_and_keeps_the_value():
     from generation.matching.sdzre import grl
 
