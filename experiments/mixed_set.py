@@ -10,6 +10,11 @@ validation (all validation anchors and negatives, and a validation mix built the
 Writes ``<run>/mixed_lexicon_view.json``.
 
     python experiments/mixed_set.py --run runs/results/duie_e2/cacre --groups runs/results/duie_e2/groups
+
+A second test set: ``--test-groups runs/results/dev_short/groups/test.jsonl --sort-test --name half1`` draws
+the mix from the processed dev half groups of ``dev_short.py`` in its order (by group id), still calibrating
+on the run's own validation groups; writes ``<run>/mixed_lexicon_view_half1.json``. The validation scores are
+kept in ``<run>/val_lexicon_scores.npz`` and reused by later calls.
 """
 
 from __future__ import annotations
@@ -49,10 +54,24 @@ def score(model: Any, rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(s_st, dtype=float), np.nan_to_num(np.asarray(s_tt, dtype=float), nan=np.inf)
 
 
+def val_scores(model: Any, rows: list[Any], cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``score`` of the validation rows, read from ``cache`` when it holds as many rows, else written there."""
+    if cache.exists():
+        z = np.load(cache)
+        if len(z["s_st"]) == len(rows):
+            return z["s_st"], z["s_tt"]
+    s_st, s_tt = score(model, rows)
+    np.savez_compressed(cache, s_st=s_st, s_tt=s_tt)
+    return s_st, s_tt
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="a variant directory of cacre_duie.py (holds best/)")
-    ap.add_argument("--groups", required=True)
+    ap.add_argument("--groups", required=True, help="the run's groups directory (val.jsonl, test.jsonl)")
+    ap.add_argument("--test-groups", help="test groups file instead of <groups>/test.jsonl")
+    ap.add_argument("--sort-test", action="store_true", help="order the test groups by id (as dev_short.py)")
+    ap.add_argument("--name", help="write mixed_lexicon_view_<name>.json")
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args()
     from eval.calibrate import calibrate
@@ -62,14 +81,16 @@ def main() -> None:
 
     model = load_for_inference(str(Path(args.run) / "best"), "cpu")
     val_g, _ = read_groups(Path(args.groups) / "val.jsonl")
-    test_g, _ = read_groups(Path(args.groups) / "test.jsonl")
+    test_g, _ = read_groups(Path(args.test_groups or Path(args.groups) / "test.jsonl"))
+    if args.sort_test:
+        test_g = sorted(test_g, key=lambda g: g.group_id)
     shape = {
         k: SimpleNamespace(text_pos=[0] * len(g), text_neg=[0] * sum(len(x.negatives) for x in g))
         for k, g in (("val", val_g), ("test", test_g))
     }
     t0 = time.perf_counter()
     val_rows = gold_then_negatives(val_g)
-    v_st, v_tt = score(model, val_rows)
+    v_st, v_tt = val_scores(model, val_rows, Path(args.run) / "val_lexicon_scores.npz")
     v_y = np.asarray([r.label for r in val_rows])
     idx = mixed_set(shape["test"], TABLE3_DEEPSEEK, args.seed)
     test_rows = gold_then_negatives(test_g)
@@ -88,6 +109,7 @@ def main() -> None:
     has_view = np.isfinite(s_tt)
     out = {
         "run": args.run,
+        "test_groups": args.test_groups or str(Path(args.groups) / "test.jsonl"),
         "view": "lexicon",
         "candidates": len(idx),
         "gold": n_gold,
@@ -100,7 +122,8 @@ def main() -> None:
         "auc_s_tt": roc_auc(y[has_view], s_tt[has_view]),
         "scoring_s": round(wall, 1),
     }
-    Path(args.run, "mixed_lexicon_view.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
+    name = f"mixed_lexicon_view_{args.name}.json" if args.name else "mixed_lexicon_view.json"
+    Path(args.run, name).write_text(json.dumps(out, indent=2), encoding="utf-8")
     for k in ("before", "after_val_groups_calibration", "after_val_mix_calibration", "text_only_after_val_mix"):
         p = out[k]
         print(f"{k:32s} P {p['precision']:.3f} R {p['recall']:.3f} F1 {p['f1']:.3f}")
