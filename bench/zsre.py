@@ -75,7 +75,14 @@ def main() -> None:
                         flush=True,
                     )
                 rows.append(
-                    (m, model, float(np.mean(f1s)), float(np.std(f1s)), float(np.mean(speeds)), float(np.mean(times)))
+                    (
+                        m,
+                        model,
+                        float(np.mean(f1s)),
+                        float(np.std(f1s, ddof=1)) if len(f1s) > 1 else 0.0,
+                        float(np.mean(speeds)),
+                        float(np.mean(times)),
+                    )
                 )
     where = "FewRel val_wiki (16 relations)" + (f", tested on {args.test_data}" if args.test_data else "")
     print(
