@@ -68,7 +68,9 @@ def paired_cluster_bootstrap(
     that resample the union of the clusters (the same replicate weights for every model)."""
     vocab = sorted({c for s in sets.values() for c in s.cluster})
     index = {c: i for i, c in enumerate(vocab)}
-    codes = {k: np.fromiter((index[c] for c in s.cluster), dtype=np.int64, count=len(s.cluster)) for k, s in sets.items()}
+    codes = {
+        k: np.fromiter((index[c] for c in s.cluster), dtype=np.int64, count=len(s.cluster)) for k, s in sets.items()
+    }
     rng = np.random.default_rng(seed)
     n_c = len(vocab)
     reps = {k: np.empty(n_boot) for k in sets}
