@@ -125,13 +125,16 @@ def load(cfg: ZsreConfig) -> tuple[list[Any], dict[str, Any], list[str] | None]:
 
 def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[str]) -> Any:
     """Train on ``train_rels`` (``data``'s relations absent from ``test_data``), test on ``m`` seeded test ones."""
+    from verifier.config import ConfigError
     from verifier.data.splits import ZeroShotSplit
 
     test = sorted(test_rels)
     if cfg.m < len(test):
         test = sorted(random.Random(cfg.seed).sample(test, cfg.m))
     if not train_rels or not test:
-        raise ValueError(f"cross-dataset split {cfg.data} -> {cfg.test_data}: no seen or no unseen relation left")
+        raise ConfigError(
+            f"--test-data {cfg.test_data}: no seen or no unseen relation left between {cfg.data} and {cfg.test_data}"
+        )
     return ZeroShotSplit(
         train=sorted(train_rels), test=test, source=f"{cfg.data}->{cfg.test_data}(m={len(test)},seed={cfg.seed})"
     )

@@ -141,6 +141,10 @@ def test_cross_dataset_trains_on_one_inventory_and_tests_on_another(tiny_encoder
     same = cfg.model_copy(update={"test_split": "en"})
     with pytest.raises(ValueError, match="no seen or no unseen"):
         run_zsre(same)
+    from verifier.cli import main
+
+    argv = ["zsre", "eval", "--model", "desc", "--data", "sample", "--split", "en", "--test-data", "sample"]
+    assert main([*argv, "--test-split", "en", "--desc-encoder", str(tiny_encoder), "--out", str(tmp_path / "e")]) == 2
 
 
 def test_grl_reverses_the_gradient_and_keeps_the_value():
