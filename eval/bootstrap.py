@@ -71,15 +71,17 @@ def paired_cluster_bootstrap(
     codes = {
         k: np.fromiter((index[c] for c in s.cluster), dtype=np.int64, count=len(s.cluster)) for k, s in sets.items()
     }
+    arrays = {k: (np.asarray(s.y), np.asarray(s.score)) for k, s in sets.items()}
     rng = np.random.default_rng(seed)
     n_c = len(vocab)
+    uniform = np.full(n_c, 1.0 / n_c)
     reps = {k: np.empty(n_boot) for k in sets}
     for b in range(n_boot):
-        w_c = rng.multinomial(n_c, np.full(n_c, 1.0 / n_c)).astype(np.float64)  # (C,) draws per cluster
-        for k, s in sets.items():
-            reps[k][b] = _weighted_auc(np.asarray(s.y), np.asarray(s.score), w_c[codes[k]])
+        w_c = rng.multinomial(n_c, uniform).astype(np.float64)  # (C,) draws per cluster
+        for k, (y, s) in arrays.items():
+            reps[k][b] = _weighted_auc(y, s, w_c[codes[k]])
     alpha = (1.0 - level) / 2.0
-    full = {k: float(roc_auc_score(np.asarray(s.y), np.asarray(s.score))) for k, s in sets.items()}
+    full = {k: float(roc_auc_score(y, s)) for k, (y, s) in arrays.items()}
 
     def interval(x: np.ndarray) -> tuple[float, float]:
         lo, hi = np.nanquantile(x, [alpha, 1.0 - alpha])

@@ -14,7 +14,7 @@ Writes ``<run>/mixed_lexicon_view.json``.
 A second test set: ``--test-groups runs/results/dev_short/groups/test.jsonl --sort-test --name half1`` draws
 the mix from the processed dev half groups of ``dev_short.py`` in its order (by group id), still calibrating
 on the run's own validation groups; writes ``<run>/mixed_lexicon_view_half1.json``. The validation scores are
-kept in ``<run>/val_lexicon_scores.npz`` and reused by later calls.
+kept in ``<run>/val_lexicon_scores.npz`` and reused by later calls with the same weights.
 """
 
 from __future__ import annotations
@@ -54,14 +54,16 @@ def score(model: Any, rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(s_st, dtype=float), np.nan_to_num(np.asarray(s_tt, dtype=float), nan=np.inf)
 
 
-def val_scores(model: Any, rows: list[Any], cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``score`` of the validation rows, read from ``cache`` when it holds as many rows, else written there."""
+def val_scores(model: Any, rows: list[Any], cache: Path, weights: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``score`` of the validation rows, read from ``cache`` when it was written for as many rows by the same
+    weights file (size and modification time), else computed and written there."""
+    stamp = np.asarray([len(rows), weights.stat().st_size, weights.stat().st_mtime_ns], dtype=np.int64)
     if cache.exists():
         z = np.load(cache)
-        if len(z["s_st"]) == len(rows):
+        if "stamp" in z and np.array_equal(z["stamp"], stamp):
             return z["s_st"], z["s_tt"]
     s_st, s_tt = score(model, rows)
-    np.savez_compressed(cache, s_st=s_st, s_tt=s_tt)
+    np.savez_compressed(cache, s_st=s_st, s_tt=s_tt, stamp=stamp)
     return s_st, s_tt
 
 
@@ -79,7 +81,8 @@ def main() -> None:
     from verifier.data.groups import read_groups
     from verifier.filter import load_for_inference
 
-    model = load_for_inference(str(Path(args.run) / "best"), "cpu")
+    best = Path(args.run) / "best"
+    model = load_for_inference(str(best), "cpu")
     val_g, _ = read_groups(Path(args.groups) / "val.jsonl")
     test_g, _ = read_groups(Path(args.test_groups or Path(args.groups) / "test.jsonl"))
     if args.sort_test:
@@ -90,7 +93,7 @@ def main() -> None:
     }
     t0 = time.perf_counter()
     val_rows = gold_then_negatives(val_g)
-    v_st, v_tt = val_scores(model, val_rows, Path(args.run) / "val_lexicon_scores.npz")
+    v_st, v_tt = val_scores(model, val_rows, Path(args.run) / "val_lexicon_scores.npz", best / "model.safetensors")
     v_y = np.asarray([r.label for r in val_rows])
     idx = mixed_set(shape["test"], TABLE3_DEEPSEEK, args.seed)
     test_rows = gold_then_negatives(test_g)

@@ -118,9 +118,9 @@ def load(cfg: ZsreConfig) -> tuple[list[Any], dict[str, Any], list[str] | None]:
     if cfg.test_data is None:
         return examples, infos, None
     test_ex, test_infos = load_dataset(cfg.test_data, cfg.test_split, cfg.data_dir)
-    test_rels = sorted({e.relation_id for e in test_ex})
-    examples = [e for e in examples if e.relation_id not in set(test_rels)] + test_ex
-    return examples, {**infos, **test_infos}, test_rels
+    test_set = {e.relation_id for e in test_ex}
+    examples = [e for e in examples if e.relation_id not in test_set] + test_ex
+    return examples, {**infos, **test_infos}, sorted(test_set)
 
 
 def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[str]) -> Any:
@@ -233,7 +233,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
     if test_rels is None:
         split = make_split(cfg, relations)
     else:
-        split = cross_dataset_split(cfg, [r for r in relations if r not in set(test_rels)], test_rels)
+        split = cross_dataset_split(cfg, sorted(set(relations) - set(test_rels)), test_rels)
     train_ex = cap_per_relation(
         [e for e in examples if e.relation_id in set(split.train)], cfg.max_train_per_relation, cfg.seed
     )
