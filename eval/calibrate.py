@@ -1,7 +1,8 @@
 """Threshold calibration: choose (tau1, tau2) on labelled candidates with a sorted scan.
 
-Rows are kept when ``s_st >= tau1`` and ``s_tt >= tau2`` (NaN ``s_tt``: no view; it passes the tau2 gate, as
-``filter --missing-view pass`` does). Precision is TP / kept; recall is TP / labelled positives.
+Rows are kept when ``s_st >= tau1`` and ``s_tt >= tau2`` (NaN or +inf ``s_tt``: no view; it passes the tau2
+gate, as ``filter --missing-view pass`` does, and is not a candidate tau2). Precision is TP / kept; recall is
+TP / labelled positives.
 
 Algorithm: sort the rows once by ``s_st`` descending. For each candidate tau2 (the distinct ``s_tt`` values,
 or ``max_grid`` quantiles of them when there are more), the rows passing tau2 form a mask; cumulative sums of
@@ -68,7 +69,7 @@ def calibrate(
     tt_sorted = np.nan_to_num(s_tt[order], nan=np.inf)
     # a tau1 cut can only fall after the last of equal s_st values
     last_of_tie = np.r_[st_sorted[1:] != st_sorted[:-1], True]
-    finite = np.unique(s_tt[~np.isnan(s_tt)])
+    finite = np.unique(s_tt[np.isfinite(s_tt)])  # +inf (a caller's "no view") passes every tau2, as NaN does
     grid = (
         finite
         if max_grid is None or len(finite) <= max_grid
