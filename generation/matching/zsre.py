@@ -234,12 +234,11 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         split = make_split(cfg, relations)
     else:
         split = cross_dataset_split(cfg, sorted(set(relations) - set(test_rels)), test_rels)
+    train_set, test_set = set(split.train), set(split.test)
     train_ex = cap_per_relation(
-        [e for e in examples if e.relation_id in set(split.train)], cfg.max_train_per_relation, cfg.seed
+        [e for e in examples if e.relation_id in train_set], cfg.max_train_per_relation, cfg.seed
     )
-    test_ex = cap_per_relation(
-        [e for e in examples if e.relation_id in set(split.test)], cfg.max_test_per_relation, cfg.seed
-    )
+    test_ex = cap_per_relation([e for e in examples if e.relation_id in test_set], cfg.max_test_per_relation, cfg.seed)
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
     if cfg.model == "desc":

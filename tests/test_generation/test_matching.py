@@ -9,6 +9,7 @@ from generation.matching.common import ZSExample, examples_from_records, mark_en
 from generation.matching.zrcm import ZRCM, ZrcmConfig, ens_text, margin_loss, rens_text, rns_scores, similarity
 from generation.matching.zsre import ZsreConfig, run_zsre
 from tests.test_generation.test_runner import check_generator_contract
+from verifier.cli import main
 from verifier.data.catalog import load_split
 from verifier.data.relations import RelationInfo
 from verifier.model.encoder import TextEncoder
@@ -141,8 +142,6 @@ def test_cross_dataset_trains_on_one_inventory_and_tests_on_another(tiny_encoder
     same = cfg.model_copy(update={"test_split": "en"})
     with pytest.raises(ValueError, match="no seen or no unseen"):
         run_zsre(same)
-    from verifier.cli import main
-
     argv = ["zsre", "eval", "--model", "desc", "--data", "sample", "--split", "en", "--test-data", "sample"]
     assert main([*argv, "--test-split", "en", "--desc-encoder", str(tiny_encoder), "--out", str(tmp_path / "e")]) == 2
 
