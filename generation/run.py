@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class GenerateConfig(StageConfig):
     section = "generate"
 
-    generator: Literal["llm.v1", "perturb.v1", "zrcm.v1", "sdzre.v1"] = "llm.v1"
+    generator: Literal["llm.v1", "perturb.v1", "errors.v1", "zrcm.v1", "sdzre.v1"] = "llm.v1"
     """Registered generator id."""
     matcher: str | None = None
     """zrcm.v1 / sdzre.v1: the trained matcher directory (runs/zsre/model)."""
@@ -90,6 +90,11 @@ class GenerateConfig(StageConfig):
     paraphrase_negatives: float = Field(0.0, ge=0.0, le=1.0)
     """perturb.v1: probability that a negative's relation is written as a lexicon synonym (removes the shortcut
     "relation outside the schema => correct"; 0 = perturb.v1 as published)."""
+    llm_candidates: str | None = None
+    """errors.v1: real LLM candidates (``verifier generate --prompt extract``) of the same training documents;
+    those that match no gold triple become negatives."""
+    label_mode: Literal["soft", "strict"] = "soft"
+    """errors.v1: the matching that decides labels (soft: as `verifier eval` reports soft P/R/F1)."""
     seed: int = 13
 
 
@@ -201,6 +206,8 @@ def generate(cfg: GenerateConfig) -> RunSummary:
     preset: Preset | None = None
     if cfg.generator == "perturb.v1":
         summary = asyncio.run(_run_perturb(cfg, out))
+    elif cfg.generator == "errors.v1":
+        summary = asyncio.run(_run_errors(cfg, out))
     elif cfg.generator in ("zrcm.v1", "sdzre.v1"):
         summary = asyncio.run(_run_matcher(cfg, out))
     else:
@@ -238,6 +245,27 @@ async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:
         lexicon,
         pool,
         PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives),
+    )
+    return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
+
+
+async def _run_errors(cfg: GenerateConfig, out: Path) -> RunSummary:
+    from generation.errors import ErrorGroupGenerator, ErrorGroupsConfig, llm_by_doc
+    from generation.perturb import EntityPool
+    from verifier.schema import Candidate
+
+    lexicon, _ = resolve_lexicon(cfg)
+    llm = llm_by_doc(read_jsonl(cfg.llm_candidates, Candidate)) if cfg.llm_candidates else None
+    gen = ErrorGroupGenerator(
+        lexicon,
+        EntityPool().add(iter_documents(cfg)),
+        llm,
+        ErrorGroupsConfig(
+            n_negatives=cfg.n_negatives,
+            label_mode=cfg.label_mode,
+            paraphrase_negatives=cfg.paraphrase_negatives,
+            seed=cfg.seed,
+        ),
     )
     return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
 

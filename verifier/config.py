@@ -52,6 +52,23 @@ class TrainConfig(StageConfig):
     """HF encoder name or path; offline: e5-small (built by `verifier models pull e5-small`)."""
     head: Literal["cacre", "bce"] = "cacre"
     """cacre: the CACRE verifier; bce: the cross-encoder baseline on the same data."""
+    interaction: Literal["late", "paper"] = "late"
+    """CACRE's text-triple interaction: late = the encoder's top --fusion-layers layers run jointly over
+    [text; triple] (verifier.model.fusion, the reading that works); paper = the literal randomly initialised
+    cross-attention module of Eq. 2-4 on separately encoded states (the ablation row)."""
+    fusion_layers: int | None = Field(None, ge=1)
+    """Late fusion: the number of top encoder layers that run jointly and train (default: all, a full
+    cross-encoder; the CPU preset uses 4)."""
+    pointwise_weight: float = Field(1.0, ge=0)
+    """Late fusion: weight of the pointwise binary cross-entropy (scores comparable across texts)."""
+    infonce_weight: float = Field(1.0, ge=0)
+    """Late fusion: weight of the multi-granularity InfoNCE."""
+    score: Literal["pointwise", "similarity"] = "pointwise"
+    """Late fusion: S_st is the pointwise probability (default) or the fused text-triple cosine."""
+    text_prefix: str = ""
+    """Late fusion and BCE: prepended to every text (e5 encoders: 'passage: ')."""
+    triple_prefix: str = ""
+    """Late fusion and BCE: prepended to every linearised triple (e5 encoders: 'query: ')."""
     cross_attention: bool = True
     """False = CACRE-att ablation (Table 4)."""
     projection: bool = True
@@ -70,7 +87,8 @@ class TrainConfig(StageConfig):
     base_margin: float = 0.08
     beta: float = 0.05
     """Dynamic-margin scale (Eq. 19); not given in the paper."""
-    local_mode: Literal["position", "maxsim"] = "position"
+    local_mode: Literal["position", "maxsim", "align"] | None = None
+    """Local term of Eq. 8-11 (default: position for --interaction paper, align for late)."""
     text_weight: float = 1.0
     anchor_weight: float = 1.0
     entity_mask_prob: float = Field(0.0, ge=0, le=1)
@@ -112,7 +130,7 @@ class TrainConfig(StageConfig):
     device: str | None = None
     """cpu, cuda, cuda:1 (default: cuda when available)."""
     bf16: bool = True
-    """bf16 autocast on CUDA (ignored on CPU)."""
+    """bf16 autocast on CUDA, and on CPUs with native bf16 (avx512_bf16 / AMX)."""
     resume: bool = False
     """Continue from --out/last exactly (optimizer, scheduler, RNG, step)."""
     progress: bool = True

@@ -9,7 +9,10 @@ an anchor view ``X_a`` (the text X_T, or the anchor triple), one positive ``X_p`
   default the average runs over positions real in both sequences (``local_mask="both"``; ``"anchor"``
   averages over the anchor's positions, padding counting as cosine 0). ``local_mode="maxsim"`` is the
   alignment-free alternative (each anchor position takes its best-matching position of the other sequence),
-  for readers who take "local" to mean token alignment rather than equal positions.
+  for readers who take "local" to mean token alignment rather than equal positions. ``local_mode="align"``
+  runs the other way: each position of the *second* sequence (the triple) takes its best-matching position of
+  the first (the text), averaged over the second's real positions -- every triple token must be found in the
+  text, while most text tokens have nothing to match in a short triple (the late-fusion default).
 - Global similarity (Eq. 12-15): cosine of the masked mean-pooled sequences, divided by tau.
 - Fused (Eq. 16-17): ``S = w * local + (1 - w) * global``.
 - Hard negatives (Eq. 18): the ``K = ceil(top_k * N_neg)`` highest ``S^-`` of each group.
@@ -31,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-LocalMode = Literal["position", "maxsim"]
+LocalMode = Literal["position", "maxsim", "align"]
 LocalMask = Literal["both", "anchor"]
 
 
@@ -53,6 +56,11 @@ def local_similarity(
 ) -> torch.Tensor:
     """Eq. 8-11. xa (..., La, P), ma (..., La); xb (..., Lb, P), mb (..., Lb) -> (...,)."""
     ma, mb = ma.bool(), mb.bool()
+    if mode == "align":
+        sim = F.normalize(xa, dim=-1) @ F.normalize(xb, dim=-1).transpose(-1, -2)  # (..., La, Lb)
+        sim = sim.masked_fill(~ma.unsqueeze(-1), float("-inf")).amax(-2)  # (..., Lb)
+        sim = sim.masked_fill(~mb, 0.0)
+        return sim.sum(-1) / mb.sum(-1).clamp(min=1) / tau
     if mode == "maxsim":
         sim = F.normalize(xa, dim=-1) @ F.normalize(xb, dim=-1).transpose(-1, -2)  # (..., La, Lb)
         sim = sim.masked_fill(~mb.unsqueeze(-2), float("-inf")).amax(-1)  # (..., La)

@@ -28,6 +28,7 @@ Corruption = Literal[
     "span_corruption",
     "unsupported_relation",
     "llm_negative",
+    "wrong_pairing",
 ]
 Decision = Literal["keep", "reject"]
 RejectReason = Literal["below_tau1", "below_tau2", "both", "out_of_schema", "mention_not_in_text"]

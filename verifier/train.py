@@ -2,7 +2,7 @@
 
 The trainer only needs ``model.group_loss(groups) -> (loss, logs)``, ``model.group_scores(groups)`` and
 ``model.save_pretrained(dir)``. It provides AdamW with separate encoder / head learning rates, linear warmup
-and decay, gradient clipping and accumulation, bf16 autocast on CUDA, seeding, evaluation every N steps
+and decay, gradient clipping and accumulation, bf16 autocast (CUDA, CPUs with native bf16), seeding, evaluation every N steps
 (text ROC AUC and anchor ROC AUC on validation groups), the best checkpoint by their mean, early stopping,
 optional error-driven hard-negative mining after each epoch (CLoCE's alternate training), and exact resume
 (``last/`` holds the model, optimizer, scheduler, RNG states and the position in the epoch).
@@ -51,11 +51,40 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
     from verifier.model.cacre import CacreConfig, TripleVerifier
     from verifier.model.encoder import TextEncoder
 
+    late = cfg.head == "cacre" and cfg.interaction == "late"
     if encoder is None:
         encoder = TextEncoder.from_name(cfg.encoder)
-        encoder.freeze_bottom(cfg.freeze_encoder_layers)
-        if cfg.cache_frozen_states and encoder.fully_frozen:
+        if not late:  # late fusion freezes its own lower layers and caches their states itself
+            encoder.freeze_bottom(cfg.freeze_encoder_layers)
+        if cfg.cache_frozen_states and encoder.fully_frozen and not late:
             encoder.enable_state_cache()
+    if late:
+        from verifier.model.fusion import FusionConfig, LateFusionVerifier
+
+        fc = FusionConfig(
+            encoder=cfg.encoder,
+            fusion_layers=cfg.fusion_layers,
+            projection_dim=cfg.projection_dim,
+            dropout=cfg.dropout,
+            projection=cfg.projection,
+            linearization=cfg.linearization,
+            max_text_length=cfg.max_text_length,
+            max_triple_length=cfg.max_triple_length,
+            text_prefix=cfg.text_prefix,
+            triple_prefix=cfg.triple_prefix,
+            tau=cfg.tau,
+            w=cfg.w,
+            top_k=cfg.top_k,
+            base_margin=cfg.base_margin,
+            beta=cfg.beta,
+            local_mode=cfg.local_mode or "align",
+            infonce_weight=cfg.infonce_weight,
+            anchor_weight=cfg.anchor_weight,
+            pointwise_weight=cfg.pointwise_weight,
+            score=cfg.score,
+            entity_mask_prob=cfg.entity_mask_prob,
+        )
+        return LateFusionVerifier(fc, encoder)
     if cfg.head == "bce":
         return CrossEncoderVerifier(
             BceConfig(
@@ -64,6 +93,8 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
                 linearization=cfg.linearization,
                 max_length=cfg.max_text_length + cfg.max_triple_length,
                 entity_mask_prob=cfg.entity_mask_prob,
+                text_prefix=cfg.text_prefix,
+                triple_prefix=cfg.triple_prefix,
             ),
             encoder,
         )
@@ -83,7 +114,7 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
         top_k=cfg.top_k,
         base_margin=cfg.base_margin,
         beta=cfg.beta,
-        local_mode=cfg.local_mode,
+        local_mode=cfg.local_mode or "position",
         text_weight=cfg.text_weight,
         anchor_weight=cfg.anchor_weight,
         entity_mask_prob=cfg.entity_mask_prob,
@@ -255,7 +286,7 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         if state["train_groups"] is not None:
             train_groups = [Group.model_validate(g) for g in state["train_groups"]]
         log.info("resumed at step %d (epoch %d, batch %d)", state["step"], state["epoch"], state["batch_in_epoch"])
-    use_amp = device.type == "cuda" and cfg.bf16
+    from verifier.model.precision import autocast_for
     log_path = out / "train_log.jsonl"
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
@@ -340,7 +371,7 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
                     break
                 batch = [train_groups[i] for i in batches[state["batch_in_epoch"]][rank::world]]
                 state["batch_in_epoch"] += 1
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                with autocast_for(device, cfg.bf16):
                     loss, _ = model(batch, cfg.negatives_per_group)
                 (loss / cfg.grad_accum).backward()
             torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.max_grad_norm)

@@ -44,6 +44,10 @@ class BceConfig(BaseModel):
     max_length: int = 160
     """Text (128) plus a short linearised triple."""
     entity_mask_prob: float = 0.0
+    text_prefix: str = ""
+    """Prepended to every text (e5 encoders: ``passage: ``)."""
+    triple_prefix: str = ""
+    """Prepended to every linearised triple (e5 encoders: ``query: ``)."""
 
 
 class CrossEncoderVerifier(SavedModelMixin, nn.Module):
@@ -66,9 +70,10 @@ class CrossEncoderVerifier(SavedModelMixin, nn.Module):
 
     def pair_features(self, texts: list[str], triples: list[Triple], langs: list[str]) -> torch.Tensor:
         """(B, H) first-token states of ``[CLS] text [SEP] triple [SEP]``: what the classifier reads."""
-        second = [linearize(t, self.config.linearization, lang) for t, lang in zip(triples, langs, strict=True)]
+        c = self.config
+        second = [c.triple_prefix + linearize(t, c.linearization, lang) for t, lang in zip(triples, langs, strict=True)]
         batch = self.encoder.tokenizer(  # type: ignore[operator]
-            texts,
+            [c.text_prefix + t for t in texts],
             second,
             padding=True,
             truncation="only_first",
@@ -208,6 +213,8 @@ def fit_frozen_head(
 def load_verifier(directory: str | os.PathLike[str], map_location: str = "cpu"):
     """Load a saved CACRE or BCE verifier by the ``model_type`` in its config.json."""
     from verifier.model.cacre import TripleVerifier
+    from verifier.model.fusion import LateFusionVerifier
 
     kind = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8")).get("model_type")
-    return (CrossEncoderVerifier if kind == "bce" else TripleVerifier).from_pretrained(directory, map_location)
+    cls = {"bce": CrossEncoderVerifier, "fusion": LateFusionVerifier}.get(kind, TripleVerifier)
+    return cls.from_pretrained(directory, map_location)

@@ -1,0 +1,109 @@
+"""Late-fusion CACRE: the joint layers equal the encoder's own forward, token identity survives, the loss trains
+(a tiny overfit test), scores compare across texts, save/load round-trips."""
+
+import numpy as np
+import torch
+
+from tests.test_verifier.test_model import group
+from verifier.losses import local_similarity
+from verifier.model.bce import load_verifier
+from verifier.model.encoder import TextEncoder
+from verifier.model.fusion import FusionConfig, LateFusionVerifier
+from verifier.schema import Triple
+
+
+def tiny(tiny_encoder, **kw) -> LateFusionVerifier:
+    torch.manual_seed(0)
+    return LateFusionVerifier(
+        FusionConfig(encoder=str(tiny_encoder), projection_dim=24, dropout=0.0, **kw),
+        TextEncoder.from_name(str(tiny_encoder)),
+    )
+
+
+def test_lower_plus_upper_layers_equal_the_encoders_forward(tiny_encoder):
+    m = tiny(tiny_encoder, fusion_layers=1).eval()
+    s = ["红楼梦是曹雪芹写的", "秦始皇的母亲是赵姬。很长的一句话"]
+    e, mk = m.lower_states(s, 32)  # (2, L, H) after the frozen bottom layer
+    h = e
+    for layer in m._base().encoder.layer[m.n_lower :]:
+        out = layer(h, attention_mask=m._extended_mask(mk, h.dtype))
+        h = out[0] if isinstance(out, tuple) else out
+    ref = m.encoder.model(**m.encoder.tokenize(s, 32)).last_hidden_state
+    assert torch.allclose(h[mk], ref[mk], atol=1e-5)
+    assert len(m._lower_cache) == 2
+    m.lower_states(s[:1], 32)
+    assert len(m._lower_cache) == 2  # cached per sequence
+
+
+def test_only_the_fusion_layers_train(tiny_encoder):
+    m = tiny(tiny_encoder, fusion_layers=1)
+    trainable = {
+        n.split("layer.")[1].split(".")[0]
+        for n, p in m.encoder.model.named_parameters()
+        if p.requires_grad and "layer." in n
+    }
+    assert trainable == {"1"}  # 2-layer encoder: the top one
+    assert not any(p.requires_grad for p in m.encoder.model.embeddings.parameters())
+    full = tiny(tiny_encoder)  # fusion_layers None: every layer joint (a full cross-encoder)
+    assert full.n_lower == 0
+
+
+def test_fused_states_keep_token_identity(tiny_encoder):
+    """The failure of Eq. 4 read literally: all triple rows collapse to one mixture. Here they stay apart."""
+    m = tiny(tiny_encoder).eval()
+    fp = m.encode_pairs(["红楼梦是曹雪芹写的"], ["红楼梦 / 作者 / 曹雪芹"])
+    x = torch.nn.functional.normalize(fp.h_r[0][fp.m_r[0]], dim=-1)  # (Lr, H)
+    cos = x @ x.T
+    off = cos[~torch.eye(len(x), dtype=torch.bool)]
+    assert off.mean() < 0.9
+
+
+def test_align_local_mode_matches_each_triple_token_to_its_best_text_token():
+    xa = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # text (1, 3, 2)
+    xb = torch.tensor([[[0.0, 2.0], [3.0, 0.0]]])  # triple (1, 2, 2): each token has an exact match
+    ma, mb = torch.ones(1, 3, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool)
+    assert torch.allclose(local_similarity(xa, ma, xb, mb, 1.0, "align"), torch.tensor([1.0]))
+    ma[0, 1] = False  # without the text's (0, 1) token the first triple token's best is (1, 1): cos = 0.7071
+    assert torch.allclose(local_similarity(xa, ma, xb, mb, 1.0, "align"), torch.tensor([(0.70710678 + 1) / 2]))
+
+
+def test_tiny_overfit_separates_right_from_wrong_and_scores_compare_across_texts(tiny_encoder):
+    torch.manual_seed(0)
+    m = tiny(tiny_encoder, fusion_layers=2)
+    g2 = group(1).model_copy(
+        update={
+            "text": "秦始皇的母亲是赵姬。",
+            "anchor": Triple(head="秦始皇", relation="母亲", tail="赵姬"),
+            "positive": Triple(head="秦始皇", relation="妈妈", tail="赵姬"),
+        }
+    )
+    groups = [group(0), g2]
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    first = None
+    for _ in range(60):
+        loss, info = m.group_loss(groups)
+        assert np.isfinite(loss.item()) and {"loss_bce", "loss_text", "loss_anchor"} <= info.keys()
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 2
+    m.eval()
+    sc = m.group_scores(groups)
+    pooled_pos = sc.text_gold + sc.text_pos
+    assert min(pooled_pos) > max(sc.text_neg)  # one threshold separates both texts' candidates
+    assert all(0 <= s <= 1 for s in pooled_pos + sc.text_neg)  # pointwise probabilities
+    assert not np.isnan(sc.anchor_neg).any()
+
+
+def test_similarity_score_and_save_load_round_trip(tiny_encoder, tmp_path):
+    m = tiny(tiny_encoder, fusion_layers=1, score="similarity").eval()
+    g = group(0)
+    views = [g.positive, None]
+    s_st, s_tt, _ = m.score_pairs([g.text, g.text], [g.anchor, g.negatives[0]], ["zh", "zh"], views)
+    assert np.all(np.abs(s_st) <= 1.0 + 1e-5) and not np.isnan(s_tt[0]) and np.isnan(s_tt[1])
+    m.save_pretrained(tmp_path / "m")
+    back = load_verifier(tmp_path / "m")
+    assert isinstance(back, LateFusionVerifier) and back.n_lower == 1
+    s2, _, _ = back.score_pairs([g.text, g.text], [g.anchor, g.negatives[0]], ["zh", "zh"], views)
+    np.testing.assert_allclose(s_st, s2, atol=1e-4)

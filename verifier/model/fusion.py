@@ -1,0 +1,385 @@
+"""CACRE with its interaction on pretrained layers (late fusion): the default reading of Eq. 2-4.
+
+Why not the literal module. Eq. 4 as written, Ṽ_T = W_T,avg · V_R, makes every text position a convex mixture of
+the triple's values (and the reverse), and nothing carries E(T) / E(R) past it: with random attention the rows of
+Ṽ_R have a mean pairwise cosine near 1.0 (a toy check with Gaussian states gave 1.000), so the projection sees two
+bags of tokens. Measured (docs/results.md, experiment 1): the literal module trained for 200 steps on frozen
+e5-small ranks head/tail swaps at anchor AUC 0.097 and below the model *without* it (CACRE-att); on real LLM
+candidates every such model scored candidate AUC 0.41-0.51. A plain cross-encoder with its top 4 layers trained
+for 15 minutes reached 0.72-0.81 on the same kind of candidates.
+
+The reading that works. "Bidirectional cross-attention between text and triple" is what the top k self-attention
+layers of a pretrained encoder already compute when they run over the concatenation [E(T); E(R)]: text queries
+attend to triple keys and triple queries to text keys (Eq. 2), per head, and each layer's residual keeps the token
+identity that Eq. 4 erases. So:
+
+    E_low(T) = layers[:12-k](T),  E_low(R) = layers[:12-k](R)       separately; frozen and cached per sequence
+    [Ṽ_T; Ṽ_R] = layers[12-k:]([E_low(T); E_low(R)])                 jointly, initialised from the pretrained weights
+    X_T, X_R = ProjectionNetwork(Ṽ_T), ProjectionNetwork(Ṽ_R)          Eq. 5-7, shared, learnable residual
+
+``fusion_layers`` = k: 12 is a full cross-encoder (GPU default); the CPU recipe uses a smaller k chosen by
+``bench/train_step.py`` (pairs/s per k). One text's lower states serve its whole group and every candidate of a
+document.
+
+Scores. S_st (Eq. 16 with tau = 1) on X_T, X_R with the *aligned* local term (each triple token against its
+best-matching text token, ``LocalMode = "align"``; position j of a text means nothing to position j of a triple).
+Beside it a pointwise score: a linear head on the mean-pooled fused text and triple states, trained with binary
+cross-entropy. The group InfoNCE only ranks candidates *within* a text, while the filter applies one threshold
+across texts; the pointwise term is what makes scores comparable across texts. ``score = "pointwise"`` (default)
+makes sigmoid(logit) the S_st that the filter thresholds; ``"similarity"`` keeps the fused cosine.
+
+S_tt: the fused cosine of two triples' X_R, each fused with the same text (the anchor view of Figure 2).
+The literal module stays available as ``verifier train --interaction paper`` (:mod:`verifier.model.cacre`).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from torch.nn import functional as F
+
+from verifier.data.groups import Group
+from verifier.losses import LocalMode, global_similarity, local_similarity, mean_pool, multi_granularity_infonce
+from verifier.model.cacre import GroupScores
+from verifier.model.encoder import TextEncoder
+from verifier.model.inputs import Linearization, linearize, maybe_mask
+from verifier.model.persistence import SavedModelMixin
+from verifier.model.precision import autocast_for
+from verifier.model.projection import ProjectionNetwork
+from verifier.schema import Triple
+
+
+class FusionConfig(BaseModel):
+    """Late-fusion CACRE; defaults are Table 2's where the paper gives one. Saved as ``config.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_type: Literal["fusion"] = "fusion"
+    encoder: str = "hfl/chinese-roberta-wwm-ext"
+    hidden_size: int | None = None
+    """Read from the encoder's HF config."""
+    fusion_layers: int | None = Field(None, ge=1)
+    """k: the top k encoder layers run jointly over [text; triple] and train; the rest run separately, frozen
+    (None: all of them, a full cross-encoder)."""
+    projection_dim: int = 512
+    conv_kernel: int = 3
+    dropout: float = 0.2
+    residual_init: float = 1.0
+    projection: bool = True
+    linearization: Linearization = "plain"
+    max_text_length: int = 128
+    max_triple_length: int = 32
+    text_prefix: str = ""
+    """Prepended to every text (e5 encoders expect ``passage: ``)."""
+    triple_prefix: str = ""
+    """Prepended to every linearised triple (e5: ``query: ``)."""
+    tau: float = 0.07
+    w: float = 0.7
+    top_k: float = 0.8
+    base_margin: float = 0.08
+    beta: float = 0.05
+    local_mode: LocalMode = "align"
+    infonce_weight: float = 1.0
+    """Weight of the multi-granularity InfoNCE (text view + anchor view)."""
+    anchor_weight: float = 1.0
+    """Weight of the anchor view inside the InfoNCE."""
+    pointwise_weight: float = 1.0
+    """Weight of the pointwise binary cross-entropy (anchor and positive 1, negatives 0)."""
+    score: Literal["pointwise", "similarity"] = "pointwise"
+    """What ``score_pairs`` returns as S_st: sigmoid of the pointwise logit, or the fused text-triple cosine."""
+    entity_mask_prob: float = Field(0.0, ge=0, le=1)
+
+
+class FusedPairs(BaseModel):
+    """Fused token states of P (text, triple) pairs (tensors, not serialised)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    h_t: torch.Tensor  # (P, Lt, H) text side after the joint layers
+    m_t: torch.Tensor  # (P, Lt)
+    h_r: torch.Tensor  # (P, Lr, H) triple side
+    m_r: torch.Tensor  # (P, Lr)
+
+
+class LateFusionVerifier(SavedModelMixin, nn.Module):
+    """CACRE with the interaction on the encoder's top ``fusion_layers`` layers (see the module docstring)."""
+
+    config_class = FusionConfig
+
+    def __init__(self, config: FusionConfig, encoder: TextEncoder) -> None:
+        super().__init__()
+        config.hidden_size = encoder.hidden_size
+        self.config = config
+        self.encoder = encoder
+        base = self._base()
+        n = len(base.encoder.layer)
+        k = n if config.fusion_layers is None else config.fusion_layers
+        if k > n:
+            raise ValueError(f"--fusion-layers {k} exceeds the encoder's {n} layers")
+        self.n_lower = n - k
+        for p in base.embeddings.parameters():
+            p.requires_grad_(False)
+        for layer in base.encoder.layer[: self.n_lower]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+        for name, p in base.named_parameters():
+            if name.startswith("pooler"):
+                p.requires_grad_(False)
+        h = encoder.hidden_size
+        self.proj = (
+            ProjectionNetwork(h, config.projection_dim, config.conv_kernel, config.dropout, config.residual_init)
+            if config.projection
+            else None
+        )
+        self.head_dropout = nn.Dropout(config.dropout)
+        self.pointwise = nn.Linear(2 * h, 1)
+        self._lower_cache: dict[bytes, torch.Tensor] = {}
+        self._rng = random.Random(0)
+
+    def _base(self) -> nn.Module:
+        return getattr(self.encoder.model, "base_model", self.encoder.model)
+
+    # ------------------------------------------------------------------ encoding
+
+    def _text(self, text: str) -> str:
+        return self.config.text_prefix + text
+
+    def linearize(self, t: Triple, lang: str) -> str:
+        return self.config.triple_prefix + linearize(t, self.config.linearization, lang)
+
+    @torch.no_grad()
+    def lower_states(self, strings: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """strings -> states after the frozen lower layers (B, L, H) and mask (B, L); each distinct sequence is
+        computed once per model (eval mode: no dropout) and cached."""
+        tok = self.encoder.tokenize(strings, max_length)
+        ids, mask = tok["input_ids"], tok["attention_mask"]
+        lengths = mask.sum(-1).tolist()
+        keys = [ids[i, :n].numpy().tobytes() for i, n in enumerate(lengths)]
+        todo: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            if k not in self._lower_cache:
+                todo.setdefault(k, i)
+        if todo:
+            rows = torch.tensor(list(todo.values()))
+            width = max(lengths[i] for i in todo.values())
+            sub_ids, sub_mask = ids[rows, :width].to(self.device), mask[rows, :width].to(self.device)
+            base = self._base()
+            was_training = base.training
+            base.eval()
+            h = base.embeddings(input_ids=sub_ids)  # (U, W, H)
+            ext = self._extended_mask(sub_mask.bool(), h.dtype)
+            for layer in base.encoder.layer[: self.n_lower]:
+                h = _layer_out(layer(h, attention_mask=ext))
+            base.train(was_training)
+            for j, (k, i) in enumerate(todo.items()):
+                self._lower_cache[k] = h[j, : lengths[i]].float().clone()  # (n_i, H)
+        out = nn.utils.rnn.pad_sequence([self._lower_cache[k] for k in keys], batch_first=True)  # (B, L, H)
+        m = torch.zeros(out.shape[:2], dtype=torch.bool)
+        for i, n in enumerate(lengths):
+            m[i, :n] = True
+        return out.to(self.device), m.to(self.device)
+
+    @staticmethod
+    def _extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """(B, L) bool -> (B, 1, 1, L) additive mask (0 for real keys, the dtype's minimum for padding)."""
+        return (~mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
+
+    def fuse(
+        self, e_t: torch.Tensor, m_t: torch.Tensor, e_r: torch.Tensor, m_r: torch.Tensor, t_idx: torch.Tensor
+    ) -> FusedPairs:
+        """The joint top layers over [text; triple] for P pairs (text t_idx[p], triple p).
+
+        e_t (U, Lt, H) distinct texts, e_r (P, Lr, H) one triple per pair -> fused states split back by side."""
+        lt = e_t.shape[1]
+        h = torch.cat([e_t[t_idx], e_r], dim=1)  # (P, Lt + Lr, H)
+        m = torch.cat([m_t[t_idx], m_r], dim=1)  # (P, Lt + Lr)
+        ext = self._extended_mask(m, h.dtype if not torch.is_autocast_enabled() else torch.float32)
+        for layer in self._base().encoder.layer[self.n_lower :]:
+            h = _layer_out(layer(h, attention_mask=ext))  # the residuals keep each token's identity
+        return FusedPairs(h_t=h[:, :lt], m_t=m[:, :lt], h_r=h[:, lt:], m_r=m[:, lt:])
+
+    def encode_pairs(self, texts: list[str], triples: list[str]) -> FusedPairs:
+        """Raw text and linearised-triple strings, one per pair; each distinct text is encoded once."""
+        uniq = list(dict.fromkeys(texts))
+        pos = {t: i for i, t in enumerate(uniq)}
+        e_t, m_t = self.lower_states(uniq, self.config.max_text_length)
+        e_r, m_r = self.lower_states(triples, self.config.max_triple_length)
+        t_idx = torch.tensor([pos[t] for t in texts], device=self.device)
+        return self.fuse(e_t, m_t, e_r, m_r, t_idx)
+
+    def logits(self, fp: FusedPairs) -> torch.Tensor:
+        """Pointwise logit from the mean-pooled fused text and triple states. -> (P,)"""
+        z = torch.cat([mean_pool(fp.h_t, fp.m_t), mean_pool(fp.h_r, fp.m_r)], dim=-1)  # (P, 2H)
+        return self.pointwise(self.head_dropout(z)).squeeze(-1).float()
+
+    def project(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return self.proj(x, m) if self.proj is not None else x  # (P, L, D)
+
+    @torch.no_grad()
+    def prefill_states(self, groups: list[Group], batch_size: int = 128, progress: bool = False) -> int:
+        """Compute the frozen lower-layer states of every text and triple of ``groups`` once, sorted by length."""
+        cfg = self.config
+        texts = {self._text(g.text) for g in groups}
+        triples = {self.linearize(t, g.lang) for g in groups for t in (g.anchor, g.positive, *g.negatives)}
+        jobs = [(s, cfg.max_text_length) for s in texts] + [(s, cfg.max_triple_length) for s in triples]
+        jobs.sort(key=lambda j: (j[1], len(j[0])))
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(jobs), desc="encode (lower layers)", unit="seq", disable=not progress) as bar:
+            for i in range(0, len(jobs), batch_size):
+                chunk = jobs[i : i + batch_size]
+                for max_len in sorted({m for _, m in chunk}):
+                    self.lower_states([s for s, m in chunk if m == max_len], max_len)
+                bar.update(len(chunk))
+        return len(jobs)
+
+    # ------------------------------------------------------------------ training
+
+    def forward(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.group_loss(groups, n_negatives)
+
+    def group_loss(self, groups: list[Group], n_negatives: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Pointwise BCE + multi-granularity InfoNCE (Eq. 8-20; text view and anchor view) over a batch of groups.
+
+        Slot 0 of each group is the anchor (gold), slot 1 the positive view, slots 2.. the negatives."""
+        cfg = self.config
+        negs = [g.negatives[:n_negatives] if n_negatives else g.negatives for g in groups]
+        n_max = max(len(n) for n in negs)
+        texts, strings, slots, labels = [], [], [], []
+        for gi, g in enumerate(groups):
+            p_mask = cfg.entity_mask_prob if self.training else 0.0
+            text = self._text(maybe_mask(g.text, g.anchor, p_mask, self.encoder.mask_token, self._rng))
+            for j, t in enumerate([g.anchor, g.positive, *negs[gi]]):
+                texts.append(text)
+                strings.append(self.linearize(t, g.lang))
+                slots.append((gi, j))
+                labels.append(1.0 if j < 2 else 0.0)
+        fp = self.encode_pairs(texts, strings)
+        dev = self.device
+        y = torch.tensor(labels, device=dev)
+        l_bce = F.binary_cross_entropy_with_logits(self.logits(fp), y)
+        info = {"loss_bce": l_bce.item()}
+        loss = cfg.pointwise_weight * l_bce
+        if cfg.infonce_weight > 0:
+            xt = self.project(fp.h_t, fp.m_t).float()  # (P, Lt, D)
+            xr = self.project(fp.h_r, fp.m_r).float()  # (P, Lr, D)
+            b, s = len(groups), 2 + n_max
+            gi_t = torch.tensor([a for a, _ in slots], device=dev)
+            j_t = torch.tensor([c for _, c in slots], device=dev)
+            gxt = xt.new_zeros(b, s, *xt.shape[1:])  # (B, 2+N, Lt, D)
+            gmt = torch.zeros(b, s, xt.shape[1], dtype=torch.bool, device=dev)
+            gxr = xr.new_zeros(b, s, *xr.shape[1:])  # (B, 2+N, Lr, D)
+            gmr = torch.zeros(b, s, xr.shape[1], dtype=torch.bool, device=dev)
+            gxt[gi_t, j_t], gmt[gi_t, j_t] = xt, fp.m_t
+            gxr[gi_t, j_t], gmr[gi_t, j_t] = xr, fp.m_r
+            neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
+            for gi, n in enumerate(negs):
+                neg_mask[gi, : len(n)] = True
+            kw = dict(tau=cfg.tau, w=cfg.w, top_k=cfg.top_k, base_margin=cfg.base_margin, beta=cfg.beta)
+            text_kw = {**kw, "local_mode": cfg.local_mode}
+            negs_r, negs_m = gxr[:, 2:], gmr[:, 2:]
+            l_pos = multi_granularity_infonce(
+                gxt[:, 1:], gmt[:, 1:], gxr[:, 1], gmr[:, 1], negs_r, negs_m, neg_mask, **text_kw
+            ).mean()  # text view, the positive as the correct triple
+            keep = [0, *range(2, s)]
+            l_gold = multi_granularity_infonce(
+                gxt[:, keep], gmt[:, keep], gxr[:, 0], gmr[:, 0], negs_r, negs_m, neg_mask, **text_kw
+            ).mean()  # text view, the anchor (schema form) as the correct triple
+            l_anchor = multi_granularity_infonce(
+                gxr[:, 0], gmr[:, 0], gxr[:, 1], gmr[:, 1], negs_r, negs_m, neg_mask, **kw, local_mode="maxsim"
+            ).mean()  # anchor view
+            l_nce = (l_pos + l_gold) / 2 + cfg.anchor_weight * l_anchor
+            info.update(loss_text=l_pos.item(), loss_text_gold=l_gold.item(), loss_anchor=l_anchor.item())
+            loss = loss + cfg.infonce_weight * l_nce
+        return loss, info
+
+    # ------------------------------------------------------------------ scoring
+
+    def fused_cosine(
+        self, xa: torch.Tensor, ma: torch.Tensor, xb: torch.Tensor, mb: torch.Tensor, mode: LocalMode
+    ) -> torch.Tensor:
+        """Eq. 16 with tau = 1: w * local + (1 - w) * global cosine, in [-1, 1]. -> (P,)"""
+        c = self.config
+        loc = local_similarity(xa, ma, xb, mb, 1.0, mode)
+        return c.w * loc + (1 - c.w) * global_similarity(xa, ma, xb, mb, 1.0)
+
+    @torch.no_grad()
+    def score_pairs(
+        self,
+        texts: list[str],
+        triples: list[Triple],
+        langs: list[str],
+        views: list[Triple | None] | None = None,
+        with_attention: bool = False,
+        batch_size: int = 64,
+    ) -> tuple[np.ndarray, np.ndarray, None]:
+        """S_st (pointwise probability or fused cosine, see ``FusionConfig.score``) and S_tt (fused cosine of the
+        candidate's and its view's triple states, each fused with the text; NaN without a view)."""
+        n = len(triples)
+        s_st = np.full(n, np.nan, dtype=np.float32)
+        s_tt = np.full(n, np.nan, dtype=np.float32)
+        views = views or [None] * n
+        for a in range(0, n, batch_size):
+            rows = range(a, min(n, a + batch_size))
+            vrows = [i for i in rows if views[i] is not None]
+            tx = [self._text(texts[i]) for i in rows] + [self._text(texts[i]) for i in vrows]
+            st = [self.linearize(triples[i], langs[i]) for i in rows]
+            st += [self.linearize(views[i], langs[i]) for i in vrows]  # type: ignore[arg-type]
+            with autocast_for(self.device):
+                fp = self.encode_pairs(tx, st)
+                k = len(rows)
+                if self.config.score == "pointwise":
+                    s = torch.sigmoid(
+                        self.logits(FusedPairs(h_t=fp.h_t[:k], m_t=fp.m_t[:k], h_r=fp.h_r[:k], m_r=fp.m_r[:k]))
+                    )
+                else:
+                    xt, xr = self.project(fp.h_t[:k], fp.m_t[:k]), self.project(fp.h_r[:k], fp.m_r[:k])
+                    s = self.fused_cosine(xt.float(), fp.m_t[:k], xr.float(), fp.m_r[:k], self.config.local_mode)
+                s_st[a : a + k] = s.float().cpu().numpy()
+                if vrows:
+                    xr = self.project(fp.h_r, fp.m_r).float()
+                    idx = torch.tensor([i - a for i in vrows], device=self.device)
+                    cos = self.fused_cosine(xr[idx], fp.m_r[idx], xr[k:], fp.m_r[k:], "maxsim")
+                    s_tt[vrows] = cos.float().cpu().numpy()
+        return s_st, s_tt, None
+
+    @torch.no_grad()
+    def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
+        out = GroupScores()
+        for i in range(0, len(groups), batch_size):
+            chunk = groups[i : i + batch_size]
+            texts, triples, langs, views = [], [], [], []
+            for g in chunk:
+                for t in [g.anchor, g.positive, *g.negatives]:
+                    texts.append(g.text)
+                    triples.append(t)
+                    langs.append(g.lang)
+                    views.append(g.positive if t is g.anchor else g.anchor)
+            s_st, s_tt, _ = self.score_pairs(texts, triples, langs, views)
+            k = 0
+            for g in chunk:
+                out.text_gold.append(float(s_st[k]))
+                out.tt_gold.append(float(s_tt[k]))
+                k += 1
+                out.text_pos.append(float(s_st[k]))
+                out.anchor_pos.append(float(s_tt[k]))
+                k += 1
+                for kind in g.corruptions:
+                    out.text_neg.append(float(s_st[k]))
+                    out.anchor_neg.append(float(s_tt[k]))
+                    out.neg_corruptions.append(kind)
+                    k += 1
+        return out
+
+
+def _layer_out(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """A transformers layer returns its hidden states alone or first in a tuple, depending on the version."""
+    return out[0] if isinstance(out, tuple) else out
+
+
+__all__ = ["FusionConfig", "LateFusionVerifier"]
