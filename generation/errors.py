@@ -141,7 +141,9 @@ class ErrorGroupGenerator:
         for gi, t in enumerate(doc.triples):
             gid = f"{doc.doc_id}#e{gi}"
 
-            def row(triple: Triple, role: str, label: int, corruption: Corruption | None = None) -> Candidate:
+            def row(
+                triple: Triple, role: str, label: int, corruption: Corruption | None = None, gid: str = gid
+            ) -> Candidate:
                 return Candidate(
                     doc_id=doc.doc_id,
                     text=doc.text,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from verifier.io import InputError, write_json
 
@@ -36,10 +36,62 @@ class StageConfig(BaseModel):
         return (info.description or "").strip()
 
 
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    # 2 CPU cores, at most 2 hours: late fusion on the top 4 layers of the offline e5-small over cached lower
+    # states (bench/train_step.py: 4 layers is where pairs/s and capacity meet on these cores), bf16 autocast,
+    # one pass over the errors.v1 groups of the 5,000 DuIE train sentences.
+    "cpu": {
+        "encoder": "e5-small",
+        "interaction": "late",
+        "fusion_layers": 4,
+        "text_prefix": "passage: ",
+        "triple_prefix": "query: ",
+        "max_text_length": 96,
+        "max_triple_length": 32,
+        "batch_size": 16,
+        "lr": 1e-4,
+        "encoder_lr": 3e-5,
+        "dropout": 0.1,
+        "epochs": 1,
+        "max_minutes": 100.0,
+        "eval_every": 200,
+        "warmup_ratio": 0.06,
+    },
+    # One GPU: a full fine-tune (every layer joint: a cross-encoder with CACRE's heads), bf16, the hub encoder.
+    "gpu": {
+        "encoder": "hfl/chinese-roberta-wwm-ext",
+        "interaction": "late",
+        "fusion_layers": None,
+        "max_text_length": 128,
+        "max_triple_length": 32,
+        "batch_size": 32,
+        "lr": 1e-4,
+        "encoder_lr": 2e-5,
+        "dropout": 0.1,
+        "epochs": 3,
+        "eval_every": 200,
+        "warmup_ratio": 0.06,
+    },
+}
+
+
 class TrainConfig(StageConfig):
     """Training stage; defaults follow CACRE Table 2 where the paper gives a value."""
 
     section = "train"
+
+    preset: Literal["cpu", "gpu"] | None = None
+    """A tested recipe (verifier.config.TRAIN_PRESETS): cpu = late fusion on e5-small's top 4 layers, at most 2
+    hours on 2 cores; gpu = full fine-tune in bf16. Flags and the TOML file override its values."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("preset"):
+            if values["preset"] not in TRAIN_PRESETS:
+                return values  # the Literal check names the flag
+            return {**TRAIN_PRESETS[values["preset"]], **values}
+        return values
 
     candidates: str = ""
     """Training groups (Candidate JSONL with anchor/positive/negative roles)."""

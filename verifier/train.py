@@ -2,8 +2,8 @@
 
 The trainer only needs ``model.group_loss(groups) -> (loss, logs)``, ``model.group_scores(groups)`` and
 ``model.save_pretrained(dir)``. It provides AdamW with separate encoder / head learning rates, linear warmup
-and decay, gradient clipping and accumulation, bf16 autocast (CUDA, CPUs with native bf16), seeding, evaluation every N steps
-(text ROC AUC and anchor ROC AUC on validation groups), the best checkpoint by their mean, early stopping,
+and decay, gradient clipping and accumulation, bf16 autocast (CUDA, CPUs with native bf16), seeding, evaluation
+every N steps (text ROC AUC and anchor ROC AUC on validation groups), the best checkpoint by their mean, early stopping,
 optional error-driven hard-negative mining after each epoch (CLoCE's alternate training), and exact resume
 (``last/`` holds the model, optimizer, scheduler, RNG states and the position in the epoch).
 
@@ -287,6 +287,7 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
             train_groups = [Group.model_validate(g) for g in state["train_groups"]]
         log.info("resumed at step %d (epoch %d, batch %d)", state["step"], state["epoch"], state["batch_in_epoch"])
     from verifier.model.precision import autocast_for
+
     log_path = out / "train_log.jsonl"
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
