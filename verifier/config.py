@@ -122,7 +122,7 @@ class TrainConfig(StageConfig):
     triple_prefix: str = ""
     """Late fusion and BCE: prepended to every linearised triple (e5 encoders: 'query: ')."""
     cross_attention: bool = True
-    """False = CACRE-att ablation (Table 4)."""
+    """False = CACRE-att ablation (Table 4): no text-triple interaction, texts and triples encoded apart."""
     projection: bool = True
     """False = CACRE-pro ablation (Table 4)."""
     linearization: Literal["plain", "typed"] = "plain"

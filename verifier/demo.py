@@ -102,6 +102,11 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         max_steps=cfg.train_steps,
         eval_every=max(1, cfg.train_steps // 2),
         freeze_encoder_layers=cfg.freeze_encoder_layers,
+        # late fusion (the default interaction): the layers above the frozen ones run jointly and train
+        fusion_layers=max(1, 12 - cfg.freeze_encoder_layers),
+        text_prefix="passage: " if "e5" in cfg.encoder else "",
+        triple_prefix="query: " if "e5" in cfg.encoder else "",
+        encoder_lr=3e-5,
         seed=cfg.seed,
         lr=1e-4,
     )

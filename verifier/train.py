@@ -51,7 +51,8 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
     from verifier.model.cacre import CacreConfig, TripleVerifier
     from verifier.model.encoder import TextEncoder
 
-    late = cfg.head == "cacre" and cfg.interaction == "late"
+    # CACRE-att (no interaction at all) is the separately-encoded model whichever reading of Eq. 2-4 is chosen
+    late = cfg.head == "cacre" and cfg.interaction == "late" and cfg.cross_attention
     if encoder is None:
         encoder = TextEncoder.from_name(cfg.encoder)
         if not late:  # late fusion freezes its own lower layers and caches their states itself

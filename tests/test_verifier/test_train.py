@@ -64,8 +64,33 @@ def cfg(tiny_encoder, tmp_path, **kw) -> TrainConfig:
         progress=False,
         seed=1,
         val_fraction=0.2,
+        interaction="paper",  # these tests pin the trainer on the literal module; late fusion has its own below
     )
     return TrainConfig(**{**base, **kw})
+
+
+def test_late_fusion_trains_through_the_trainer_and_reloads(tiny_encoder, tmp_path):
+    from verifier.model.bce import load_verifier
+    from verifier.model.fusion import LateFusionVerifier
+
+    groups = separable_groups(tmp_path / "easy.jsonl", neg_relation="陌生")
+    c = cfg(
+        tiny_encoder,
+        tmp_path,
+        interaction="late",
+        fusion_layers=1,
+        candidates=str(groups),
+        lr=3e-3,
+        max_steps=60,
+        eval_every=30,
+        bf16=False,
+    )
+    summary = train(c)
+    best = summary["best"]
+    assert best["text_auc"] > 0.95 and best["gold_text_auc"] > 0.95 and best["anchor_auc"] is not None, summary
+    assert summary["state_cache_prefill"]["sequences"] > 0  # lower-layer states computed once, before step 1
+    model = load_verifier(tmp_path / "run" / "best")
+    assert isinstance(model, LateFusionVerifier) and model.n_lower == 1
 
 
 def test_smoke_training_separates_and_writes_checkpoints(tiny_encoder, tmp_path):
