@@ -75,6 +75,9 @@ class FilterConfig(StageConfig):
     """Candidates per forward pass."""
     chunk_size: int = Field(4096, ge=1)
     """Rows read at a time (memory bound)."""
+    repair: bool = True
+    """Canonicalise extracted triples (role ``candidate``) before scoring: relation synonyms and inverses onto the
+    schema, entities onto the text's spelling (verifier.repair); the row keeps ``original`` and ``repairs``."""
     rules: list[Rule] = Field(default_factory=list)
     """Also reject rows whose relation is outside the lexicon (schema) or whose head or tail is not in the
     text verbatim (mentions)."""
@@ -286,6 +289,9 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
         rej_fh = rej_ctx.__enter__() if rej_ctx else None
         try:
             for chunk in iter_chunks(cfg.input, cfg.chunk_size):
+                originals: list[tuple[Triple | None, list[str]]] = [(None, [])] * len(chunk)
+                if cfg.repair:
+                    chunk, originals = repair_rows(chunk, lexicons)
                 views = choose_views(chunk, cfg.view_source, lexicons)
                 for i in range(0, len(chunk), cfg.batch_size):
                     rows, vs = chunk[i : i + cfg.batch_size], views[i : i + cfg.batch_size]
@@ -295,9 +301,14 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
                         broken = [rule_reason(r, cfg.rules, lexicons.get(r.lang)) for r in rows]
                         reasons = [b or why for b, why in zip(broken, reasons, strict=True)]
                         keep = keep & np.asarray([b is None for b in broken])
-                    for r, a, b, k, why, ev in zip(rows, s_st, s_tt, keep, reasons, evid, strict=True):
+                    origs = originals[i : i + cfg.batch_size]
+                    for r, a, b, k, why, ev, (orig, fixes) in zip(
+                        rows, s_st, s_tt, keep, reasons, evid, origs, strict=True
+                    ):
                         sc = ScoredCandidate(
                             **r.model_dump(),
+                            original=orig,
+                            repairs=fixes,
                             s_st=float(a),
                             s_tt=None if math.isnan(b) else float(b),
                             decision="keep" if k else "reject",
@@ -332,6 +343,27 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
         "triples_per_s": round(n / wall, 1) if wall else None,
     }
     return summary
+
+
+def repair_rows(
+    rows: list[Candidate], lexicons: dict[str, Lexicon | None]
+) -> tuple[list[Candidate], list[tuple[Triple | None, list[str]]]]:
+    """Canonicalise the extracted (role ``candidate``) rows; returns the rows to score and, per row, the original
+    triple and the changes (None, [] when nothing changed)."""
+    from verifier.repair import RelationIndex, canonicalize
+
+    indexes = {lang: RelationIndex(lex) for lang, lex in lexicons.items() if lex is not None}
+    out, originals = [], []
+    for r in rows:
+        lex = lexicons.get(r.lang)
+        if r.role != "candidate" or lex is None:
+            out.append(r)
+            originals.append((None, []))
+            continue
+        fix = canonicalize(r.triple, r.text, lex, indexes[r.lang])
+        out.append(r.model_copy(update={"triple": fix.triple}) if fix.changes else r)
+        originals.append((r.triple if fix.changes else None, fix.changes))
+    return out, originals
 
 
 def score_rows(

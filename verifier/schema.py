@@ -194,6 +194,10 @@ class ScoredCandidate(Candidate):
     evidence: Evidence = Field(default_factory=Evidence)
     verifier: str | None = None
     """Model directory or name that scored the row."""
+    original: Triple | None = None
+    """The triple as the generator wrote it, when ``repair`` changed it (``triple`` is what was scored)."""
+    repairs: list[str] = Field(default_factory=list)
+    """What repair changed: ``relation:synonym``, ``relation:inverse``, ``head:mention``, ``tail:mention``."""
 
     @model_validator(mode="after")
     def _reason_matches_decision(self) -> ScoredCandidate:

@@ -133,15 +133,21 @@ def test_rules_reject_out_of_schema_relations_and_absent_mentions_from_the_cli(m
     inp = tmp_path / "in.jsonl"
     write_jsonl(inp, rows)
     args = ["filter", str(inp), "--model", str(model_dir), "--out", str(tmp_path / "k.jsonl"), "--no-progress"]
-    args += ["--rejected", str(tmp_path / "r.jsonl"), "--tau1", "-1", "--tau2", "-1", "--rules", "schema", "mentions"]
-    assert main(args) == 0
+    args += ["--rejected", str(tmp_path / "r.jsonl"), "--tau1", "-1", "--tau2", "-1", "--no-repair"]
+    assert main([*args, "--rules", "schema", "mentions"]) == 0
     kept = list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))
     rej = list(read_jsonl(tmp_path / "r.jsonl", ScoredCandidate))
     assert [r.triple.relation for r in kept] == ["作者"] and kept[0].triple.tail == "戴望舒"
     assert [r.reason for r in rej] == ["out_of_schema", "mention_not_in_text"]
     assert all(-1 <= r.s_st <= 1 for r in rej)  # rule-rejected rows are still scored
-    assert main(args[:-1]) == 0  # schema only: the absent tail is kept
+    assert main([*args, "--rules", "schema"]) == 0  # schema only: the absent tail is kept
     assert len(list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))) == 2
+    assert main([*args[:-1], "--rules", "schema", "mentions"]) == 0  # with repair (the default)
+    kept = list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))
+    assert [(r.triple.relation, r.original.relation if r.original else None, r.repairs) for r in kept] == [
+        ("作者", None, []),
+        ("作者", "写作者", ["relation:synonym"]),  # a lexicon synonym is mapped onto the schema, and kept
+    ]
     write_jsonl(inp, [rows[0].model_copy(update={"lang": "en"})])  # no English lexicon unless --lexicon names one
     with pytest.raises(ConfigError, match="no relation lexicon for 'en' rows"):
         run_filter(FilterConfig(input=str(inp), model=str(model_dir), out=str(tmp_path / "k2.jsonl"), rules=["schema"]))
