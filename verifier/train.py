@@ -59,31 +59,34 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
             encoder.freeze_bottom(cfg.freeze_encoder_layers)
         if cfg.cache_frozen_states and encoder.fully_frozen and not late:
             encoder.enable_state_cache()
+    # the fields a model config shares with TrainConfig under the same name
+    shared = cfg.model_dump(
+        include={
+            "encoder",
+            "projection_dim",
+            "dropout",
+            "projection",
+            "linearization",
+            "max_text_length",
+            "max_triple_length",
+            "tau",
+            "w",
+            "top_k",
+            "base_margin",
+            "beta",
+            "anchor_weight",
+            "entity_mask_prob",
+        }
+    )
     if late:
         from verifier.model.fusion import FusionConfig, LateFusionVerifier
 
         fc = FusionConfig(
-            encoder=cfg.encoder,
-            fusion_layers=cfg.fusion_layers,
-            projection_dim=cfg.projection_dim,
-            dropout=cfg.dropout,
-            projection=cfg.projection,
-            linearization=cfg.linearization,
-            max_text_length=cfg.max_text_length,
-            max_triple_length=cfg.max_triple_length,
-            text_prefix=cfg.text_prefix,
-            triple_prefix=cfg.triple_prefix,
-            tau=cfg.tau,
-            w=cfg.w,
-            top_k=cfg.top_k,
-            base_margin=cfg.base_margin,
-            beta=cfg.beta,
+            **shared,
+            **cfg.model_dump(
+                include={"fusion_layers", "text_prefix", "triple_prefix", "infonce_weight", "pointwise_weight", "score"}
+            ),
             local_mode=cfg.local_mode or "align",
-            infonce_weight=cfg.infonce_weight,
-            anchor_weight=cfg.anchor_weight,
-            pointwise_weight=cfg.pointwise_weight,
-            score=cfg.score,
-            entity_mask_prob=cfg.entity_mask_prob,
         )
         return LateFusionVerifier(fc, encoder)
     if cfg.head == "bce":
@@ -100,26 +103,9 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
             encoder,
         )
     mc = CacreConfig(
-        encoder=cfg.encoder,
-        projection_dim=cfg.projection_dim,
-        n_heads=cfg.n_heads,
-        dropout=cfg.dropout,
-        cross_attention=cfg.cross_attention,
-        projection=cfg.projection,
-        aggregation=cfg.aggregation,
-        linearization=cfg.linearization,
-        max_text_length=cfg.max_text_length,
-        max_triple_length=cfg.max_triple_length,
-        tau=cfg.tau,
-        w=cfg.w,
-        top_k=cfg.top_k,
-        base_margin=cfg.base_margin,
-        beta=cfg.beta,
+        **shared,
+        **cfg.model_dump(include={"n_heads", "cross_attention", "aggregation", "text_weight", "text_positives"}),
         local_mode=cfg.local_mode or "position",
-        text_weight=cfg.text_weight,
-        anchor_weight=cfg.anchor_weight,
-        entity_mask_prob=cfg.entity_mask_prob,
-        text_positives=cfg.text_positives,
     )
     return TripleVerifier(mc, encoder)
 

@@ -317,31 +317,37 @@ class TripleVerifier(SavedModelMixin, nn.Module):
 
     @torch.no_grad()
     def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
-        out = GroupScores()
-        for i in range(0, len(groups), batch_size):
-            chunk = groups[i : i + batch_size]
-            texts, triples, langs, views = [], [], [], []
-            for g in chunk:
-                for t in [g.anchor, g.positive, *g.negatives]:
-                    texts.append(g.text)
-                    triples.append(t)
-                    langs.append(g.lang)
-                    views.append(g.positive if t is g.anchor else g.anchor)  # S_tt: the anchor view of Figure 2
-            s_st, s_tt, _ = self.score_pairs(texts, triples, langs, views)
-            k = 0
-            for g in chunk:
-                out.text_gold.append(float(s_st[k]))
-                out.tt_gold.append(float(s_tt[k]))
+        return score_groups(self, groups, batch_size)
+
+
+def score_groups(model: object, groups: list[Group], batch_size: int = 16) -> GroupScores:
+    """S_st and S_tt of every pair of ``groups`` through ``model.score_pairs`` (any verifier with a triple view):
+    each triple's view is the group's anchor, the anchor's is the positive (the anchor view of Figure 2)."""
+    out = GroupScores()
+    for i in range(0, len(groups), batch_size):
+        chunk = groups[i : i + batch_size]
+        texts, triples, langs, views = [], [], [], []
+        for g in chunk:
+            for t in [g.anchor, g.positive, *g.negatives]:
+                texts.append(g.text)
+                triples.append(t)
+                langs.append(g.lang)
+                views.append(g.positive if t is g.anchor else g.anchor)
+        s_st, s_tt, _ = model.score_pairs(texts, triples, langs, views)  # type: ignore[attr-defined]
+        k = 0
+        for g in chunk:
+            out.text_gold.append(float(s_st[k]))
+            out.tt_gold.append(float(s_tt[k]))
+            k += 1
+            out.text_pos.append(float(s_st[k]))
+            out.anchor_pos.append(float(s_tt[k]))
+            k += 1
+            for t_kind in g.corruptions:
+                out.text_neg.append(float(s_st[k]))
+                out.anchor_neg.append(float(s_tt[k]))
+                out.neg_corruptions.append(t_kind)
                 k += 1
-                out.text_pos.append(float(s_st[k]))
-                out.anchor_pos.append(float(s_tt[k]))
-                k += 1
-                for t_kind in g.corruptions:
-                    out.text_neg.append(float(s_st[k]))
-                    out.anchor_neg.append(float(s_tt[k]))
-                    out.neg_corruptions.append(t_kind)
-                    k += 1
-        return out
+    return out
 
 
 def attention_evidence(
@@ -366,4 +372,4 @@ def num_parameters(model: nn.Module, trainable: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
 
 
-__all__ = ["CacreConfig", "GroupScores", "TripleVerifier", "attention_evidence", "num_parameters"]
+__all__ = ["CacreConfig", "GroupScores", "TripleVerifier", "attention_evidence", "num_parameters", "score_groups"]

@@ -45,7 +45,7 @@ from torch.nn import functional as F
 
 from verifier.data.groups import Group
 from verifier.losses import LocalMode, global_similarity, local_similarity, mean_pool, multi_granularity_infonce
-from verifier.model.cacre import GroupScores
+from verifier.model.cacre import GroupScores, score_groups
 from verifier.model.encoder import TextEncoder
 from verifier.model.inputs import Linearization, linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
@@ -350,31 +350,7 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
 
     @torch.no_grad()
     def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
-        out = GroupScores()
-        for i in range(0, len(groups), batch_size):
-            chunk = groups[i : i + batch_size]
-            texts, triples, langs, views = [], [], [], []
-            for g in chunk:
-                for t in [g.anchor, g.positive, *g.negatives]:
-                    texts.append(g.text)
-                    triples.append(t)
-                    langs.append(g.lang)
-                    views.append(g.positive if t is g.anchor else g.anchor)
-            s_st, s_tt, _ = self.score_pairs(texts, triples, langs, views)
-            k = 0
-            for g in chunk:
-                out.text_gold.append(float(s_st[k]))
-                out.tt_gold.append(float(s_tt[k]))
-                k += 1
-                out.text_pos.append(float(s_st[k]))
-                out.anchor_pos.append(float(s_tt[k]))
-                k += 1
-                for kind in g.corruptions:
-                    out.text_neg.append(float(s_st[k]))
-                    out.anchor_neg.append(float(s_tt[k]))
-                    out.neg_corruptions.append(kind)
-                    k += 1
-        return out
+        return score_groups(self, groups, batch_size)
 
 
 def _layer_out(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
