@@ -173,6 +173,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from verifier.schema import Candidate, GoldRecord
 
     rows = list(read_jsonl(args.val, Candidate))
+    originals: list = [(None, [])] * len(rows)
+    if args.decision:
+        from verifier.filter import default_lexicons, repair_rows
+
+        rows, originals = repair_rows(rows, default_lexicons(args.lexicon))
     if args.gold:
         from eval.align import relation_classes
         from eval.metrics import triple_prf
@@ -186,7 +191,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         _, _, correct = triple_prf(
             {d: [r.triple for r in rs] for d, rs in by_doc.items()},
             {d: g.triples for d, g in gold.items() if d in by_doc},
-            "strict",
+            args.label_mode,
             {d: g.lang for d, g in gold.items()},
             rc,
         )
@@ -201,6 +206,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     model = load_for_inference(args.model, args.device)
     s_st, s_tt = score_rows(model, rows, view_source=args.view_source, lexicon=args.lexicon)
     labels = np.asarray([r.label for r in rows])
+    if args.decision:
+        from verifier.decision import fit_decision
+        from verifier.filter import decision_features
+
+        x = decision_features(rows, s_st, originals, default_lexicons(args.lexicon), model)
+        dec = fit_decision(x, labels, args.objective, args.label_mode, args.val)
+        path = dec.save(args.model)
+        coef = ", ".join(f"{f} {c:+.2f}" for f, c in zip(dec.features, dec.coef, strict=True))
+        print(
+            f"p_correct >= {dec.tau1:.4f} (tau2 off): P={dec.precision:.4f} R={dec.recall:.4f} F1={dec.f1:.4f} on "
+            f"{dec.n} candidates, base rate {dec.base_rate:.3f}; coefficients {coef} -> {path}"
+        )
+        return 0
     choice = calibrate(s_st, s_tt, labels, args.objective)
     data = {**choice.model_dump(), "model": args.model, "val": args.val, "view_source": args.view_source}
     write_json(thresholds_path(args.model), data)
@@ -346,7 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibrate", help="choose tau1/tau2 on labelled candidates (writes thresholds.json)")
     c.add_argument("--model", required=True, help="verifier directory")
     c.add_argument("--val", required=True, help="labelled candidates (label 0/1), or unlabelled with --gold")
-    c.add_argument("--gold", help="gold records to label --val by strict match")
+    c.add_argument("--gold", help="gold records to label --val (by --label-mode matching)")
+    c.add_argument("--label-mode", default="strict", choices=["strict", "soft"], help="matching that labels --val")
+    c.add_argument(
+        "--decision",
+        action="store_true",
+        help="fit the calibrated decision (p_correct from grounding features, logistic regression) on repaired "
+        "candidates and write decision.json beside the model, instead of thresholds.json",
+    )
     c.add_argument("--objective", default="f1", help="f1 or precision@recall=R (default: f1)")
     c.add_argument("--view-source", default="auto", choices=["auto", "group", "lexicon"])
     c.add_argument("--lexicon", help="dataset whose lexicon builds views")

@@ -75,6 +75,9 @@ class FilterConfig(StageConfig):
     """Candidates per forward pass."""
     chunk_size: int = Field(4096, ge=1)
     """Rows read at a time (memory bound)."""
+    decision: bool = True
+    """Use ``decision.json`` beside the model when present (``verifier calibrate --decision``): keep rows whose
+    calibrated ``p_correct`` >= tau1 (and S_tt >= tau2 only when the decision sets a tau2)."""
     repair: bool = True
     """Canonicalise extracted triples (role ``candidate``) before scoring: relation synonyms and inverses onto the
     schema, entities onto the text's spelling (verifier.repair); the row keeps ``original`` and ``repairs``."""
@@ -276,7 +279,14 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
 
     if not cfg.input or not cfg.model:
         raise ConfigError("--model and an input file are required")
-    tau1, tau2 = resolve_thresholds(cfg)
+    from verifier.decision import DecisionModel
+
+    decision = DecisionModel.load(cfg.model) if cfg.decision else None
+    if decision is not None:
+        tau1 = decision.tau1 if cfg.tau1 is None else cfg.tau1
+        tau2 = (decision.tau2 if decision.tau2 is not None else -math.inf) if cfg.tau2 is None else cfg.tau2
+    else:
+        tau1, tau2 = resolve_thresholds(cfg)
     model = model if model is not None else load_for_inference(cfg.model, cfg.device)
     scorer = Scorer(model, cfg.model, cfg.evidence)
     lexicons = default_lexicons(cfg.lexicon)
@@ -296,19 +306,28 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
                 for i in range(0, len(chunk), cfg.batch_size):
                     rows, vs = chunk[i : i + cfg.batch_size], views[i : i + cfg.batch_size]
                     s_st, s_tt, evid = scorer.score(rows, vs)
-                    keep, reasons = decide(s_st, s_tt, tau1, tau2, cfg.missing_view)
+                    origs = originals[i : i + cfg.batch_size]
+                    p_ok, why_p = [None] * len(rows), [[] for _ in rows]
+                    if decision is not None:
+                        x = decision_features(rows, s_st, origs, lexicons, model)
+                        p_arr = decision.p_correct(x)
+                        p_ok, why_p = p_arr.tolist(), decision.explain(x)
+                        keep, reasons = decide(p_arr, s_tt, tau1, tau2, "pass")
+                    else:
+                        keep, reasons = decide(s_st, s_tt, tau1, tau2, cfg.missing_view)
                     if cfg.rules:
                         broken = [rule_reason(r, cfg.rules, lexicons.get(r.lang)) for r in rows]
                         reasons = [b or why for b, why in zip(broken, reasons, strict=True)]
                         keep = keep & np.asarray([b is None for b in broken])
-                    origs = originals[i : i + cfg.batch_size]
-                    for r, a, b, k, why, ev, (orig, fixes) in zip(
-                        rows, s_st, s_tt, keep, reasons, evid, origs, strict=True
+                    for r, a, b, k, why, ev, (orig, fixes), p, ex in zip(
+                        rows, s_st, s_tt, keep, reasons, evid, origs, p_ok, why_p, strict=True
                     ):
                         sc = ScoredCandidate(
                             **r.model_dump(),
                             original=orig,
                             repairs=fixes,
+                            p_correct=p,
+                            explanation=ex,
                             s_st=float(a),
                             s_tt=None if math.isnan(b) else float(b),
                             decision="keep" if k else "reject",
@@ -334,6 +353,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
     summary = {
         "input": cfg.input,
         "model": cfg.model,
+        "gate": "decision.json (p_correct)" if decision is not None else "thresholds (S_st, S_tt)",
         "tau1": tau1,
         "tau2": tau2,
         "rows": n,
@@ -343,6 +363,35 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
         "triples_per_s": round(n / wall, 1) if wall else None,
     }
     return summary
+
+
+def is_probability(model: Any) -> bool:
+    """Whether the model's S_st is a probability (BCE, late fusion's pointwise score) rather than a cosine."""
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "model_type", None) == "bce" or getattr(cfg, "score", None) == "pointwise"
+
+
+def decision_features(
+    rows: list[Candidate],
+    s_st: np.ndarray,
+    originals: list[tuple[Triple | None, list[str]]],
+    lexicons: dict[str, Lexicon | None],
+    model: Any,
+) -> np.ndarray:
+    """The grounding features of ``verifier.decision`` for scored (and repaired) rows."""
+    from verifier.decision import grounding_features
+
+    schema = {r for lex in lexicons.values() if lex is not None for r in lex.relations} or None
+    return grounding_features(
+        [r.text for r in rows],
+        [r.triple.head for r in rows],
+        [r.triple.tail for r in rows],
+        [r.triple.relation for r in rows],
+        s_st,
+        schema,
+        [bool(fixes) for _, fixes in originals],
+        is_probability(model),
+    )
 
 
 def repair_rows(

@@ -198,6 +198,10 @@ class ScoredCandidate(Candidate):
     """The triple as the generator wrote it, when ``repair`` changed it (``triple`` is what was scored)."""
     repairs: list[str] = Field(default_factory=list)
     """What repair changed: ``relation:synonym``, ``relation:inverse``, ``head:mention``, ``tail:mention``."""
+    p_correct: float | None = None
+    """Calibrated probability that the triple is right (``decision.json`` beside the model); None without one."""
+    explanation: list[str] = Field(default_factory=list)
+    """The features that moved ``p_correct`` most, with their signed logit contributions."""
 
     @model_validator(mode="after")
     def _reason_matches_decision(self) -> ScoredCandidate:
