@@ -163,6 +163,21 @@ def cmd_filter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge(args: argparse.Namespace) -> int:
+    from generation.judge import JudgeConfig, run_judge
+    from verifier.config import config_from_args
+    from verifier.io import write_json
+
+    cfg = config_from_args(JudgeConfig, args)
+    s = run_judge(cfg)
+    write_json(f"{cfg.out}.summary.json", s)
+    print(
+        f"judged {s['rows']} candidates with {s['model']} ({s['undecided']} without a yes/no token) at "
+        f"{s['triples_per_s']} triples/s; P(yes) >= 0.5 for {s['kept']} -> {cfg.out}"
+    )
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -360,6 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--config", help="TOML file with a [filter] table; flags override it")
     add_config_flags(f, FilterConfig, skip=("input",))
     f.set_defaults(func=cmd_filter)
+
+    from generation.judge import JudgeConfig
+
+    j = sub.add_parser("judge", help="LLM-as-judge baseline: P(yes) that the text supports each candidate")
+    j.add_argument("input", help="candidate JSONL")
+    j.add_argument("--config", help="TOML file with a [judge] table; flags override it")
+    add_config_flags(j, JudgeConfig, skip=("input",))
+    j.set_defaults(func=cmd_judge)
 
     c = sub.add_parser("calibrate", help="choose tau1/tau2 on labelled candidates (writes thresholds.json)")
     c.add_argument("--model", required=True, help="verifier directory")

@@ -25,6 +25,8 @@ class CachedCompletion(BaseModel):
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    top_logprobs: dict[str, float] | None = None
+    """Log-probabilities of the first answer token's alternatives (when the request asked for logprobs)."""
 
 
 def cache_key(

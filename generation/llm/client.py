@@ -162,11 +162,15 @@ class LLMClient:
                 self.usage.prompt_tokens += usage.prompt_tokens or 0
                 self.usage.completion_tokens += usage.completion_tokens or 0
             choice = resp.choices[0] if resp.choices else None
+            first = None
+            if choice is not None and getattr(choice, "logprobs", None) is not None and choice.logprobs.content:
+                first = {t.token: float(t.logprob) for t in choice.logprobs.content[0].top_logprobs or []}
             return CachedCompletion(
                 content=(choice.message.content or "") if choice else "",
                 finish_reason=choice.finish_reason if choice else None,
                 prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
                 completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+                top_logprobs=first,
             )
 
         try:
@@ -185,10 +189,14 @@ class LLMClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def complete(
-        self, messages: list[dict[str, str]], prompt: PromptTemplate, max_tokens: int
+        self,
+        messages: list[dict[str, str]],
+        prompt: PromptTemplate,
+        max_tokens: int,
+        extra: dict[str, Any] | None = None,
     ) -> CachedCompletion:
-        """One completion, from the cache when possible."""
-        params = self._params(max_tokens)
+        """One completion, from the cache when possible; ``extra``: more request parameters (e.g. logprobs)."""
+        params = {**self._params(max_tokens), **(extra or {})}
         key = cache_key(self.settings.base_url, self.settings.model, prompt.prompt_id, prompt.version, messages, params)
         if self.cache is not None and not self.refresh:
             hit = self.cache.get(key)

@@ -46,7 +46,11 @@ class LocalLlamaServer:
         n_threads: int | None = None,
         log_path: str | os.PathLike[str] | None = None,
         startup_timeout_s: float = 300.0,
+        logits_all: bool = False,
     ) -> None:
+        """``logits_all``: keep every position's logits, which llama.cpp needs to return log-probabilities
+        (the LLM-judge baseline); off for generation, where it only costs time."""
+        self.logits_all = logits_all
         self.model_path = str(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 2
@@ -80,6 +84,7 @@ class LocalLlamaServer:
             str(self.n_ctx),
             "--n_threads",
             str(self.n_threads),
+            *(["--logits_all", "True"] if self.logits_all else []),
         ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)

@@ -34,6 +34,8 @@ class Reply(BaseModel):
     empty_choices: bool = False
     raw_body: str | None = None
     """Send this body verbatim (e.g. an error JSON)."""
+    top_logprobs: dict[str, float] | None = None
+    """Alternatives of the first answer token, sent as OpenAI chat logprobs when the request asks for them."""
 
 
 _BLOCK = re.compile(r"(?:<文本>|<text>)\n(.*?)\n(?:</文本>|</text>)", re.S)
@@ -138,6 +140,23 @@ class ScriptedServer:
                             "index": 0,
                             "message": {"role": "assistant", "content": content},
                             "finish_reason": reply.finish_reason,
+                            "logprobs": (
+                                {
+                                    "content": [
+                                        {
+                                            "token": content[:1],
+                                            "logprob": max(reply.top_logprobs.values()),
+                                            "bytes": None,
+                                            "top_logprobs": [
+                                                {"token": t, "logprob": lp, "bytes": None}
+                                                for t, lp in reply.top_logprobs.items()
+                                            ],
+                                        }
+                                    ]
+                                }
+                                if reply.top_logprobs and request.get("logprobs")
+                                else None
+                            ),
                         }
                     ]
                 )
