@@ -86,3 +86,21 @@ def zero_shot_macro(gold_labels: list[str], pred_labels: list[str]) -> PRF:
     r = float(np.mean([hits[lab] / n_gold[lab] for lab in labels_g])) if labels_g else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return PRF(precision=p, recall=r, f1=f, tp=sum(hits.values()), pred=len(pred_labels), gold=len(gold_labels))
+
+
+def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> tuple[float, list[dict[str, float]]]:
+    """Expected calibration error over ``bins`` equal-width probability bins, and the bins (count, mean predicted
+    probability, observed rate) behind the reliability diagram: ECE = sum_b n_b / N * |rate_b - mean_p_b|."""
+    y, p = np.asarray(labels, dtype=float), np.asarray(probs, dtype=float)
+    ok = ~np.isnan(p)
+    y, p = y[ok], p[ok]
+    which = np.clip(np.digitize(p, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    out, ece = [], 0.0
+    for b in range(bins):
+        m = which == b
+        if not m.any():
+            continue
+        rate, mean_p = float(y[m].mean()), float(p[m].mean())
+        ece += m.mean() * abs(rate - mean_p)
+        out.append({"bin": b, "n": int(m.sum()), "mean_p": mean_p, "rate": rate})
+    return float(ece), out

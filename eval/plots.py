@@ -89,3 +89,23 @@ def threshold_figure(
     ax.set(xlabel=xlabel, ylabel="score", title=f"P/R/F1 against {xlabel}", ylim=(0, 1.01))
     ax.legend()
     return _save(fig, path)
+
+
+def reliability_figure(bins: list[dict[str, float]], ece: float, path: str | os.PathLike[str]) -> Path:
+    """Observed rate of correct candidates against the mean predicted p_correct per bin (the diagonal is perfect
+    calibration); marker area follows the bin's count."""
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    if bins:
+        n = np.asarray([b["n"] for b in bins], dtype=float)
+        ax.plot([b["mean_p"] for b in bins], [b["rate"] for b in bins], marker="o", linewidth=1)
+        ax.scatter([b["mean_p"] for b in bins], [b["rate"] for b in bins], s=20 + 200 * n / n.max(), alpha=0.4)
+    ax.set(
+        xlabel="mean predicted p_correct",
+        ylabel="observed share correct",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title=f"Reliability (ECE {ece:.3f})",
+    )
+    return _save(fig, path)

@@ -208,6 +208,14 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
             tau2 = thr["tau2"] if thr else -1.0
             taus, p, r, f = tau_curves(s_st, s_tt, lab, tau2, int((lab == 1).sum()))
             threshold_figure(taus, p, r, f, thr["tau1"] if thr else None, out / "tau_curves.png")
+            probs = np.asarray([np.nan if r.p_correct is None else r.p_correct for r in scored], dtype=float)
+            if (~np.isnan(probs)).any():
+                from eval.metrics import reliability
+                from eval.plots import reliability_figure
+
+                ece_value, bins = reliability(lab, probs)
+                metrics["calibration"] = {"ece": ece_value, "bins": bins, "auc_p_correct": roc_auc(lab, probs)}
+                reliability_figure(bins, ece_value, out / "reliability.png")
             kinds: dict[str, list[int]] = defaultdict(list)
             for row in scored:
                 if row.corruption:

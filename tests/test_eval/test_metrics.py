@@ -64,3 +64,22 @@ def test_canonical_zero_shot_macro_by_hand():
     # precision over predicted labels: A 1/2, B 2/3 -> 7/12; recall over gold labels: A 1/2, B 1, C 0 -> 1/2
     assert m.precision == pytest.approx(7 / 12) and m.recall == pytest.approx(0.5)
     assert m.f1 == pytest.approx(2 * (7 / 12) * 0.5 / (7 / 12 + 0.5))
+
+
+def test_reliability_bins_and_ece_by_hand_and_against_sklearn():
+    from sklearn.calibration import calibration_curve
+
+    from eval.metrics import reliability
+
+    y = np.array([1, 0, 1, 1, 0, 0])
+    p = np.array([0.9, 0.1, 0.8, 0.7, 0.2, 0.6])
+    ece, bins = reliability(y, p)
+    assert ece == pytest.approx((0.1 + 0.2 + 0.6 + 0.3 + 0.2 + 0.1) / 6)
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=5000)
+    y = (rng.uniform(size=5000) < p).astype(int)
+    ece, bins = reliability(y, p)
+    rate, mean_p = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    np.testing.assert_allclose([b["rate"] for b in bins], rate, atol=1e-12)
+    np.testing.assert_allclose([b["mean_p"] for b in bins], mean_p, atol=1e-12)
+    assert ece < 0.03  # calibrated by construction

@@ -113,5 +113,26 @@ def test_calibrate_decision_then_filter_writes_p_correct(tiny_encoder, tmp_path)
     assert {(r.triple.relation, r.triple.tail) for r in kept} == {("作者", "戴望舒")} and len(kept) == 12
     assert all(r.p_correct is not None and r.explanation for r in kept + rej)
     assert min(r.p_correct for r in kept) > max(r.p_correct for r in rej)
+    assert (
+        main(
+            [
+                "eval",
+                "--pred",
+                str(out),
+                "--gold",
+                str(gold),
+                "--candidates",
+                str(out),
+                str(tmp_path / "r.jsonl"),
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
+    import json
+
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert 0 <= metrics["calibration"]["ece"] <= 1 and (tmp_path / "ev" / "reliability.png").exists()
     inverse = [r for r in rej if r.repairs == ["relation:inverse"]]  # 诗人 / 作品 / 雨巷 -> 雨巷 / 作者 / 诗人
     assert inverse and inverse[0].original.relation == "作品" and inverse[0].triple.relation == "作者"
