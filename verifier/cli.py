@@ -258,6 +258,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  filtered P={a['precision']:.3f} R={a['recall']:.3f} F1={a['f1']:.3f} "
         f"(tau1={r['thresholds']['tau1']:.3f}, tau2={r['thresholds']['tau2']:.3f})"
     )
+    if a["f1"] <= b["f1"]:
+        print(
+            "  the filter did NOT raise F1 on these candidates: the model the demo trains in its few CPU minutes is "
+            "too weak to help here (docs/results.md has what a full CPU run reaches); do not read this as a result"
+        )
     auc = r["eval_groups"].get("auc") or {}
     print(f"synthetic test groups: text AUC {fmt(auc.get('text'))}, anchor AUC {fmt(auc.get('anchor'))}")
     print(
