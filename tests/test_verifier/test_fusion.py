@@ -29,7 +29,7 @@ def test_lower_plus_upper_layers_equal_the_encoders_forward(tiny_encoder):
         out = layer(h, attention_mask=m._extended_mask(mk, h.dtype))
         h = out[0] if isinstance(out, tuple) else out
     ref = m.encoder.model(**m.encoder.tokenize(s, 32)).last_hidden_state
-    assert torch.allclose(h[mk], ref[mk], atol=1e-5)
+    assert torch.allclose(h[mk], ref[mk], atol=2e-2)  # the cache stores bf16 (3 significant digits)
     assert len(m._lower_cache) == 2
     m.lower_states(s[:1], 32)
     assert len(m._lower_cache) == 2  # cached per sequence
