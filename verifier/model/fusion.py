@@ -34,6 +34,7 @@ The literal module stays available as ``verifier train --interaction paper`` (:m
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Literal
 
@@ -176,10 +177,14 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
             for layer in base.encoder.layer[: self.n_lower]:
                 h = _layer_out(layer(h, attention_mask=ext))
             base.train(was_training)
-            for j, (k, i) in enumerate(todo.items()):
-                # bf16 halves the cache (72k DuIE sequences: about 1.3 GB instead of 2.7); the joint layers run in
-                # bf16 under autocast anyway
-                self._lower_cache[k] = h[j, : lengths[i]].to(torch.bfloat16).clone()  # (n_i, H)
+            # One packed bf16 block per batch, the cache holding views into it: per-sequence copies fragment the
+            # allocator (a first CPU run grew to 16.5 GB and was OOM-killed); bf16 halves the size and the joint
+            # layers run in bf16 under autocast anyway.
+            n_real = [lengths[i] for i in todo.values()]
+            packed = torch.cat([h[j, :n] for j, n in enumerate(n_real)]).to(torch.bfloat16)  # (sum n_i, H)
+            offsets = [0, *itertools.accumulate(n_real)]
+            for j, k in enumerate(todo):
+                self._lower_cache[k] = packed[offsets[j] : offsets[j + 1]]  # (n_i, H) view
         out = nn.utils.rnn.pad_sequence([self._lower_cache[k] for k in keys], batch_first=True).float()  # (B, L, H)
         m = torch.zeros(out.shape[:2], dtype=torch.bool)
         for i, n in enumerate(lengths):
