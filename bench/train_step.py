@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")  # as the CLI does: variable shapes, bounded memory
 
 import torch  # noqa: E402
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -429,6 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before torch creates its first oneDNN primitive: the default cache keeps one primitive (with its packed
+    # weights and scratchpad) per distinct input shape, up to 1024, and variable-length batches make every step
+    # a new shape; a CPU training run grew by about 0.6 GB a minute until OOM-killed (docs/results.md, section 0).
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    os.environ.setdefault("LRU_CACHE_CAPACITY", "16")
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
