@@ -189,11 +189,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from verifier.schema import Candidate, GoldRecord
 
     rows = list(read_jsonl(args.val, Candidate))
-    originals: list = [(None, [])] * len(rows)
-    if args.decision:
-        from verifier.filter import default_lexicons, repair_rows
+    from verifier.filter import default_lexicons, repair_rows
 
-        rows, originals = repair_rows(rows, default_lexicons(args.lexicon))
+    rows, originals = repair_rows(rows, default_lexicons(args.lexicon))  # what filter scores (extracted rows only)
     if args.gold:
         from eval.align import relation_classes
         from eval.metrics import triple_prf
