@@ -115,8 +115,9 @@ class TrainConfig(StageConfig):
     """Late fusion: weight of the pointwise binary cross-entropy (scores comparable across texts)."""
     infonce_weight: float = Field(1.0, ge=0)
     """Late fusion: weight of the multi-granularity InfoNCE."""
-    score: Literal["pointwise", "similarity"] = "pointwise"
-    """Late fusion: S_st is the pointwise probability (default) or the fused text-triple cosine."""
+    score: Literal["pointwise", "similarity"] = "similarity"
+    """Late fusion: S_st is the fused text-triple cosine (default; measured best, docs/results.md section 0) or
+    the pointwise head's probability."""
     text_prefix: str = ""
     """Late fusion and BCE: prepended to every text (e5 encoders: 'passage: ')."""
     triple_prefix: str = ""

@@ -69,7 +69,7 @@ def test_align_local_mode_matches_each_triple_token_to_its_best_text_token():
 
 def test_tiny_overfit_separates_right_from_wrong_and_scores_compare_across_texts(tiny_encoder):
     torch.manual_seed(0)
-    m = tiny(tiny_encoder, fusion_layers=2)
+    m = tiny(tiny_encoder, fusion_layers=2, score="pointwise")
     g2 = group(1).model_copy(
         update={
             "text": "秦始皇的母亲是赵姬。",
