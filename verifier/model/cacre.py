@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from verifier.data.groups import Group
-from verifier.losses import LocalMask, LocalMode, global_similarity, local_similarity, multi_granularity_infonce
+from verifier.losses import (
+    InfoNceParams,
+    LocalMask,
+    LocalMode,
+    global_similarity,
+    local_similarity,
+    multi_granularity_infonce,
+)
 from verifier.model.cross_attention import Aggregation, BidirectionalCrossAttention
 from verifier.model.encoder import TextEncoder
 from verifier.model.inputs import Linearization, linearize, maybe_mask
@@ -38,7 +45,7 @@ from verifier.schema import Triple
 DEFAULT_ENCODER = "hfl/chinese-roberta-wwm-ext"
 
 
-class CacreConfig(BaseModel):
+class CacreConfig(InfoNceParams):
     """Architecture and similarity hyperparameters (Table 2 defaults); saved as ``config.json``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -58,11 +65,6 @@ class CacreConfig(BaseModel):
     linearization: Linearization = "plain"
     max_text_length: int = 128
     max_triple_length: int = 32
-    tau: float = 0.07
-    w: float = 0.7
-    top_k: float = 0.8
-    base_margin: float = 0.08
-    beta: float = 0.05
     local_mode: LocalMode = "position"
     local_mask: LocalMask = "both"
     text_weight: float = 1.0

@@ -47,7 +47,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from verifier.data.groups import Group
-from verifier.losses import LocalMode, global_similarity, local_similarity, mean_pool, multi_granularity_infonce
+from verifier.losses import (
+    InfoNceParams,
+    LocalMode,
+    global_similarity,
+    local_similarity,
+    mean_pool,
+    multi_granularity_infonce,
+)
 from verifier.model.cacre import GroupScores, score_groups
 from verifier.model.encoder import TextEncoder
 from verifier.model.inputs import Linearization, linearize, maybe_mask
@@ -57,7 +64,7 @@ from verifier.model.projection import ProjectionNetwork
 from verifier.schema import Triple
 
 
-class FusionConfig(BaseModel):
+class FusionConfig(InfoNceParams):
     """Late-fusion CACRE; defaults are Table 2's where the paper gives one. Saved as ``config.json``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -81,11 +88,6 @@ class FusionConfig(BaseModel):
     """Prepended to every text (e5 encoders expect ``passage: ``)."""
     triple_prefix: str = ""
     """Prepended to every linearised triple (e5: ``query: ``)."""
-    tau: float = 0.07
-    w: float = 0.7
-    top_k: float = 0.8
-    base_margin: float = 0.08
-    beta: float = 0.05
     local_mode: LocalMode = "align"
     infonce_weight: float = 1.0
     """Weight of the multi-granularity InfoNCE (text view + anchor view)."""
