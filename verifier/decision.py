@@ -33,7 +33,7 @@ def grounding_features(
     tails: list[str],
     relations: list[str],
     s_st: np.ndarray,
-    schema: set[str] | None,
+    schema: frozenset[str] | set[str] | None,
     repaired: list[bool],
     probability: bool,
 ) -> np.ndarray:

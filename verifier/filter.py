@@ -290,6 +290,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
     model = model if model is not None else load_for_inference(cfg.model, cfg.device)
     scorer = Scorer(model, cfg.model, cfg.evidence)
     lexicons = default_lexicons(cfg.lexicon)
+    indexes = relation_indexes(lexicons) if cfg.repair else {}
     total = count_lines(cfg.input) if cfg.progress else None
     counts: Counter[str] = Counter()
     t0 = time.perf_counter()
@@ -301,7 +302,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
             for chunk in iter_chunks(cfg.input, cfg.chunk_size):
                 originals: list[tuple[Triple | None, list[str]]] = [(None, [])] * len(chunk)
                 if cfg.repair:
-                    chunk, originals = repair_rows(chunk, lexicons)
+                    chunk, originals = repair_rows(chunk, lexicons, indexes)
                 views = choose_views(chunk, cfg.view_source, lexicons)
                 for i in range(0, len(chunk), cfg.batch_size):
                     rows, vs = chunk[i : i + cfg.batch_size], views[i : i + cfg.batch_size]
@@ -371,6 +372,11 @@ def is_probability(model: Any) -> bool:
     return getattr(cfg, "model_type", None) == "bce" or getattr(cfg, "score", None) == "pointwise"
 
 
+def schema_of(lexicons: dict[str, Lexicon | None]) -> frozenset[str] | None:
+    """Every relation of the run's lexicons (None: no lexicon, every relation counts as inside)."""
+    return frozenset(r for lex in lexicons.values() if lex is not None for r in lex.relations) or None
+
+
 def decision_features(
     rows: list[Candidate],
     s_st: np.ndarray,
@@ -381,27 +387,33 @@ def decision_features(
     """The grounding features of ``verifier.decision`` for scored (and repaired) rows."""
     from verifier.decision import grounding_features
 
-    schema = {r for lex in lexicons.values() if lex is not None for r in lex.relations} or None
     return grounding_features(
         [r.text for r in rows],
         [r.triple.head for r in rows],
         [r.triple.tail for r in rows],
         [r.triple.relation for r in rows],
         s_st,
-        schema,
+        schema_of(lexicons),
         [bool(fixes) for _, fixes in originals],
         is_probability(model),
     )
 
 
+def relation_indexes(lexicons: dict[str, Lexicon | None]) -> dict[str, Any]:
+    """One ``verifier.repair.RelationIndex`` per language that has a lexicon (build once per run)."""
+    from verifier.repair import RelationIndex
+
+    return {lang: RelationIndex(lex) for lang, lex in lexicons.items() if lex is not None}
+
+
 def repair_rows(
-    rows: list[Candidate], lexicons: dict[str, Lexicon | None]
+    rows: list[Candidate], lexicons: dict[str, Lexicon | None], indexes: dict[str, Any] | None = None
 ) -> tuple[list[Candidate], list[tuple[Triple | None, list[str]]]]:
     """Canonicalise the extracted (role ``candidate``) rows; returns the rows to score and, per row, the original
-    triple and the changes (None, [] when nothing changed)."""
-    from verifier.repair import RelationIndex, canonicalize
+    triple and the changes (None, [] when nothing changed). ``indexes``: from :func:`relation_indexes`."""
+    from verifier.repair import canonicalize
 
-    indexes = {lang: RelationIndex(lex) for lang, lex in lexicons.items() if lex is not None}
+    indexes = indexes if indexes is not None else relation_indexes(lexicons)
     out, originals = [], []
     for r in rows:
         lex = lexicons.get(r.lang)

@@ -55,9 +55,7 @@ class CrossEncoderVerifier(SavedModelMixin, nn.Module):
 
     def __init__(self, config: BceConfig, encoder: TextEncoder) -> None:
         super().__init__()
-        config.hidden_size = encoder.hidden_size
-        self.config = config
-        self.encoder = encoder
+        self._bind(config, encoder)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(encoder.hidden_size, 1)
         import random

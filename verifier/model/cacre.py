@@ -115,9 +115,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
 
     def __init__(self, config: CacreConfig, encoder: TextEncoder) -> None:
         super().__init__()
-        config.hidden_size = encoder.hidden_size
-        self.config = config
-        self.encoder = encoder
+        self._bind(config, encoder)
         h = encoder.hidden_size
         self.cross = (
             BidirectionalCrossAttention(h, config.n_heads, 0.0, config.aggregation) if config.cross_attention else None

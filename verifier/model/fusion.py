@@ -122,9 +122,7 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
 
     def __init__(self, config: FusionConfig, encoder: TextEncoder) -> None:
         super().__init__()
-        config.hidden_size = encoder.hidden_size
-        self.config = config
-        self.encoder = encoder
+        self._bind(config, encoder)
         base = self._base()
         n = len(base.encoder.layer)
         k = n if config.fusion_layers is None else config.fusion_layers
@@ -194,9 +192,7 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
             for j, k in enumerate(todo):
                 self._lower_cache[k] = packed[offsets[j] : offsets[j + 1]]  # (n_i, H) view
         out = nn.utils.rnn.pad_sequence([self._lower_cache[k] for k in keys], batch_first=True).float()  # (B, L, H)
-        m = torch.zeros(out.shape[:2], dtype=torch.bool)
-        for i, n in enumerate(lengths):
-            m[i, :n] = True
+        m = torch.arange(out.shape[1])[None, :] < torch.tensor(lengths)[:, None]  # (B, L)
         return out.to(self.device), m.to(self.device)
 
     @staticmethod

@@ -21,6 +21,12 @@ class SavedModelMixin:
 
     config_class: type[BaseModel]
 
+    def _bind(self, config: Any, encoder: Any) -> None:
+        """Keep the config and the encoder; the config records the encoder's hidden size (read, never set)."""
+        config.hidden_size = encoder.hidden_size
+        self.config = config
+        self.encoder = encoder
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device  # type: ignore[attr-defined]
