@@ -1,116 +1,171 @@
-"""Threshold calibration: choose (tau1, tau2) on labelled candidates with a sorted scan.
+"""Threshold calibration: choose tau1 (global and per relation) and tau2 on labelled candidates, and fit the
+calibrated decision (``p_correct``). The thresholds and the gate they feed are ``verifier.decision``'s contracts.
 
-Rows are kept when ``s_st >= tau1`` and ``s_tt >= tau2`` (NaN or +inf ``s_tt``: no view; it passes the tau2
-gate, as ``filter --missing-view pass`` does, and is not a candidate tau2). Precision is TP / kept; recall is
+Rows are kept when ``score >= tau1`` and ``s_tt >= tau2`` (NaN ``s_tt``: no view; it passes the tau2 gate, as
+``filter --missing-view pass`` does, and is not a candidate tau2). Precision is TP / kept; recall is
 TP / labelled positives.
 
-Algorithm: sort the rows once by ``s_st`` descending. For each candidate tau2 (the distinct ``s_tt`` values,
-or ``max_grid`` quantiles of them when there are more), the rows passing tau2 form a mask; cumulative sums of
-``mask`` and ``mask & label`` along the sorted order give TP and kept for every tau1 at once (tau1 = the s_st
-value at each position, ties resolved at the last row with that value). So the search is O(G * n) vectorised
-instead of a double loop over every pair of values with a full pass each (O(n^3)).
+Algorithm: sort the rows once by score descending. For each candidate tau2 (the distinct ``s_tt`` values, or
+``max_grid`` quantiles of them when there are more), the rows passing tau2 form a mask; cumulative sums of
+``mask`` and ``mask & label`` along the sorted order give TP and kept for every tau1 at once (tau1 = the score at
+each position, ties resolved at the last row with that value). So the search is O(G * n) vectorised.
 
-Objectives: ``f1`` (maximise F1), ``precision@recall=R`` (maximise precision subject to recall >= R; ties by
-higher recall).
+Objectives (``--objective``): ``f1`` (maximise F1); ``precision@recall=R`` (maximise precision subject to
+recall >= R; ties by higher recall); ``recall@precision=P`` (maximise recall subject to precision >= P; ties by
+higher precision). When no threshold meets the constraint, the least infeasible one is returned (highest recall,
+resp. precision); the thresholds' precision and recall fields show by how much it misses.
+
+Per-relation tau1 (``min_relation_rows``): a relation with at least that many calibration candidates, at least
+one of them right and one wrong, gets its own tau1, chosen by the same objective on its rows at the global tau2;
+the others keep the global tau1. The figures returned are those of the combined gate on the calibration rows.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+
+from verifier.decision import GROUNDING_FEATURES, DecisionModel, GateScore, Thresholds
+
+Objective = tuple[str, float | None]
 
 
-class ThresholdChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tau1: float
-    tau2: float
-    objective: str
-    precision: float
-    recall: float
-    f1: float
-    kept: int
-    n: int
-    positives: int
-
-
-def parse_objective(objective: str) -> tuple[str, float | None]:
+def parse_objective(objective: str) -> Objective:
+    """'f1' | 'precision@recall=R' | 'recall@precision=P' -> (kind, bound)."""
     if objective == "f1":
         return "f1", None
-    m = re.fullmatch(r"precision@recall=([0-9.]+)", objective)
-    if not m or not 0 < float(m.group(1)) <= 1:
-        raise ValueError(f"--objective must be 'f1' or 'precision@recall=R' with R in (0, 1] (got {objective!r})")
-    return "precision@recall", float(m.group(1))
+    m = re.fullmatch(r"(precision@recall|recall@precision)=([0-9.]+)", objective)
+    if not m or not 0 < float(m.group(2)) <= 1:
+        raise ValueError(
+            "--objective must be 'f1', 'precision@recall=R' or 'recall@precision=P' with R, P in (0, 1] "
+            f"(got {objective!r})"
+        )
+    return m.group(1), float(m.group(2))
 
 
-def _score(tp: np.ndarray, kept: np.ndarray, pos: int, kind: str, r_min: float | None) -> np.ndarray:
+def _objective_values(tp: np.ndarray, kept: np.ndarray, pos: int, kind: str, bound: float | None) -> np.ndarray:
+    """Value of every cut; a cut that breaks the constraint scores below every feasible one (-2 + its slack)."""
     prec = np.divide(tp, kept, out=np.zeros_like(tp, dtype=float), where=kept > 0)
     rec = tp / max(pos, 1)
     if kind == "f1":
         return np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(prec), where=(prec + rec) > 0)
-    # lexicographic: precision, then recall; infeasible points get -1
-    return np.where(rec >= r_min - 1e-12, prec + 1e-6 * rec, -1.0)
+    if kind == "precision@recall":
+        return np.where(rec >= bound - 1e-12, prec + 1e-6 * rec, -2.0 + rec)
+    return np.where((prec >= bound - 1e-12) & (kept > 0), rec + 1e-6 * prec, -2.0 + prec)
 
 
-def calibrate(
-    s_st: np.ndarray, s_tt: np.ndarray, labels: np.ndarray, objective: str = "f1", max_grid: int | None = 512
-) -> ThresholdChoice:
-    kind, r_min = parse_objective(objective)
-    s_st = np.asarray(s_st, dtype=float)
-    s_tt = np.asarray(s_tt, dtype=float)
-    y = np.asarray(labels).astype(bool)
-    n, pos = len(y), int(y.sum())
-    if n == 0:
-        raise ValueError("no labelled candidates to calibrate on")
-    order = np.argsort(-s_st, kind="stable")
-    st_sorted, y_sorted = s_st[order], y[order]
-    tt_sorted = np.nan_to_num(s_tt[order], nan=np.inf)
-    # a tau1 cut can only fall after the last of equal s_st values
+def _best_cut(
+    score: np.ndarray, s_tt: np.ndarray, y: np.ndarray, kind: str, bound: float | None, max_grid: int | None
+) -> tuple[float, float, float]:
+    """(objective value, tau1, tau2) of the best cut; tau2 = -inf when the S_tt gate does not help."""
+    order = np.argsort(-score, kind="stable")
+    st_sorted, y_sorted = score[order], y[order]
+    tt_sorted = np.nan_to_num(s_tt[order], nan=np.inf)  # NaN = no view: passes every tau2
     last_of_tie = np.r_[st_sorted[1:] != st_sorted[:-1], True]
-    finite = np.unique(s_tt[np.isfinite(s_tt)])  # +inf (a caller's "no view") passes every tau2, as NaN does
+    finite = np.unique(s_tt[~np.isnan(s_tt)])
     grid = (
         finite
         if max_grid is None or len(finite) <= max_grid
         else np.unique(np.quantile(finite, np.linspace(0, 1, max_grid)))
     )
-    grid = np.r_[-np.inf, grid] if len(grid) == 0 or grid[0] > -1.0 else grid
-    best = (-np.inf, 0.0, 0.0, 0, 0)
+    grid = np.r_[-np.inf, grid]
+    pos = int(y.sum())
+    best = (-np.inf, float(st_sorted[0]), -np.inf)
     for tau2 in grid:
         mask = tt_sorted >= tau2
-        kept = np.cumsum(mask)
-        tp = np.cumsum(mask & y_sorted)
-        score = np.where(last_of_tie, _score(tp, kept, pos, kind, r_min), -np.inf)
-        i = int(np.argmax(score))
-        if score[i] > best[0]:
-            best = (float(score[i]), float(st_sorted[i]), float(tau2), int(kept[i]), int(tp[i]))
-    _, tau1, tau2, kept_n, tp_n = best
-    prec = tp_n / kept_n if kept_n else 0.0
-    rec = tp_n / pos if pos else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return ThresholdChoice(
-        tau1=tau1,
-        tau2=max(tau2, -1.0),
-        objective=objective,
-        precision=prec,
-        recall=rec,
-        f1=f1,
-        kept=kept_n,
-        n=n,
-        positives=pos,
+        value = np.where(
+            last_of_tie, _objective_values(np.cumsum(mask & y_sorted), np.cumsum(mask), pos, kind, bound), -np.inf
+        )
+        i = int(np.argmax(value))
+        if value[i] > best[0]:
+            best = (float(value[i]), float(st_sorted[i]), float(tau2))
+    return best
+
+
+def calibrate(
+    score: np.ndarray,
+    s_tt: np.ndarray | None,
+    labels: np.ndarray,
+    objective: str = "f1",
+    max_grid: int | None = 512,
+    relations: Sequence[str] | None = None,
+    min_relation_rows: int | None = None,
+    gate_score: GateScore = "s_st",
+) -> Thresholds:
+    """Thresholds for ``objective`` on labelled rows (``s_tt`` None: the S_tt gate is off)."""
+    kind, bound = parse_objective(objective)
+    score = np.asarray(score, dtype=float)
+    y = np.asarray(labels).astype(bool)
+    n = len(y)
+    if n == 0:
+        raise ValueError("no labelled candidates to calibrate on")
+    tt = np.full(n, np.nan) if s_tt is None else np.asarray(s_tt, dtype=float)
+    _, tau1, tau2 = _best_cut(score, tt, y, kind, bound, max_grid)
+    thr = Thresholds(score=gate_score, tau1=tau1, tau2=None if s_tt is None else max(tau2, -1.0), objective=objective)
+    if relations is not None and min_relation_rows:
+        rel = np.asarray(list(relations), dtype=object)
+        pass_tt = thr.gate(np.full(n, np.inf), tt)[0]
+        per: dict[str, float] = {}
+        for r in sorted(set(rel.tolist())):
+            m = rel == r
+            if m.sum() < min_relation_rows or y[m].all() or not y[m].any():
+                continue
+            # the relation's rows that pass tau2, scored against all of the relation's positives
+            sub_score = np.where(pass_tt[m], score[m], -np.inf)
+            _, t1, _ = _best_cut(sub_score, np.full(int(m.sum()), np.nan), y[m], kind, bound, max_grid)
+            if np.isfinite(t1):
+                per[r] = t1
+        thr = thr.model_copy(update={"per_relation": per, "min_relation_rows": min_relation_rows})
+    keep, _ = thr.gate(score, tt, relations)
+    tp, kept, pos = int((keep & y).sum()), int(keep.sum()), int(y.sum())
+    prec = tp / kept if kept else 0.0
+    rec = tp / pos if pos else 0.0
+    return thr.model_copy(
+        update={
+            "precision": prec,
+            "recall": rec,
+            "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+            "kept": kept,
+            "n": n,
+            "positives": pos,
+        }
     )
 
 
-def brute_force(s_st: np.ndarray, s_tt: np.ndarray, labels: np.ndarray, objective: str = "f1") -> float:
-    """Best objective value over every (tau1, tau2) pair of observed values (for tests)."""
-    kind, r_min = parse_objective(objective)
-    y = np.asarray(labels).astype(bool)
-    tt = np.nan_to_num(np.asarray(s_tt, dtype=float), nan=np.inf)
-    best = -np.inf
-    for t1 in np.unique(s_st):
-        for t2 in np.r_[-np.inf, np.unique(tt[np.isfinite(tt)])]:
-            keep = (s_st >= t1) & (tt >= t2)
-            v = _score(np.array([int((keep & y).sum())]), np.array([int(keep.sum())]), int(y.sum()), kind, r_min)[0]
-            best = max(best, float(v))
-    return best
+def fit_decision(
+    x: np.ndarray,
+    y: np.ndarray,
+    objective: str = "f1",
+    label_mode: str = "strict",
+    source: str | None = None,
+    c: float = 1.0,
+    relations: Sequence[str] | None = None,
+    min_relation_rows: int | None = None,
+) -> DecisionModel:
+    """L2 logistic regression (scikit-learn) of the labels on the grounding features; tau1 on its probabilities
+    for ``objective`` (per relation where a relation has ``min_relation_rows`` candidates)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(y).astype(int)
+    if len(y) == 0 or y.min() == y.max():
+        raise ValueError("the calibration candidates need both correct and wrong rows")
+    lr = LogisticRegression(C=c, max_iter=5000).fit(x, y)
+    p = lr.predict_proba(x)[:, 1]
+    thr = calibrate(p, None, y, objective, None, relations, min_relation_rows, "p_correct")
+    return DecisionModel(
+        features=list(GROUNDING_FEATURES),
+        coef=[float(v) for v in lr.coef_[0]],
+        intercept=float(lr.intercept_[0]),
+        mean=[float(v) for v in x.mean(0)],
+        thresholds=thr.model_copy(update={"val": source}),
+        label_mode=label_mode,
+        base_rate=float(y.mean()),
+        fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        source=source,
+    )
+
+
+__all__ = ["calibrate", "fit_decision", "parse_objective"]

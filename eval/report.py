@@ -10,7 +10,6 @@ keeps its AUC with the context removed is reading names, not text.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ from pydantic import Field
 from eval.align import relation_classes
 from eval.metrics import PRF, roc_auc, triple_prf
 from verifier.config import StageConfig
+from verifier.decision import Thresholds
 from verifier.io import InputError, iter_json_lines, parse_record, read_jsonl, write_json, write_jsonl
 from verifier.schema import Candidate, GoldRecord, ScoredCandidate, Triple
 
@@ -95,13 +95,19 @@ def _labels(rows: list[Any], correct: dict[str, list[bool]]) -> np.ndarray:
 
 
 def tau_curves(
-    s_st: np.ndarray, s_tt: np.ndarray, labels: np.ndarray, tau2: float, n_gold_pos: int, grid: int = 101
+    s_st: np.ndarray,
+    s_tt: np.ndarray,
+    labels: np.ndarray,
+    thresholds: Thresholds | None,
+    n_gold_pos: int,
+    grid: int = 101,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """P/R/F1 of the gate as one global tau1 sweeps [-1, 1] at the calibrated tau2 (off without thresholds)."""
     taus = np.linspace(-1, 1, grid)
-    ok2 = np.where(np.isnan(s_tt), True, np.nan_to_num(s_tt, nan=0) >= tau2)
+    base = thresholds or Thresholds(tau1=0.0)
     p, r, f = [], [], []
     for t in taus:
-        keep = (s_st >= t) & ok2
+        keep, _ = base.override(tau1=float(t)).gate(s_st, s_tt)
         tp = int((keep & (labels == 1)).sum())
         prec = tp / keep.sum() if keep.sum() else 0.0
         rec = tp / n_gold_pos if n_gold_pos else 0.0
@@ -202,12 +208,9 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
                 },
                 out / "hist.png",
             )
-            thr = None
-            if cfg.model and (Path(cfg.model) / "thresholds.json").exists():
-                thr = json.loads((Path(cfg.model) / "thresholds.json").read_text(encoding="utf-8"))
-            tau2 = thr["tau2"] if thr else -1.0
-            taus, p, r, f = tau_curves(s_st, s_tt, lab, tau2, int((lab == 1).sum()))
-            threshold_figure(taus, p, r, f, thr["tau1"] if thr else None, out / "tau_curves.png")
+            thr = Thresholds.load(cfg.model) if cfg.model else None
+            taus, p, r, f = tau_curves(s_st, s_tt, lab, thr, int((lab == 1).sum()))
+            threshold_figure(taus, p, r, f, thr.tau1 if thr else None, out / "tau_curves.png")
             probs = np.asarray([np.nan if r.p_correct is None else r.p_correct for r in scored], dtype=float)
             if (~np.isnan(probs)).any():
                 from eval.metrics import reliability

@@ -110,7 +110,6 @@ def labelled(sc: Any, gold: str = "anchor") -> tuple[np.ndarray, np.ndarray, np.
     s_st = np.asarray(st_pos + sc.text_neg, dtype=np.float64)
     same = len(tt_pos) == len(st_pos) and len(sc.anchor_neg) == len(sc.text_neg)
     s_tt = np.asarray(tt_pos + sc.anchor_neg, dtype=np.float64) if same else np.full(len(s_st), np.nan)
-    s_tt = np.nan_to_num(s_tt, nan=np.inf)  # no anchor view (the BCE baseline): the tau2 gate passes
     y = np.asarray([1] * len(st_pos) + [0] * len(sc.text_neg))
     return s_st, s_tt, y
 
@@ -165,7 +164,6 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     from eval.report import probe_aucs
     from verifier.config import TrainConfig
     from verifier.data.groups import read_groups
-    from verifier.filter import thresholds_path
     from verifier.io import read_jsonl, write_json
     from verifier.schema import Candidate
     from verifier.train import build_model, roc_aucs, train
@@ -212,22 +210,20 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     val_sc = model.group_scores(val_groups, batch_size=32)
     calib_s = time.perf_counter() - t1
     choice = calibrate(*labelled(val_sc, args.mixed_gold), "f1")
-    write_json(
-        thresholds_path(run / "best"), {**choice.model_dump(), "model": str(run / "best"), "val": str(paths["val"])}
-    )
+    choice.model_copy(update={"model": str(run / "best"), "val": str(paths["val"])}).save(run / "best")
     t2 = time.perf_counter()
     test_sc = model.group_scores(test_groups, batch_size=32)
     test_s = time.perf_counter() - t2
     s_st, s_tt, y = labelled(test_sc, args.mixed_gold)
     idx = mixed_set(test_sc, TABLE3_DEEPSEEK, args.seed)
-    keep = (s_st[idx] >= choice.tau1) & (s_tt[idx] >= choice.tau2)
+    keep = choice.gate(s_st[idx], s_tt[idx])[0]  # NaN S_tt (no anchor view, the BCE baseline) passes tau2
     n_gold = len(test_sc.text_pos)  # recall is over every gold triple of the test sentences
     np.savez_compressed(run / "scores.npz", **_score_arrays("val", val_sc), **_score_arrays("test", test_sc))
     # the same recipe on validation: thresholds for the candidates' base rate (65 % correct), not the groups' 1-in-6
     v_st, v_tt, v_y = labelled(val_sc, args.mixed_gold)
     v_idx = mixed_set(val_sc, TABLE3_DEEPSEEK, args.seed)
     choice_mix = calibrate(v_st[v_idx], v_tt[v_idx], v_y[v_idx], "f1")
-    keep_mix = (s_st[idx] >= choice_mix.tau1) & (s_tt[idx] >= choice_mix.tau2)
+    keep_mix = choice_mix.gate(s_st[idx], s_tt[idx])[0]
     mixed = {
         "gold_candidates": args.mixed_gold,
         "after_val_mix_calibration": prf_of(keep_mix, y[idx], n_gold),

@@ -88,7 +88,9 @@ def score_model(name: str, run: Path, encoder: Any, groups: list[Any], out: Path
     n_gold = len(sc.text_pos)
 
     def after(t1: float, t2: float) -> dict[str, float]:
-        return prf_of((s_st[idx] >= t1) & (s_tt[idx] >= t2), y[idx], n_gold)
+        from verifier.decision import Thresholds
+
+        return prf_of(Thresholds(tau1=t1, tau2=t2).gate(s_st[idx], s_tt[idx])[0], y[idx], n_gold)
 
     n = len(sc.text_pos) + len(sc.text_neg)
     metrics = {

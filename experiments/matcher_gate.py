@@ -86,8 +86,9 @@ def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tupl
 
 def gate_figures(s_st: np.ndarray, s_tt: np.ndarray, y: np.ndarray, tau1: float, tau2: float, n_gold: int) -> dict:
     from eval.metrics import prf, roc_auc
+    from verifier.decision import Thresholds
 
-    keep = (s_st >= tau1) & (np.nan_to_num(s_tt, nan=np.inf) >= tau2)
+    keep = Thresholds(tau1=tau1, tau2=tau2).gate(s_st, s_tt)[0]
     tt = ~np.isnan(s_tt)
     return {
         "candidates": len(y),

@@ -51,7 +51,7 @@ def score(model: Any, rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     from verifier.filter import score_rows
 
     s_st, s_tt = score_rows(model, rows, view_source="lexicon", lexicon="duie", batch_size=64)
-    return np.asarray(s_st, dtype=float), np.nan_to_num(np.asarray(s_tt, dtype=float), nan=np.inf)
+    return np.asarray(s_st, dtype=float), np.asarray(s_tt, dtype=float)  # NaN S_tt: no view
 
 
 def val_scores(model: Any, rows: list[Any], cache: Path, weights: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -107,9 +107,9 @@ def main() -> None:
     mix_choice = calibrate(v_st[v_idx], v_tt[v_idx], v_y[v_idx], "f1")
 
     def after(c: Any) -> dict[str, Any]:
-        return prf_of((s_st >= c.tau1) & (s_tt >= c.tau2), y, n_gold) | {"tau1": c.tau1, "tau2": c.tau2}
+        return prf_of(c.gate(s_st, s_tt)[0], y, n_gold) | {"tau1": c.tau1, "tau2": c.tau2}
 
-    has_view = np.isfinite(s_tt)
+    has_view = ~np.isnan(s_tt)
     out = {
         "run": args.run,
         "test_groups": args.test_groups or str(Path(args.groups) / "test.jsonl"),

@@ -157,9 +157,11 @@ def cmd_filter(args: argparse.Namespace) -> int:
     cfg = config_from_args(FilterConfig, args)
     s = run_filter(cfg)
     write_json(f"{cfg.out}.summary.json", s)
+    tau2 = "off" if s["tau2"] is None else f"{s['tau2']:.4f}"
+    per = f", {s['per_relation_tau1']} relations with their own tau1" if s["per_relation_tau1"] else ""
     print(
-        f"kept {s['kept']} of {s['rows']} (tau1={s['tau1']:.4f}, tau2={s['tau2']:.4f}; rejected {s['rejected']}) "
-        f"at {s['triples_per_s']} triples/s -> {cfg.out}"
+        f"kept {s['kept']} of {s['rows']} ({s['gate']}: tau1={s['tau1']:.4f}{per}, tau2={tau2}; rejected "
+        f"{s['rejected']}) at {s['triples_per_s']} triples/s -> {cfg.out}"
     )
     return 0
 
@@ -184,8 +186,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     from eval.calibrate import calibrate
     from verifier.config import ConfigError
-    from verifier.filter import load_for_inference, score_rows, thresholds_path
-    from verifier.io import read_jsonl, write_json
+    from verifier.filter import load_for_inference, score_rows
+    from verifier.io import read_jsonl
     from verifier.schema import Candidate, GoldRecord
 
     rows = list(read_jsonl(args.val, Candidate))
@@ -201,7 +203,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         by_doc: dict[str, list] = {}
         for r in rows:
             by_doc.setdefault(r.doc_id, []).append(r)
-        rc = relation_classes(lexicon_for("duie"))
+        rc = relation_classes(lexicon_for(args.lexicon or "duie"))
         _, _, correct = triple_prf(
             {d: [r.triple for r in rs] for d, rs in by_doc.items()},
             {d: g.triples for d, g in gold.items() if d in by_doc},
@@ -220,25 +222,38 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     model = load_for_inference(args.model, args.device)
     s_st, s_tt = score_rows(model, rows, view_source=args.view_source, lexicon=args.lexicon)
     labels = np.asarray([r.label for r in rows])
+    relations = [r.triple.relation for r in rows]
     if args.decision:
-        from verifier.decision import fit_decision
+        from eval.calibrate import fit_decision
         from verifier.filter import decision_features
 
         x = decision_features(rows, s_st, originals, default_lexicons(args.lexicon), model)
-        dec = fit_decision(x, labels, args.objective, args.label_mode, args.val)
+        dec = fit_decision(
+            x,
+            labels,
+            args.objective,
+            args.label_mode,
+            args.val,
+            relations=relations,
+            min_relation_rows=args.min_relation_rows,
+        )
         path = dec.save(args.model)
+        thr = dec.thresholds
         coef = ", ".join(f"{f} {c:+.2f}" for f, c in zip(dec.features, dec.coef, strict=True))
         print(
-            f"p_correct >= {dec.tau1:.4f} (tau2 off): P={dec.precision:.4f} R={dec.recall:.4f} F1={dec.f1:.4f} on "
-            f"{dec.n} candidates, base rate {dec.base_rate:.3f}; coefficients {coef} -> {path}"
+            f"p_correct >= {thr.tau1:.4f} ({len(thr.per_relation)} relations with their own tau1, tau2 off): "
+            f"P={thr.precision:.4f} R={thr.recall:.4f} F1={thr.f1:.4f} on {thr.n} candidates, base rate "
+            f"{dec.base_rate:.3f}; coefficients {coef} -> {path}"
         )
         return 0
-    choice = calibrate(s_st, s_tt, labels, args.objective)
-    data = {**choice.model_dump(), "model": args.model, "val": args.val, "view_source": args.view_source}
-    write_json(thresholds_path(args.model), data)
+    choice = calibrate(
+        s_st, s_tt, labels, args.objective, relations=relations, min_relation_rows=args.min_relation_rows
+    )
+    choice = choice.model_copy(update={"model": args.model, "val": args.val, "view_source": args.view_source})
+    path = choice.save(args.model)
     print(
-        f"tau1={choice.tau1:.4f} tau2={choice.tau2:.4f}: P={choice.precision:.4f} R={choice.recall:.4f} "
-        f"F1={choice.f1:.4f} on {choice.n} candidates -> {thresholds_path(args.model)}"
+        f"tau1={choice.tau1:.4f} tau2={choice.tau2:.4f} ({len(choice.per_relation)} relations with their own tau1): "
+        f"P={choice.precision:.4f} R={choice.recall:.4f} F1={choice.f1:.4f} on {choice.n} candidates -> {path}"
     )
     return 0
 
@@ -399,7 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit the calibrated decision (p_correct from grounding features, logistic regression) on repaired "
         "candidates and write decision.json beside the model, instead of thresholds.json",
     )
-    c.add_argument("--objective", default="f1", help="f1 or precision@recall=R (default: f1)")
+    c.add_argument(
+        "--objective",
+        default="f1",
+        help="f1, precision@recall=R or recall@precision=P (default: f1)",
+    )
+    c.add_argument(
+        "--min-relation-rows",
+        type=int,
+        default=30,
+        help="a relation with at least this many calibration candidates (right and wrong ones) gets its own tau1; "
+        "0 = one global tau1 (default: 30)",
+    )
     c.add_argument("--view-source", default="auto", choices=["auto", "group", "lexicon"])
     c.add_argument("--lexicon", help="dataset whose lexicon builds views")
     c.add_argument("--device")

@@ -58,8 +58,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     from generation.run import GenerateConfig, generate
     from verifier.config import TrainConfig
     from verifier.data.catalog import load_split
-    from verifier.filter import FilterConfig, load_for_inference, run_filter, score_rows, thresholds_path
-    from verifier.io import read_jsonl, write_json, write_jsonl
+    from verifier.filter import FilterConfig, load_for_inference, run_filter, score_rows
+    from verifier.io import read_jsonl, write_jsonl
     from verifier.lexicon import lexicon_for
     from verifier.provision.registry import pull
     from verifier.schema import Candidate
@@ -134,10 +134,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     import numpy as np
 
     choice = calibrate(s_st, s_tt, np.asarray([r.label for r in calib_rows]), "f1")
-    write_json(
-        thresholds_path(model_dir),
-        {**choice.model_dump(), "model": str(model_dir), "val": str(out / "groups" / "calib.jsonl")},
-    )
+    choice.model_copy(update={"model": str(model_dir), "val": str(out / "groups" / "calib.jsonl")}).save(model_dir)
     fsum = run_filter(
         FilterConfig(
             input=str(out / "llm" / "candidates.jsonl"),

@@ -28,20 +28,19 @@ in the number of candidates and a failed run (e.g. a malformed line) leaves noth
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from verifier.config import ConfigError, StageConfig
+from verifier.decision import DecisionModel, MissingView, Thresholds, thresholds_path
 from verifier.io import atomic_writer, dumps, iter_json_lines, parse_record
 from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Evidence, ScoredCandidate, Triple
@@ -49,7 +48,6 @@ from verifier.schema import Candidate, Evidence, ScoredCandidate, Triple
 log = logging.getLogger(__name__)
 
 ViewSource = Literal["auto", "group", "lexicon"]
-MissingView = Literal["pass", "reject"]
 Rule = Literal["schema", "mentions"]
 
 
@@ -64,9 +62,10 @@ class FilterConfig(StageConfig):
     rejected: str | None = None
     """Also write the rejected rows here."""
     tau1: float | None = Field(None, ge=-1, le=1)
-    """Text-triple threshold (default: thresholds.json beside the model)."""
+    """Threshold on p_correct (decision gate) or S_st (paper gate); default: the calibrated one beside the model.
+    Given, it replaces the per-relation thresholds too."""
     tau2: float | None = Field(None, ge=-1, le=1)
-    """Triple-triple threshold (default: thresholds.json beside the model)."""
+    """Triple-triple (S_tt) threshold; default: the calibrated one (off in a decision.json)."""
     view_source: ViewSource = "auto"
     missing_view: MissingView = "pass"
     lexicon: str | None = None
@@ -75,9 +74,10 @@ class FilterConfig(StageConfig):
     """Candidates per forward pass."""
     chunk_size: int = Field(4096, ge=1)
     """Rows read at a time (memory bound)."""
-    decision: bool = True
-    """Use ``decision.json`` beside the model when present (``verifier calibrate --decision``): keep rows whose
-    calibrated ``p_correct`` >= tau1 (and S_tt >= tau2 only when the decision sets a tau2)."""
+    gate: Literal["decision", "paper"] = "decision"
+    """decision: ``decision.json`` beside the model when present (``verifier calibrate --decision``), keeping rows
+    whose calibrated ``p_correct`` >= tau1 (and S_tt >= tau2 only when set); without the file, or with ``paper``:
+    the paper's gate on the raw similarities, S_st >= tau1 and S_tt >= tau2 (``thresholds.json``)."""
     repair: bool = True
     """Canonicalise extracted triples (role ``candidate``) before scoring: relation synonyms and inverses onto the
     schema, entities onto the text's spelling (verifier.repair); the row keeps ``original`` and ``repairs``."""
@@ -90,34 +90,20 @@ class FilterConfig(StageConfig):
     progress: bool = True
 
 
-def thresholds_path(model_dir: str | os.PathLike[str]) -> Path:
-    return Path(model_dir) / "thresholds.json"
-
-
-def resolve_thresholds(cfg: FilterConfig) -> tuple[float, float]:
-    tau1, tau2 = cfg.tau1, cfg.tau2
-    if tau1 is None or tau2 is None:
-        p = thresholds_path(cfg.model)
-        if not p.exists():
-            raise ConfigError(f"--tau1/--tau2 not given and no {p} (run `verifier calibrate` first)")
-        data = json.loads(p.read_text(encoding="utf-8"))
-        tau1 = data["tau1"] if tau1 is None else tau1
-        tau2 = data["tau2"] if tau2 is None else tau2
-    return float(tau1), float(tau2)
-
-
-def decide(
-    s_st: np.ndarray, s_tt: np.ndarray, tau1: float, tau2: float, missing_view: MissingView = "pass"
-) -> tuple[np.ndarray, list[str | None]]:
-    """Vectorised gate: keep where s_st >= tau1 and s_tt >= tau2 (NaN s_tt: per ``missing_view``)."""
-    ok1 = s_st >= tau1
-    nan = np.isnan(s_tt)
-    ok2 = np.where(nan, missing_view == "pass", np.nan_to_num(s_tt, nan=-np.inf) >= tau2)
-    keep = ok1 & ok2
-    reasons: list[str | None] = []
-    for a, b in zip(ok1.tolist(), ok2.tolist(), strict=True):
-        reasons.append(None if a and b else "both" if not a and not b else "below_tau1" if not a else "below_tau2")
-    return keep, reasons
+def resolve_gate(cfg: FilterConfig) -> tuple[Thresholds, DecisionModel | None]:
+    """The gate ``cfg`` asks for: ``decision.json``'s (p_correct) when ``--gate decision`` and the file exists,
+    else ``thresholds.json``'s (S_st, S_tt); explicit --tau1/--tau2 override either."""
+    decision = DecisionModel.load(cfg.model) if cfg.gate == "decision" else None
+    if decision is not None:
+        return decision.thresholds.override(cfg.tau1, cfg.tau2), decision
+    thr = Thresholds.load(cfg.model)
+    if thr is None:
+        if cfg.tau1 is None or cfg.tau2 is None:
+            raise ConfigError(
+                f"--tau1/--tau2 not given and no {thresholds_path(cfg.model)} (run `verifier calibrate` first)"
+            )
+        thr = Thresholds(tau1=cfg.tau1, tau2=cfg.tau2)
+    return thr.override(cfg.tau1, cfg.tau2, cfg.missing_view), None
 
 
 def rule_reason(row: Candidate, rules: list[Rule], lexicon: Lexicon | None) -> str | None:
@@ -279,14 +265,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
 
     if not cfg.input or not cfg.model:
         raise ConfigError("--model and an input file are required")
-    from verifier.decision import DecisionModel
-
-    decision = DecisionModel.load(cfg.model) if cfg.decision else None
-    if decision is not None:
-        tau1 = decision.tau1 if cfg.tau1 is None else cfg.tau1
-        tau2 = (decision.tau2 if decision.tau2 is not None else -math.inf) if cfg.tau2 is None else cfg.tau2
-    else:
-        tau1, tau2 = resolve_thresholds(cfg)
+    thresholds, decision = resolve_gate(cfg)
     model = model if model is not None else load_for_inference(cfg.model, cfg.device)
     scorer = Scorer(model, cfg.model, cfg.evidence)
     lexicons = default_lexicons(cfg.lexicon)
@@ -309,13 +288,12 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
                     s_st, s_tt, evid = scorer.score(rows, vs)
                     origs = originals[i : i + cfg.batch_size]
                     p_ok, why_p = [None] * len(rows), [[] for _ in rows]
+                    gate_score = s_st
                     if decision is not None:
                         x = decision_features(rows, s_st, origs, lexicons, model)
-                        p_arr = decision.p_correct(x)
-                        p_ok, why_p = p_arr.tolist(), decision.explain(x)
-                        keep, reasons = decide(p_arr, s_tt, tau1, tau2, "pass")
-                    else:
-                        keep, reasons = decide(s_st, s_tt, tau1, tau2, cfg.missing_view)
+                        gate_score = decision.p_correct(x)
+                        p_ok, why_p = gate_score.tolist(), decision.explain(x)
+                    keep, reasons = thresholds.gate(gate_score, s_tt, [r.triple.relation for r in rows])
                     if cfg.rules:
                         broken = [rule_reason(r, cfg.rules, lexicons.get(r.lang)) for r in rows]
                         reasons = [b or why for b, why in zip(broken, reasons, strict=True)]
@@ -355,8 +333,9 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
         "input": cfg.input,
         "model": cfg.model,
         "gate": "decision.json (p_correct)" if decision is not None else "thresholds (S_st, S_tt)",
-        "tau1": tau1,
-        "tau2": tau2,
+        "tau1": thresholds.tau1,
+        "tau2": thresholds.tau2,
+        "per_relation_tau1": len(thresholds.per_relation),
         "rows": n,
         "kept": counts["keep"],
         "rejected": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("reject:")},
@@ -372,9 +351,16 @@ def is_probability(model: Any) -> bool:
     return getattr(cfg, "model_type", None) == "bce" or getattr(cfg, "score", None) == "pointwise"
 
 
-def schema_of(lexicons: dict[str, Lexicon | None]) -> frozenset[str] | None:
-    """Every relation of the run's lexicons (None: no lexicon, every relation counts as inside)."""
-    return frozenset(r for lex in lexicons.values() if lex is not None for r in lex.relations) or None
+def schema_of(lexicons: dict[str, Lexicon | None]) -> dict[str, tuple[str | None, frozenset[str]]] | None:
+    """Every relation of the run's lexicons with its subject type and object types (None: no lexicon, every
+    relation counts as inside)."""
+    out = {
+        r: (e.subject_type, frozenset(e.object_type.values()))
+        for lex in lexicons.values()
+        if lex is not None
+        for r, e in lex.relations.items()
+    }
+    return out or None
 
 
 def decision_features(
@@ -396,6 +382,8 @@ def decision_features(
         schema_of(lexicons),
         [bool(fixes) for _, fixes in originals],
         is_probability(model),
+        [r.triple.head_type for r in rows],
+        [r.triple.tail_type for r in rows],
     )
 
 

@@ -1,18 +1,47 @@
+"""Threshold calibration against an oracle that shares no code with it: every (tau1, tau2) pair, one at a time."""
+
 import numpy as np
 import pytest
 
-from eval.calibrate import brute_force, calibrate, parse_objective
+from eval.calibrate import calibrate, parse_objective
 
 
-def objective_value(c, objective):
+def oracle(s_st, s_tt, y, objective):
+    """(best value, kept, tp) over every pair of observed thresholds, written from the definitions."""
+    y = np.asarray(y).astype(bool)
+    pos = int(y.sum())
+    bound = None if objective == "f1" else float(objective.split("=")[1])
+    best = None
+    for t1 in np.unique(s_st):
+        for t2 in [-np.inf, *np.unique(s_tt[~np.isnan(s_tt)])]:
+            keep = np.array([a >= t1 and (np.isnan(b) or b >= t2) for a, b in zip(s_st, s_tt)])
+            tp, kept = int((keep & y).sum()), int(keep.sum())
+            p = tp / kept if kept else 0.0
+            r = tp / pos
+            if objective == "f1":
+                v = 2 * p * r / (p + r) if p + r else 0.0
+            elif objective.startswith("precision@recall"):
+                v = p + 1e-6 * r if r >= bound else -2 + r
+            else:
+                v = r + 1e-6 * p if p >= bound and kept else -2 + p
+            best = v if best is None or v > best else best
+    return best
+
+
+def value(c, objective):
     if objective == "f1":
         return c.f1
-    return c.precision + 1e-6 * c.recall
+    if objective.startswith("precision@recall"):
+        return c.precision + 1e-6 * c.recall if c.recall >= float(objective.split("=")[1]) else -2 + c.recall
+    ok = c.precision >= float(objective.split("=")[1]) and c.kept
+    return c.recall + 1e-6 * c.precision if ok else -2 + c.precision
 
 
-@pytest.mark.parametrize("objective", ["f1", "precision@recall=0.5", "precision@recall=0.9"])
+@pytest.mark.parametrize(
+    "objective", ["f1", "precision@recall=0.5", "precision@recall=0.9", "recall@precision=0.7", "recall@precision=0.99"]
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sorted_scan_equals_brute_force(objective, seed):
+def test_sorted_scan_equals_the_oracle(objective, seed):
     rng = np.random.default_rng(seed)
     n = 60
     y = rng.integers(0, 2, n)
@@ -20,29 +49,30 @@ def test_sorted_scan_equals_brute_force(objective, seed):
     s_tt = np.round(rng.normal(y * 0.3, 0.5), 2)
     s_tt[rng.random(n) < 0.1] = np.nan  # rows without a view
     c = calibrate(s_st, s_tt, y, objective, max_grid=None)
-    assert objective_value(c, objective) == pytest.approx(brute_force(s_st, s_tt, y, objective), abs=1e-9)
+    assert value(c, objective) == pytest.approx(oracle(s_st, s_tt, y, objective), abs=1e-9)
     keep = (s_st >= c.tau1) & np.where(np.isnan(s_tt), True, np.nan_to_num(s_tt) >= c.tau2)
     assert keep.sum() == c.kept and (keep & (y == 1)).sum() == round(c.precision * c.kept)
 
 
-def test_infinite_no_view_scores_match_nan_and_stay_out_of_the_grid():
-    """+inf and NaN both mean "no view": same choice, and no NaN threshold from quantiles of infinities."""
-    rng = np.random.default_rng(3)
-    n = 2000
-    y = rng.integers(0, 2, n)
-    s_st = rng.normal(y * 0.5, 0.5)
-    s_tt = rng.normal(y * 0.3, 0.5)
-    no_view = rng.random(n) < 0.4
-    with_nan = np.where(no_view, np.nan, s_tt)
-    with_inf = np.where(no_view, np.inf, s_tt)
-    a = calibrate(s_st, with_nan, y, "f1", max_grid=64)
-    with np.errstate(invalid="raise"):
-        b = calibrate(s_st, with_inf, y, "f1", max_grid=64)
-    assert np.isfinite(b.tau2)
-    assert (a.tau1, a.tau2, a.kept) == (b.tau1, b.tau2, b.kept)
+def test_per_relation_thresholds_fit_each_relation_and_need_enough_rows():
+    """Relation A's right rows score about 0.8, B's about 0.3: one global tau1 cannot serve both."""
+    rng = np.random.default_rng(0)
+    rel = np.array(["A"] * 200 + ["B"] * 200 + ["C"] * 10)
+    y = rng.integers(0, 2, len(rel))
+    centre = np.where(rel == "A", 0.6, np.where(rel == "B", 0.1, 0.35))
+    s = centre + np.where(y == 1, 0.2, -0.2) + rng.normal(0, 0.05, len(rel))
+    flat = calibrate(s, None, y, "f1")
+    per = calibrate(s, None, y, "f1", relations=rel.tolist(), min_relation_rows=30)
+    assert set(per.per_relation) == {"A", "B"} and per.min_relation_rows == 30  # C has 10 rows: the global tau1
+    assert 0.55 < per.per_relation["A"] < 0.8 and 0.05 < per.per_relation["B"] < 0.3
+    assert per.f1 > flat.f1 + 0.1 and flat.tau2 is None
+    keep, _ = per.gate(s, None, rel.tolist())
+    assert keep.sum() == per.kept
 
 
 def test_objective_parsing():
     assert parse_objective("precision@recall=0.8") == ("precision@recall", 0.8)
-    with pytest.raises(ValueError):
-        parse_objective("recall@precision=0.8")
+    assert parse_objective("recall@precision=0.6") == ("recall@precision", 0.6)
+    for bad in ("recall@precision=0", "recall=0.8", "precision@recall=1.5"):
+        with pytest.raises(ValueError, match="--objective"):
+            parse_objective(bad)

@@ -1,41 +1,94 @@
-"""The calibrated decision: a logistic regression over grounding features, decision.json, p_correct in filter."""
+"""The decision contracts: the one gate (thresholds, per relation, no-view policy), grounding features, decision.json,
+p_correct in filter."""
 
 import numpy as np
 import pytest
 import torch
 
 from tests.test_verifier.test_filter import row
-from verifier.decision import GROUNDING_FEATURES, DecisionModel, fit_decision, grounding_features
+from eval.calibrate import fit_decision
+from verifier.decision import GROUNDING_FEATURES, DecisionModel, Thresholds, grounding_features
 from verifier.io import read_jsonl, write_jsonl
 from verifier.model.encoder import TextEncoder
 from verifier.model.fusion import FusionConfig, LateFusionVerifier
 from verifier.schema import GoldRecord, ScoredCandidate, Triple
 
 
-def test_features_and_a_fit_that_orders_and_calibrates(tmp_path):
-    x = grounding_features(
-        ["雨巷是戴望舒写的"] * 2,
-        ["雨巷", "徐志摩"],
-        ["戴望舒", "戴望舒"],
-        ["作者", "写作"],
-        np.array([0.9, 0.5]),
-        {"作者"},
-        [False, True],
-        probability=True,
-    )
-    assert x.shape == (2, len(GROUNDING_FEATURES))
-    np.testing.assert_allclose(x[:, 1:], [[1, 1, 1, 0], [0, 0, 1, 1]])
-    assert x[0, 0] == pytest.approx(np.log(9)) and x[1, 0] == pytest.approx(0.0)
+def test_threshold_edges_keep_equal_scores():
+    keep, why = Thresholds(tau1=0.5, tau2=0.3).gate(np.array([0.5, 0.5, 0.49, 0.2]), np.array([0.3, 0.29, 0.3, 0.1]))
+    assert keep.tolist() == [True, False, False, False]
+    assert why == [None, "below_tau2", "below_tau1", "both"]
+
+
+def test_missing_view_policy_and_an_s_tt_gate_that_is_off():
+    s_tt = np.array([np.nan, np.nan])
+    assert Thresholds(tau1=0.5, tau2=0.5).gate(np.array([0.9, 0.1]), s_tt)[0].tolist() == [True, False]
+    rej = Thresholds(tau1=0.5, tau2=0.5, missing_view="reject")
+    assert rej.gate(np.array([0.9, 0.1]), s_tt)[1] == ["below_tau2", "both"]
+    off = Thresholds(tau1=0.5, tau2=None, missing_view="reject")
+    assert off.gate(np.array([0.9, 0.1]), np.array([-1.0, np.nan]))[1] == [None, "below_tau1"]
+
+
+def test_vectorised_equals_per_row():
     rng = np.random.default_rng(0)
-    n = 2000
-    feats = np.column_stack([rng.normal(size=n), rng.integers(0, 2, (n, 4))]).astype(float)
+    s1, s2 = rng.uniform(-1, 1, 500), rng.uniform(-1, 1, 500)
+    s2[::7] = np.nan
+    keep, why = Thresholds(tau1=0.1, tau2=-0.2).gate(s1, s2)
+    for a, b, k, w in zip(s1, s2, keep, why, strict=True):
+        ok1, ok2 = a >= 0.1, (np.isnan(b) or b >= -0.2)
+        assert k == (ok1 and ok2)
+        assert w == (None if k else "both" if not ok1 and not ok2 else "below_tau1" if not ok1 else "below_tau2")
+
+
+def test_per_relation_tau1_override_and_files(tmp_path):
+    thr = Thresholds(tau1=0.5, per_relation={"作者": 0.8}, min_relation_rows=30)
+    keep, _ = thr.gate(np.array([0.6, 0.6, 0.9]), None, ["作者", "主演", "作者"])
+    assert keep.tolist() == [False, True, True]
+    flat = thr.override(tau1=0.55)  # an explicit --tau1 replaces every tau1
+    assert flat.per_relation == {} and flat.gate(np.array([0.6]), None, ["作者"])[0].tolist() == [True]
+    thr.save(tmp_path)
+    assert Thresholds.load(tmp_path) == thr and Thresholds.load(tmp_path / "none") is None
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "thresholds.json").write_text('{"tau1": 0.1, "typo": 1}', encoding="utf-8")
+    with pytest.raises(ValueError, match="typo"):
+        Thresholds.load(tmp_path / "x")
+
+
+def test_features_and_a_fit_that_orders_and_calibrates(tmp_path):
+    text = "《雨巷》是戴望舒写的"
+    schema = {"作者": ("图书作品", frozenset({"人物"}))}
+    x = grounding_features(
+        [text] * 3,
+        ["雨巷", "徐志摩", "《雨巷》"],
+        ["戴望舒", "戴望舒", "戴 望舒"],
+        ["作者", "写作", "作者"],
+        np.array([0.9, 0.5, 0.5]),
+        schema,
+        [False, True, False],
+        probability=True,
+        head_types=["图书作品", None, "人物"],
+        tail_types=["人物", None, "人物"],
+    )
+    assert x.shape == (3, len(GROUNDING_FEATURES))
+    f = {name: x[:, i].tolist() for i, name in enumerate(GROUNDING_FEATURES)}
+    assert f["model_score"][0] == pytest.approx(np.log(9)) and f["model_score"][1] == pytest.approx(0.0)
+    assert f["in_schema"] == [1, 0, 1] and f["head_in_text"] == [1, 0, 1] and f["tail_in_text"] == [1, 1, 0]
+    assert f["tail_in_text_norm"] == [1, 1, 1] and f["head_in_text_norm"] == [1, 0, 1]
+    assert f["type_match"] == [1.0, 0.5, 0.0]
+    assert f["log_distance"][0] == pytest.approx(np.log1p(2))  # 》是 between 雨巷 and 戴望舒
+    assert f["log_distance"][1] == pytest.approx(np.log1p(len(text)))  # 徐志摩 is not in the text
+    assert f["repaired"] == [0, 1, 0]
+    rng = np.random.default_rng(0)
+    n, k = 2000, len(GROUNDING_FEATURES)
+    feats = np.column_stack([rng.normal(size=n), rng.integers(0, 2, (n, k - 1))]).astype(float)
     logit = 1.5 * feats[:, 0] + 2.0 * feats[:, 1] - 2.5
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     dec = fit_decision(feats, y, "f1", "soft", "synthetic")
     assert dec.coef[0] > 1.0 and dec.coef[1] > 1.0 and abs(dec.coef[2]) < 0.5
     p = dec.p_correct(feats)
     assert abs(p.mean() - y.mean()) < 0.02  # calibrated in the large
-    assert 0 < dec.tau1 < 1 and dec.tau2 is None and dec.n == n
+    thr = dec.thresholds
+    assert thr.score == "p_correct" and 0 < thr.tau1 < 1 and thr.tau2 is None and thr.n == n
     assert dec.explain(feats[:1], k=2)[0][0].startswith(("model_score", "in_schema"))
     dec.save(tmp_path)
     assert DecisionModel.load(tmp_path) == dec and DecisionModel.load(tmp_path / "none") is None
@@ -90,7 +143,7 @@ def test_calibrate_decision_then_filter_writes_p_correct(tiny_encoder, tmp_path)
         == 0
     )
     dec = DecisionModel.load(d)
-    assert dec is not None and dec.positives == 12 and dec.n == 36 and dec.label_mode == "soft"
+    assert dec is not None and dec.thresholds.positives == 12 and dec.thresholds.n == 36 and dec.label_mode == "soft"
     out = tmp_path / "kept.jsonl"
     assert (
         main(

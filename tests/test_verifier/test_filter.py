@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from verifier.config import ConfigError
-from verifier.filter import FilterConfig, choose_views, decide, group_views, iter_chunks, lexicon_view, run_filter
+from verifier.filter import FilterConfig, choose_views, group_views, iter_chunks, lexicon_view, run_filter
 from verifier.io import InputError, read_jsonl, write_jsonl
 from verifier.lexicon import lexicon_for
 from verifier.model.cacre import CacreConfig, TripleVerifier
@@ -16,29 +16,6 @@ from verifier.model.encoder import TextEncoder
 from verifier.schema import Candidate, Provenance, ScoredCandidate, Triple
 
 PROV = Provenance(generator="test.v1")
-
-
-def test_threshold_edges_keep_equal_scores():
-    keep, why = decide(np.array([0.5, 0.5, 0.49, 0.2]), np.array([0.3, 0.29, 0.3, 0.1]), 0.5, 0.3)
-    assert keep.tolist() == [True, False, False, False]
-    assert why == [None, "below_tau2", "below_tau1", "both"]
-
-
-def test_missing_view_policy():
-    s_tt = np.array([np.nan, np.nan])
-    assert decide(np.array([0.9, 0.1]), s_tt, 0.5, 0.5, "pass")[0].tolist() == [True, False]
-    assert decide(np.array([0.9, 0.1]), s_tt, 0.5, 0.5, "reject")[1] == ["below_tau2", "both"]
-
-
-def test_vectorised_equals_per_row():
-    rng = np.random.default_rng(0)
-    s1, s2 = rng.uniform(-1, 1, 500), rng.uniform(-1, 1, 500)
-    s2[::7] = np.nan
-    keep, why = decide(s1, s2, 0.1, -0.2)
-    for a, b, k, w in zip(s1, s2, keep, why, strict=True):
-        ok1, ok2 = a >= 0.1, (np.isnan(b) or b >= -0.2)
-        assert k == (ok1 and ok2)
-        assert w == (None if k else "both" if not ok1 and not ok2 else "below_tau1" if not ok1 else "below_tau2")
 
 
 def row(doc, h, r, t, role="candidate", gid=None, label=None, text="《雨巷》是戴望舒的代表作，戴望舒是诗人。"):
