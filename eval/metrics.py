@@ -4,6 +4,7 @@ zero-shot macro P/R/F1."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -60,6 +61,31 @@ def triple_prf(
             rel_gold[norm_relation(t.relation, lang)] += 1
     per_rel = {r: prf(rel_tp[r], rel_pred[r], rel_gold[r]) for r in sorted(set(rel_gold) | set(rel_pred))}
     return prf(tp, n_pred, n_gold), per_rel, correct
+
+
+def label_candidates(
+    rows: list[Any], gold: dict[str, Any], mode: Mode, rel_classes: dict[str, str] | None = None
+) -> list[int | None]:
+    """1/0 per candidate row: whether eval's ``mode`` matching pairs it with a gold triple of its document
+    (``gold``: doc_id -> GoldRecord). Rows that already carry a label keep it; a row of a document that has no
+    gold record stays None (unlabelled, not wrong)."""
+    by_doc: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_doc.setdefault(r.doc_id, []).append(i)
+    _, _, correct = triple_prf(
+        {d: [rows[i].triple for i in idx] for d, idx in by_doc.items()},
+        {d: g.triples for d, g in gold.items() if d in by_doc},
+        mode,
+        {d: g.lang for d, g in gold.items()},
+        rel_classes,
+    )
+    out: list[int | None] = [r.label for r in rows]
+    for d, idx in by_doc.items():
+        if d not in gold:
+            continue
+        for i, ok in zip(idx, correct[d], strict=True):
+            out[i] = rows[i].label if rows[i].label is not None else int(ok)
+    return out
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:

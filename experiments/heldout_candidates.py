@@ -7,6 +7,9 @@ rate the filter will meet; the test set (LLM candidates of DuIE *dev* sentences)
         --candidates ../shared/data/duie/llm/train_qwen1.5b_extract/candidates.jsonl --out runs/v16/calib
     verifier calibrate --model runs/v16/late/best --val runs/v16/calib/candidates.jsonl \
         --gold runs/v16/calib/gold.jsonl --decision --label-mode soft
+
+``--documents-out`` writes every held-out document, so that `verifier generate --input` can extract candidates of
+the held-out documents the shared extractions do not cover (a larger calibration set at the same base rate).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ def main() -> None:
     ap.add_argument("--data", default="duie")
     ap.add_argument("--split", default="train")
     ap.add_argument("--out", required=True)
+    ap.add_argument(
+        "--documents-out",
+        help="also write the gold records of *every* held-out document here (input for `verifier generate --input` "
+        "to extract candidates of the held-out documents that --candidates lacks)",
+    )
     args = ap.parse_args()
     _, val = split_groups(read_groups(args.groups)[0], args.val_fraction, args.seed)
     docs = {g.doc_id for g in val}
@@ -42,6 +50,10 @@ def main() -> None:
     write_jsonl(out / "candidates.jsonl", rows)
     write_jsonl(out / "gold.jsonl", gold)
     print(f"{len(rows)} candidates of {len(gold)} held-out train documents -> {out}")
+    if args.documents_out:
+        every = [g for g in load_split(args.data, args.split) if g.doc_id in docs]
+        write_jsonl(args.documents_out, every)
+        print(f"{len(every)} held-out train documents -> {args.documents_out}")
 
 
 if __name__ == "__main__":

@@ -196,24 +196,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     rows, originals = repair_rows(rows, default_lexicons(args.lexicon))  # what filter scores (extracted rows only)
     if args.gold:
         from eval.align import relation_classes
-        from eval.metrics import triple_prf
+        from eval.metrics import label_candidates
         from verifier.lexicon import lexicon_for
 
         gold = {g.doc_id: g for g in read_jsonl(args.gold, GoldRecord)}
-        by_doc: dict[str, list] = {}
-        for r in rows:
-            by_doc.setdefault(r.doc_id, []).append(r)
         rc = relation_classes(lexicon_for(args.lexicon or "duie"))
-        _, _, correct = triple_prf(
-            {d: [r.triple for r in rs] for d, rs in by_doc.items()},
-            {d: g.triples for d, g in gold.items() if d in by_doc},
-            args.label_mode,
-            {d: g.lang for d, g in gold.items()},
-            rc,
-        )
-        for d, rs in by_doc.items():
-            for r, ok in zip(rs, correct.get(d, []), strict=True):
-                r.label = r.label if r.label is not None else int(ok)
+        labels_of = label_candidates(rows, gold, args.label_mode, rc)
+        rows = [r.model_copy(update={"label": y}) for r, y in zip(rows, labels_of, strict=True)]
     missing = [i for i, r in enumerate(rows) if r.label is None]
     if missing:
         raise ConfigError(
@@ -265,17 +254,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = config_from_args(DemoConfig, args)
     r = run_demo(cfg)
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    row = lambda name, m: f"  {name:<22} P={m['precision']:.3f} R={m['recall']:.3f} F1={m['f1']:.3f}"  # noqa: E731
+    paper = r["eval_llm_paper_gate"]
+    print(f"\nLLM candidates ({r['llm']['candidates']} from {r['llm']['documents_done']} test sentences):")
+    for mode in ("strict", "soft"):
+        b, a = r["eval_llm"]["before"][mode], r["eval_llm"]["after"][mode]
+        print(f" {mode} match")
+        print(row("raw", b))
+        if paper is not None:
+            print(row("paper gate (S_st,S_tt)", paper["after"][mode]))
+        print(row("calibrated decision" if r["decision"] else "paper gate (S_st,S_tt)", a))
     b, a = r["eval_llm"]["before"]["strict"], r["eval_llm"]["after"]["strict"]
-    print(f"\nLLM candidates ({r['llm']['candidates']} from {r['llm']['documents_done']} sentences), strict match:")
-    print(f"  raw      P={b['precision']:.3f} R={b['recall']:.3f} F1={b['f1']:.3f}")
-    print(
-        f"  filtered P={a['precision']:.3f} R={a['recall']:.3f} F1={a['f1']:.3f} "
-        f"(tau1={r['thresholds']['tau1']:.3f}, tau2={r['thresholds']['tau2']:.3f})"
-    )
+    if r["decision"]:
+        thr = r["decision"]["thresholds"]
+        print(
+            f"  decision: p_correct >= {thr['tau1']:.3f}, fitted on {r['calibration_llm']['candidates']} LLM "
+            f"candidates of the calibration sentences (base rate {r['decision']['base_rate']:.2f})"
+        )
     if a["f1"] <= b["f1"]:
         print(
-            "  the filter did NOT raise F1 on these candidates: the model the demo trains in its few CPU minutes is "
-            "too weak to help here (docs/results.md has what a full CPU run reaches); do not read this as a result"
+            "  the filter did NOT raise strict F1 on these candidates: the model the demo trains in its few CPU minutes "
+            "is too weak to help here (docs/results.md has what a full CPU run reaches); do not read this as a result"
         )
     auc = r["eval_groups"].get("auc") or {}
     print(f"synthetic test groups: text AUC {fmt(auc.get('text'))}, anchor AUC {fmt(auc.get('anchor'))}")

