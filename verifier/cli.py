@@ -273,8 +273,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     if a["f1"] <= b["f1"]:
         print(
-            "  the filter did NOT raise strict F1 on these candidates: the model the demo trains in its few CPU minutes "
-            "is too weak to help here (docs/results.md has what a full CPU run reaches); do not read this as a result"
+            "  the filter did NOT raise strict F1 on these candidates: the model the demo trains in its few CPU "
+            "minutes is too weak to help here (docs/results.md has what a full CPU run reaches); do not read this as "
+            "a result"
         )
     auc = r["eval_groups"].get("auc") or {}
     print(f"synthetic test groups: text AUC {fmt(auc.get('text'))}, anchor AUC {fmt(auc.get('anchor'))}")
