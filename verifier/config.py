@@ -113,6 +113,9 @@ class TrainConfig(StageConfig):
     cross-encoder; the CPU preset uses 4)."""
     pointwise_weight: float = Field(1.0, ge=0)
     """Late fusion: weight of the pointwise binary cross-entropy (scores comparable across texts)."""
+    pointwise_on: Literal["pooled", "similarity"] = "pooled"
+    """Late fusion: the pointwise BCE reads a linear head on the mean-pooled fused states (pooled) or the fused
+    cosine S_st through a learned scale and bias (similarity: the cross-text loss shapes the filter's score)."""
     infonce_weight: float = Field(1.0, ge=0)
     """Late fusion: weight of the multi-granularity InfoNCE."""
     score: Literal["pointwise", "similarity"] = "similarity"

@@ -84,7 +84,15 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
         fc = FusionConfig(
             **shared,
             **cfg.model_dump(
-                include={"fusion_layers", "text_prefix", "triple_prefix", "infonce_weight", "pointwise_weight", "score"}
+                include={
+                    "fusion_layers",
+                    "text_prefix",
+                    "triple_prefix",
+                    "infonce_weight",
+                    "pointwise_weight",
+                    "pointwise_on",
+                    "score",
+                }
             ),
             local_mode=cfg.local_mode or "align",
         )

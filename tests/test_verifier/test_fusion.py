@@ -2,6 +2,7 @@
 (a tiny overfit test), scores compare across texts, save/load round-trips."""
 
 import numpy as np
+import pytest
 import torch
 
 from tests.test_verifier.test_model import group
@@ -67,9 +68,10 @@ def test_align_local_mode_matches_each_triple_token_to_its_best_text_token():
     assert torch.allclose(local_similarity(xa, ma, xb, mb, 1.0, "align"), torch.tensor([(0.70710678 + 1) / 2]))
 
 
-def test_tiny_overfit_separates_right_from_wrong_and_scores_compare_across_texts(tiny_encoder):
+@pytest.mark.parametrize("pointwise_on", ["pooled", "similarity"])
+def test_tiny_overfit_separates_right_from_wrong_and_scores_compare_across_texts(tiny_encoder, pointwise_on):
     torch.manual_seed(0)
-    m = tiny(tiny_encoder, fusion_layers=2, score="pointwise")
+    m = tiny(tiny_encoder, fusion_layers=2, score="pointwise", pointwise_on=pointwise_on)
     g2 = group(1).model_copy(
         update={
             "text": "秦始皇的母亲是赵姬。",
@@ -94,6 +96,11 @@ def test_tiny_overfit_separates_right_from_wrong_and_scores_compare_across_texts
     assert min(pooled_pos) > max(sc.text_neg)  # one threshold separates both texts' candidates
     assert all(0 <= s <= 1 for s in pooled_pos + sc.text_neg)  # pointwise probabilities
     assert not np.isnan(sc.anchor_neg).any()
+    if pointwise_on == "similarity":  # the BCE's probability is a monotone map of the fused cosine
+        m.config.score = "similarity"
+        cos = m.group_scores(groups)
+        assert np.argsort(cos.text_neg).tolist() == np.argsort(sc.text_neg).tolist()
+        assert min(cos.text_gold + cos.text_pos) > max(cos.text_neg)
 
 
 def test_similarity_score_and_save_load_round_trip(tiny_encoder, tmp_path):

@@ -95,6 +95,10 @@ class FusionConfig(InfoNceParams):
     """Weight of the anchor view inside the InfoNCE."""
     pointwise_weight: float = 1.0
     """Weight of the pointwise binary cross-entropy (anchor and positive 1, negatives 0)."""
+    pointwise_on: Literal["pooled", "similarity"] = "pooled"
+    """What the pointwise BCE reads: ``pooled`` = a linear head on the mean-pooled fused states (its own score);
+    ``similarity`` = the fused cosine S_st itself through a learned scale and bias (the issue's second reading),
+    so the cross-text BCE shapes the very score the filter reads."""
     score: Literal["pointwise", "similarity"] = "similarity"
     """What ``score_pairs`` returns as S_st: the fused text-triple cosine (default) or sigmoid of the pointwise
     logit. Measured on real Qwen2.5-Coder-1.5B candidates of 200 DuIE dev sentences (docs/results.md, section 0),
@@ -145,6 +149,10 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
         )
         self.head_dropout = nn.Dropout(config.dropout)
         self.pointwise = nn.Linear(2 * h, 1)
+        if config.pointwise_on == "similarity":
+            # S_st -> logit: scale 1/tau of Table 2, centred on a cosine of 0.5 (only then: older checkpoints load)
+            self.sim_scale = nn.Parameter(torch.tensor(1.0 / config.tau))
+            self.sim_bias = nn.Parameter(torch.tensor(-0.5 / config.tau))
         self._lower_cache: dict[bytes, torch.Tensor] = {}
         self._rng = random.Random(0)
 
@@ -273,12 +281,17 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
         fp = self.encode_pairs(texts, strings)
         dev = self.device
         y = torch.tensor(labels, device=dev)
-        l_bce = F.binary_cross_entropy_with_logits(self.logits(fp), y)
+        xt = self.project(fp.h_t, fp.m_t).float()  # (P, Lt, D)
+        xr = self.project(fp.h_r, fp.m_r).float()  # (P, Lr, D)
+        if cfg.pointwise_on == "similarity":
+            s_st = self.fused_cosine(xt, fp.m_t, xr, fp.m_r, cfg.local_mode)  # (P,)
+            logit = self.sim_scale * s_st + self.sim_bias
+        else:
+            logit = self.logits(fp)
+        l_bce = F.binary_cross_entropy_with_logits(logit, y)
         info = {"loss_bce": l_bce.item()}
         loss = cfg.pointwise_weight * l_bce
         if cfg.infonce_weight > 0:
-            xt = self.project(fp.h_t, fp.m_t).float()  # (P, Lt, D)
-            xr = self.project(fp.h_r, fp.m_r).float()  # (P, Lr, D)
             b, s = len(groups), 2 + n_max
             gi_t = torch.tensor([a for a, _ in slots], device=dev)
             j_t = torch.tensor([c for _, c in slots], device=dev)
@@ -344,13 +357,15 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
             with autocast_for(self.device):
                 fp = self.encode_pairs(tx, st)
                 k = len(rows)
-                if self.config.score == "pointwise":
+                if self.config.score == "pointwise" and self.config.pointwise_on == "pooled":
                     s = torch.sigmoid(
                         self.logits(FusedPairs(h_t=fp.h_t[:k], m_t=fp.m_t[:k], h_r=fp.h_r[:k], m_r=fp.m_r[:k]))
                     )
                 else:
                     xt, xr = self.project(fp.h_t[:k], fp.m_t[:k]), self.project(fp.h_r[:k], fp.m_r[:k])
                     s = self.fused_cosine(xt.float(), fp.m_t[:k], xr.float(), fp.m_r[:k], self.config.local_mode)
+                    if self.config.score == "pointwise":  # the BCE's own probability of the cosine
+                        s = torch.sigmoid(self.sim_scale * s + self.sim_bias)
                 s_st[a : a + k] = s.float().cpu().numpy()
                 if vrows:
                     xr = self.project(fp.h_r, fp.m_r).float()
