@@ -44,7 +44,7 @@ class GenerateConfig(StageConfig):
     lang: Literal["zh", "en"] | None = None
     """Prompt language (default: the dataset's)."""
     data: str | None = "sample"
-    """Dataset (duie, fewrel, wikizsl, sample); ignored with --input."""
+    """Dataset (duie, fewrel, wikizsl, sample); with --input it still names the relation inventory (schema, lexicon)."""
     split: str | None = None
     """Split of --data (default: the dataset's first)."""
     data_dir: str | None = None
