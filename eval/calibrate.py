@@ -100,8 +100,10 @@ def calibrate(
     score = np.asarray(score, dtype=float)
     y = np.asarray(labels).astype(bool)
     n = len(y)
-    if n == 0:
-        raise ValueError("no labelled candidates to calibrate on")
+    if n == 0 or y.all() or not y.any():
+        raise ValueError(
+            f"calibration needs right and wrong candidates (got {int(y.sum())} right of {n}); nothing was written"
+        )
     tt = np.full(n, np.nan) if s_tt is None else np.asarray(s_tt, dtype=float)
     _, tau1, tau2 = _best_cut(score, tt, y, kind, bound, max_grid)
     thr = Thresholds(score=gate_score, tau1=tau1, tau2=None if s_tt is None else max(tau2, -1.0), objective=objective)

@@ -208,6 +208,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.val}: {len(missing)} rows have no label (first at row {missing[0] + 1}); label them or pass --gold"
         )
+    n_right = sum(int(r.label) for r in rows)
+    if n_right in (0, len(rows)):
+        raise ConfigError(
+            f"{args.val}: {n_right} of {len(rows)} candidates are right; calibration needs right and wrong ones "
+            "(nothing was written)"
+        )
+    from eval.calibrate import parse_objective
+
+    try:
+        parse_objective(args.objective)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     model = load_for_inference(args.model, args.device)
     s_st, s_tt = score_rows(model, rows, view_source=args.view_source, lexicon=args.lexicon)
     labels = np.asarray([r.label for r in rows])

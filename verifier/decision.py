@@ -29,7 +29,6 @@ fitted decision's tau2 is off unless a caller sets one. Fitting and the threshol
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from verifier.schema import RejectReason
 
@@ -62,7 +61,7 @@ class Thresholds(BaseModel):
     """tau1 (global and per relation), tau2, and how they were chosen. ``thresholds.json`` when ``score`` is
     S_st; the ``thresholds`` field of ``decision.json`` when it is ``p_correct``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     score: GateScore = "s_st"
     """What tau1 applies to: the raw text-triple similarity or the calibrated probability."""
@@ -83,6 +82,14 @@ class Thresholds(BaseModel):
     model: str | None = None
     val: str | None = None
     view_source: str | None = None
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Thresholds:
+        lo = 0.0 if self.score == "p_correct" else -1.0
+        for name, v in [("tau1", self.tau1), ("tau2", self.tau2), *self.per_relation.items()]:
+            if v is not None and not (lo <= v <= 1.0 if name != "tau2" else -1.0 <= v <= 1.0):
+                raise ValueError(f"{name} = {v} is outside [{lo:g}, 1] for a gate on {self.score}")
+        return self
 
     def tau1_for(self, relations: Sequence[str] | None, n: int) -> np.ndarray:
         """(n,) tau1 of each row: its relation's own where calibrated, else the global one."""
@@ -132,9 +139,9 @@ class Thresholds(BaseModel):
         path = thresholds_path(model_dir)
         if not path.exists():
             return None
-        from verifier.io import read_json
+        from verifier.io import parse_record, read_json
 
-        return cls.model_validate(read_json(path))
+        return parse_record(cls, read_json(path), path, 0)
 
 
 class DecisionModel(BaseModel):
@@ -180,7 +187,27 @@ class DecisionModel(BaseModel):
         path = decision_path(model_dir)
         if not path.exists():
             return None
-        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        from verifier.io import InputError, parse_record, read_json
+
+        dec = parse_record(cls, read_json(path), path, 0)
+        if len(dec.coef) != len(dec.features) or len(dec.mean) != len(dec.features):
+            raise InputError(path, 0, "coef", f"coef and mean need one value per feature ({len(dec.features)})")
+        if dec.features != list(GROUNDING_FEATURES):
+            raise InputError(
+                path, 0, "features", f"{dec.features} are not this version's; rerun `verifier calibrate --decision`"
+            )
+        return dec
+
+
+def forget_gates(model_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove ``thresholds.json`` and ``decision.json`` of ``model_dir``: they were calibrated for weights that are
+    being replaced (a retrain into the same folder must not inherit them). Returns the files removed."""
+    gone = []
+    for p in (thresholds_path(model_dir), decision_path(model_dir)):
+        if p.exists():
+            p.unlink()
+            gone.append(p)
+    return gone
 
 
 def thresholds_path(model_dir: str | os.PathLike[str]) -> Path:
@@ -269,6 +296,7 @@ __all__ = [
     "MissingView",
     "Thresholds",
     "decision_path",
+    "forget_gates",
     "grounding_features",
     "normalise_mention",
     "thresholds_path",

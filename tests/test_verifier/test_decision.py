@@ -189,3 +189,55 @@ def test_calibrate_decision_then_filter_writes_p_correct(tiny_encoder, tmp_path)
     assert 0 <= metrics["calibration"]["ece"] <= 1 and (tmp_path / "ev" / "reliability.png").exists()
     inverse = [r for r in rej if r.repairs == ["relation:inverse"]]  # 诗人 / 作品 / 雨巷 -> 雨巷 / 作者 / 诗人
     assert inverse and inverse[0].original.relation == "作品" and inverse[0].triple.relation == "作者"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('{"tau1": NaN, "tau2": 0.1}', "tau1"),
+        ('{"tau1": 5, "tau2": 0.1}', "outside"),
+        ('{"tau1": 0.2, "tau2": -7}', "outside"),
+        ('{"score": "p_correct", "tau1": -0.5}', "outside"),
+        ('{"tau2": 0.1}', "tau1"),
+    ],
+)
+def test_a_bad_thresholds_file_is_a_located_error_not_a_silent_gate(tmp_path, body, message):
+    from verifier.io import InputError
+
+    (tmp_path / "thresholds.json").write_text(body, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as e:
+        Thresholds.load(tmp_path)
+    assert "thresholds.json" in str(e.value)
+
+
+def test_saving_new_weights_forgets_the_old_weights_thresholds(tiny_encoder, tmp_path):
+    m = LateFusionVerifier(
+        FusionConfig(encoder=str(tiny_encoder), projection_dim=8, fusion_layers=1),
+        TextEncoder.from_name(str(tiny_encoder)),
+    )
+    m.save_pretrained(tmp_path)
+    Thresholds(tau1=0.3, tau2=0.1).save(tmp_path)
+    assert Thresholds.load(tmp_path) is not None
+    m.save_pretrained(tmp_path)  # a retrain into the same folder
+    assert Thresholds.load(tmp_path) is None and DecisionModel.load(tmp_path) is None
+
+
+def test_calibrate_refuses_single_class_data_and_keeps_the_old_thresholds(tiny_encoder, tmp_path, capsys):
+    from verifier.cli import main
+
+    m = LateFusionVerifier(
+        FusionConfig(encoder=str(tiny_encoder), projection_dim=8, fusion_layers=1),
+        TextEncoder.from_name(str(tiny_encoder)),
+    )
+    d = tmp_path / "model"
+    m.save_pretrained(d)
+    good = Thresholds(tau1=0.3, tau2=0.1)
+    good.save(d)
+    val = tmp_path / "val.jsonl"
+    write_jsonl(val, [row("d1", "雨巷", "主演", "徐志摩").model_copy(update={"label": 0})] * 3)
+    assert main(["calibrate", "--model", str(d), "--val", str(val)]) == 2
+    assert "0 of 3 candidates are right" in capsys.readouterr().err
+    assert Thresholds.load(d) == good
+    write_jsonl(val, [row("d1", "雨巷", "作者", "戴望舒").model_copy(update={"label": y}) for y in (0, 1)])
+    assert main(["calibrate", "--model", str(d), "--val", str(val), "--objective", "recall@precision=2"]) == 2
+    assert "--objective" in capsys.readouterr().err and Thresholds.load(d) == good

@@ -34,8 +34,11 @@ class SavedModelMixin:
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         from safetensors.torch import save_file
 
+        from verifier.decision import forget_gates
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        forget_gates(d)  # thresholds calibrated for the weights being replaced
         cfg: BaseModel = self.config  # type: ignore[attr-defined]
         (d / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
