@@ -13,17 +13,18 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from eval.align import relation_classes
-from eval.metrics import PRF, roc_auc, triple_prf
+from verifier.align import relation_classes
 from verifier.config import StageConfig
 from verifier.decision import Thresholds
 from verifier.io import InputError, iter_json_lines, parse_record, read_jsonl, write_json, write_jsonl
+from verifier.metrics import PRF, roc_auc, triple_prf
 from verifier.schema import Candidate, GoldRecord, ScoredCandidate, Triple
 
 log = logging.getLogger(__name__)
@@ -117,25 +118,28 @@ def tau_curves(
     return taus, np.array(p), np.array(r), np.array(f)
 
 
-def run_probes(model_dir: str, rows: list[Any], probes: list[Probe], lexicon: str | None) -> dict[str, Any]:
-    from verifier.filter import load_for_inference
+class ProbeScorer(BaseModel):
+    """What the shortcut probes need from a verifier (handed in by the caller, so eval does not load models):
+    ``score`` maps candidate rows to (S_st, S_tt) arrays; ``mask_token`` replaces masked mentions."""
 
-    return probe_aucs(load_for_inference(model_dir), rows, probes, lexicon)
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    score: Callable[[list[Candidate]], tuple[np.ndarray, np.ndarray]]
+    mask_token: str
 
 
-def probe_aucs(model: Any, rows: list[Any], probes: list[Probe], lexicon: str | None = None) -> dict[str, Any]:
+def probe_aucs(scorer: ProbeScorer, rows: list[Any], probes: list[Probe]) -> dict[str, Any]:
     """Text and anchor AUC of the labelled rows with the full text and under each probe, with the deltas."""
-    from verifier.filter import score_rows
     from verifier.model.inputs import mask_mentions, only_mentions
 
-    mask = model.encoder.mask_token
+    mask = scorer.mask_token
     cands = [
         Candidate.model_validate({k: v for k, v in r.model_dump().items() if k in Candidate.model_fields}) for r in rows
     ]
     labels = np.asarray([r.label if r.label is not None else -1 for r in cands])
     ok = labels >= 0
     out: dict[str, Any] = {}
-    base_st, base_tt = score_rows(model, cands, lexicon=lexicon)
+    base_st, base_tt = scorer.score(cands)
     out["full"] = {"text_auc": roc_auc(labels[ok], base_st[ok]), "anchor_auc": roc_auc(labels[ok], base_tt[ok])}
     for probe in probes:
         if probe == "onlyc":
@@ -145,7 +149,7 @@ def probe_aucs(model: Any, rows: list[Any], probes: list[Probe], lexicon: str | 
             ]
         else:
             changed = [c.model_copy(update={"text": only_mentions(c.text, c.triple, c.lang)}) for c in cands]
-        st, tt = score_rows(model, changed, lexicon=lexicon)
+        st, tt = scorer.score(changed)
         res = {"text_auc": roc_auc(labels[ok], st[ok]), "anchor_auc": roc_auc(labels[ok], tt[ok])}
         for k in ("text_auc", "anchor_auc"):
             full, now = out["full"][k], res[k]
@@ -154,8 +158,12 @@ def probe_aucs(model: Any, rows: list[Any], probes: list[Probe], lexicon: str | 
     return out
 
 
-def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> dict[str, Any]:
+    """``probe_scorer``: the verifier that ``--probe`` re-scores with (the CLI builds it from ``--model``)."""
     from eval.plots import histogram_figure, pr_figure, roc_figure, threshold_figure
+
+    if cfg.probe and probe_scorer is None:
+        raise InputError(cfg.out, 0, "--model", "--probe needs the verifier directory")
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -213,8 +221,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
             threshold_figure(taus, p, r, f, thr.tau1 if thr else None, out / "tau_curves.png")
             probs = np.asarray([np.nan if r.p_correct is None else r.p_correct for r in scored], dtype=float)
             if (~np.isnan(probs)).any():
-                from eval.metrics import reliability
                 from eval.plots import reliability_figure
+                from verifier.metrics import reliability
 
                 ece_value, bins = reliability(lab, probs)
                 metrics["calibration"] = {"ece": ece_value, "bins": bins, "auc_p_correct": roc_auc(lab, probs)}
@@ -241,13 +249,11 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
                     for r, lbl in zip(scored, lab, strict=True)
                 ],
             )
-        if cfg.probe:
-            if not cfg.model:
-                raise InputError(cfg.out, 0, "--model", "--probe needs the verifier directory")
+        if cfg.probe and probe_scorer is not None:
             for r, lbl in zip(cand_rows, labels, strict=True):
                 if r.label is None:
                     r.label = int(lbl)
-            metrics["probes"] = run_probes(cfg.model, cand_rows, cfg.probe, cfg.lexicon)
+            metrics["probes"] = probe_aucs(probe_scorer, cand_rows, cfg.probe)
     tables = ["## Before / after filtering (layout of CACRE Table 3)", "", _table3(before, after), ""]
     tables += [
         "## Per relation after filtering (strict)",

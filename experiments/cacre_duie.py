@@ -135,7 +135,7 @@ def mixed_set(sc: Any, target: dict[str, float], seed: int) -> np.ndarray:
 
 
 def prf_of(keep: np.ndarray, y: np.ndarray, n_gold: int) -> dict[str, float]:
-    from eval.metrics import prf
+    from verifier.metrics import prf
 
     tp = int((keep & (y == 1)).sum())
     return prf(tp, int(keep.sum()), n_gold).model_dump()
@@ -239,7 +239,11 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     test_rows = [r for r in read_jsonl(paths["test"], Candidate) if r.label is not None and r.role != "anchor"]
     probe_rows = random.Random(args.seed).sample(test_rows, min(args.probe_rows, len(test_rows)))
     t3 = time.perf_counter()
-    probe = probe_aucs(model, probe_rows, ["onlyc", "onlym"])  # experiment 4
+    from eval.report import ProbeScorer
+    from verifier.filter import score_rows
+
+    scorer = ProbeScorer(score=lambda rows: score_rows(model, rows), mask_token=model.encoder.mask_token)
+    probe = probe_aucs(scorer, probe_rows, ["onlyc", "onlym"])  # experiment 4
     probe_s = time.perf_counter() - t3
     n_test_triples = len(test_sc.text_pos) + len(test_sc.text_neg)
     metrics = {

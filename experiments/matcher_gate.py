@@ -85,8 +85,8 @@ def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tupl
 
 
 def gate_figures(s_st: np.ndarray, s_tt: np.ndarray, y: np.ndarray, tau1: float, tau2: float, n_gold: int) -> dict:
-    from eval.metrics import prf, roc_auc
     from verifier.decision import Thresholds
+    from verifier.metrics import prf, roc_auc
 
     keep = Thresholds(tau1=tau1, tau2=tau2).gate(s_st, s_tt)[0]
     tt = ~np.isnan(s_tt)

@@ -77,9 +77,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args()
     from eval.calibrate import calibrate
-    from eval.metrics import roc_auc
     from verifier.data.groups import read_groups
     from verifier.filter import load_for_inference
+    from verifier.metrics import roc_auc
 
     best = Path(args.run) / "best"
     model = load_for_inference(str(best), "cpu")

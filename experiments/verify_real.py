@@ -27,10 +27,10 @@ sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve()
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from eval.align import relation_classes  # noqa: E402
-from eval.metrics import roc_auc, triple_prf  # noqa: E402
+from verifier.align import relation_classes  # noqa: E402
 from verifier.io import read_jsonl  # noqa: E402
 from verifier.lexicon import lexicon_for  # noqa: E402
+from verifier.metrics import roc_auc, triple_prf  # noqa: E402
 from verifier.schema import Candidate, GoldRecord  # noqa: E402
 
 

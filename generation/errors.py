@@ -31,9 +31,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval.align import Mode, relation_classes, triple_matches
 from generation.base import register
 from generation.perturb import EntityPool, PerturbConfig, PerturbGenerator
+from verifier.align import Mode, relation_classes, triple_matches
 from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Corruption, GoldRecord, Provenance, Triple
 

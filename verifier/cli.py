@@ -195,9 +195,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     rows, originals = repair_rows(rows, default_lexicons(args.lexicon))  # what filter scores (extracted rows only)
     if args.gold:
-        from eval.align import relation_classes
-        from eval.metrics import label_candidates
+        from verifier.align import relation_classes
         from verifier.lexicon import lexicon_for
+        from verifier.metrics import label_candidates
 
         gold = {g.doc_id: g for g in read_jsonl(args.gold, GoldRecord)}
         rc = relation_classes(lexicon_for(args.lexicon or "duie"))
@@ -318,7 +318,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from verifier.config import config_from_args
 
     cfg = config_from_args(EvalConfig, args)
-    m = run_eval(cfg)
+    scorer = None
+    if cfg.probe and cfg.model:
+        from eval.report import ProbeScorer
+        from verifier.filter import load_for_inference, score_rows
+
+        model = load_for_inference(cfg.model)
+        scorer = ProbeScorer(
+            score=lambda rows: score_rows(model, rows, lexicon=cfg.lexicon), mask_token=model.encoder.mask_token
+        )
+    m = run_eval(cfg, scorer)
     a = m["after"]["strict"]
     line = f"filtered (strict): P={a['precision']:.4f} R={a['recall']:.4f} F1={a['f1']:.4f}"
     if "before" in m:

@@ -48,12 +48,12 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
     when those candidates are all right or all wrong."""
     import numpy as np
 
-    from eval.align import relation_classes
     from eval.calibrate import fit_decision
-    from eval.metrics import label_candidates
+    from verifier.align import relation_classes
     from verifier.filter import decision_features, default_lexicons, repair_rows, score_rows
     from verifier.io import read_jsonl
     from verifier.lexicon import lexicon_for
+    from verifier.metrics import label_candidates
     from verifier.schema import Candidate
 
     path = out / "llm" / "calib_candidates.jsonl"

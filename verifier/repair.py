@@ -2,7 +2,7 @@
 
 - Relation outside the schema: a lexicon synonym becomes its schema relation; a lexicon inverse becomes its
   schema relation with head and tail exchanged (``张三 / 儿子 / 张父`` -> ``张父 / 父亲 / 张三`` when 儿子 is listed
-  as an inverse of 父亲). Names are compared after the normalisation of ``eval.align`` (NFKC, no spaces, marks
+  as an inverse of 父亲). Names are compared after the normalisation of ``verifier.align`` (NFKC, no spaces, marks
   stripped). A name that is none of these stays as it is.
 - Entity not found verbatim in the text: surrounding quotes and title marks are trimmed (``《邪少兵王》`` when the
   text has no marks), or, when the text holds the mention with marks or with different width / spacing, the

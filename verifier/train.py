@@ -120,7 +120,7 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
 
 def auc_pos_neg(pos: list[float], neg: list[float]) -> float | None:
     """ROC AUC of positive against negative scores, NaNs (no view) left out; None without both classes."""
-    from eval.metrics import roc_auc
+    from verifier.metrics import roc_auc
 
     return roc_auc(np.asarray([1] * len(pos) + [0] * len(neg)), np.asarray(pos + neg, dtype=float))
 

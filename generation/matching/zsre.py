@@ -221,8 +221,8 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
     """Split, (train), evaluate; writes metrics.json (and the model for zrcm) under ``cfg.out``."""
     import torch
 
-    from eval.metrics import zero_shot_macro
     from generation.matching.common import DescriptionMatcher, relation_text, sentence_embeddings
+    from verifier.metrics import zero_shot_macro
     from verifier.model.encoder import TextEncoder
 
     torch.manual_seed(cfg.seed)

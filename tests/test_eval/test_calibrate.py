@@ -14,7 +14,7 @@ def oracle(s_st, s_tt, y, objective):
     best = None
     for t1 in np.unique(s_st):
         for t2 in [-np.inf, *np.unique(s_tt[~np.isnan(s_tt)])]:
-            keep = np.array([a >= t1 and (np.isnan(b) or b >= t2) for a, b in zip(s_st, s_tt)])
+            keep = np.array([a >= t1 and (np.isnan(b) or b >= t2) for a, b in zip(s_st, s_tt, strict=True)])
             tp, kept = int((keep & y).sum()), int(keep.sum())
             p = tp / kept if kept else 0.0
             r = tp / pos

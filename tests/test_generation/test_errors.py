@@ -4,10 +4,10 @@ import asyncio
 import subprocess
 import sys
 
-from eval.align import relation_classes, triple_matches
 from generation.errors import ErrorGroupGenerator, ErrorGroupsConfig, llm_by_doc
 from generation.perturb import EntityPool
 from tests.test_generation.test_runner import check_generator_contract
+from verifier.align import relation_classes, triple_matches
 from verifier.data.catalog import load_split
 from verifier.data.groups import read_groups
 from verifier.io import read_jsonl

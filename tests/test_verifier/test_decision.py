@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_verifier.test_filter import row
 from eval.calibrate import fit_decision
+from tests.test_verifier.test_filter import row
 from verifier.decision import GROUNDING_FEATURES, DecisionModel, Thresholds, grounding_features
 from verifier.io import read_jsonl, write_jsonl
 from verifier.model.encoder import TextEncoder

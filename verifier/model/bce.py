@@ -184,7 +184,7 @@ def fit_frozen_head(
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from eval.metrics import roc_auc
+    from verifier.metrics import roc_auc
 
     if not model.encoder.fully_frozen:
         raise ValueError("fit_frozen_head needs a fully frozen encoder (its features must not change)")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from eval.align import Mode, match_document, norm_relation
+from verifier.align import Mode, match_document, norm_relation
 from verifier.schema import Triple
 
 

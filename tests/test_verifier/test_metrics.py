@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
-from eval.align import match_document, norm_entity, relation_classes
-from eval.metrics import prf, roc_auc, triple_prf, zero_shot_macro
+from verifier.align import match_document, norm_entity, relation_classes
 from verifier.lexicon import lexicon_for
+from verifier.metrics import prf, roc_auc, triple_prf, zero_shot_macro
 from verifier.schema import Triple
 
 
@@ -69,7 +69,7 @@ def test_canonical_zero_shot_macro_by_hand():
 def test_reliability_bins_and_ece_by_hand_and_against_sklearn():
     from sklearn.calibration import calibration_curve
 
-    from eval.metrics import reliability
+    from verifier.metrics import reliability
 
     y = np.array([1, 0, 1, 1, 0, 0])
     p = np.array([0.9, 0.1, 0.8, 0.7, 0.2, 0.6])
