@@ -33,7 +33,7 @@ from generation.base import run_generation  # noqa: E402
 from generation.llm.cache import CompletionCache  # noqa: E402
 from generation.llm.client import LLMClient, LLMSettings  # noqa: E402
 from generation.llm.generator import LLMGenerator  # noqa: E402
-from generation.llm.scripted_server import ScriptedServer, copy_extractor  # noqa: E402
+from tests.scripted_server import ScriptedServer, copy_extractor  # noqa: E402
 from verifier.io import write_jsonl  # noqa: E402
 from verifier.lexicon import lexicon_for  # noqa: E402
 from verifier.schema import GoldRecord  # noqa: E402
@@ -118,7 +118,7 @@ def server_process(latency: float):  # -> Iterator[str]
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "generation.llm.scripted_server", "--port", str(port), "--latency", str(latency)],
+        [sys.executable, "-m", "tests.scripted_server", "--port", str(port), "--latency", str(latency)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -4,7 +4,7 @@ import pytest
 
 from generation.llm.cache import CompletionCache
 from generation.llm.client import LLMClient, LLMSettings
-from generation.llm.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer
 from verifier.lexicon import lexicon_for
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from generation.llm.client import LLMCallError
 from generation.llm.generator import LLMGenerator
-from generation.llm.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer
 from tests.test_generation.conftest import make_client
 from verifier.schema import Document
 

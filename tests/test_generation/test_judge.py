@@ -6,7 +6,7 @@ import re
 import numpy as np
 
 from generation.judge import JudgeConfig, p_yes, run_judge
-from generation.llm.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer
 from verifier.io import read_jsonl, write_jsonl
 from verifier.schema import Candidate, Provenance, ScoredCandidate, Triple
 

@@ -10,8 +10,8 @@ import time
 
 from generation.base import CandidateGenerator, ledger_path, prepare_resume, run_generation
 from generation.llm.generator import LLMGenerator
-from generation.llm.scripted_server import ScriptedServer, copy_extractor
 from generation.perturb import EntityPool, PerturbGenerator
+from tests.scripted_server import ScriptedServer, copy_extractor
 from tests.test_generation.conftest import make_client
 from verifier.data.catalog import load_split
 from verifier.io import read_jsonl
@@ -156,7 +156,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
 def test_max_tokens_cap_flag_bounds_the_escalation_and_fails_the_document(tmp_path):
     """--max-tokens 64 --max-tokens-cap 128: a model that loops costs two requests per document, not a re-ask
     at the cap; the document is a failure row, the others are written."""
-    from generation.llm.scripted_server import Reply
+    from tests.scripted_server import Reply
     from verifier.cli import main
 
     good = copy_extractor("作者")

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from generation.llm.scripted_server import ScriptedServer, copy_extractor
+from tests.scripted_server import ScriptedServer, copy_extractor
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ it, so retries, timeouts, JSON mode and error handling are exercised end to end.
 consumed in order; after the script runs out, a responder function answers (by default a deterministic
 extractor that copies entities from the prompt's text block, so answers validate).
 
-Run standalone: ``python -m generation.llm.scripted_server --port 8765 --latency 0.2``.
+Run standalone: ``python -m tests.scripted_server --port 8765 --latency 0.2``.
 """
 
 from __future__ import annotations
