@@ -18,13 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from verifier.data.relations import RelationInfo
 from verifier.io import InputError, read_json
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 def prompts_dir() -> Path:
-    """``$VERIFIER_PROMPTS`` or the repository's ``prompts/``."""
+    """``$VERIFIER_PROMPTS``, else the installed ``prompts`` package (package data of the wheel; the checkout's
+    ``prompts/`` in an editable install)."""
     env = os.environ.get("VERIFIER_PROMPTS")
-    return Path(env) if env else _REPO_ROOT / "prompts"
+    if env:
+        return Path(env)
+    from importlib.resources import files
+
+    return Path(str(files("prompts")))
 
 
 class LexiconEntry(BaseModel):
