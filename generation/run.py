@@ -212,6 +212,7 @@ def generate(cfg: GenerateConfig) -> RunSummary:
         summary = asyncio.run(_run_matcher(cfg, out))
     else:
         preset = resolve_preset(cfg)
+        _validate_inputs(cfg)
         if preset.local:
             from generation.llm.local_server import LocalLlamaServer
 
@@ -234,6 +235,14 @@ def generate(cfg: GenerateConfig) -> RunSummary:
     }
     write_json(out.parent / "summary.json", report)
     return summary
+
+
+def _validate_inputs(cfg: GenerateConfig) -> None:
+    """Name the relation inventory and read every input document once before a server starts or a request is
+    sent (and paid): a bad line is a located error with nothing spent."""
+    resolve_lexicon(cfg)
+    for _ in iter_documents(cfg):
+        pass
 
 
 async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:

@@ -491,9 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (FileNotFoundError, KeyError) as e:
-        msg = e.args[0] if e.args else str(e)
-        print(f"error: {msg}", file=sys.stderr)
+    except FileNotFoundError as e:  # a path the user named; any other exception is a bug and keeps its traceback
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -16,6 +16,7 @@ import torch
 
 from generation.base import register
 from generation.matching.common import ZSExample, is_e5, sentence_embeddings
+from verifier.config import ConfigError
 from verifier.model.encoder import TextEncoder
 from verifier.schema import Candidate, Document, GoldRecord, Provenance, RelationScore, Triple
 
@@ -45,7 +46,7 @@ class MatcherGenerator:
         self.relations = relations or list(meta["split"]["test"])
         missing = [r for r in self.relations if r not in meta["descriptions"]]
         if missing:
-            raise KeyError(f"no description for relations {missing[:5]} in {d / 'descriptions.json'}")
+            raise ConfigError(f"no description for relations {missing[:5]} in {d / 'descriptions.json'}")
         self.names = meta["names"]
         enc = TextEncoder.from_name(meta["desc_encoder"]).eval()
         prefix = "passage: " if is_e5(meta["desc_encoder"]) else ""

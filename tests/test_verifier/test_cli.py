@@ -108,3 +108,26 @@ def test_missing_split_is_a_clear_error(tmp_path: Path):
 def test_models_list_runs_without_models():
     r = run("models", "list")
     assert r.returncode == 0 and "e5-small" in r.stdout and "qwen2.5-coder-0.5b" in r.stdout
+
+
+def test_unknown_names_are_usage_errors_not_tracebacks(tmp_path: Path):
+    for args, needle in (
+        (("generate", "--generator", "perturb.v1", "--data", "nope", "--out", str(tmp_path / "x.jsonl")), "nope"),
+        (("models", "pull", "no-such-model"), "no-such-model"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_llm_generation_reads_every_input_line_before_any_server_starts(tmp_path: Path):
+    bad = tmp_path / "docs.jsonl"
+    bad.write_text('{"doc_id": "a", "text": "x", "triples": []}\n{"doc_id": 3}\n', encoding="utf-8")
+    out = tmp_path / "run" / "c.jsonl"
+    r = run("generate", "--llm", "local", "--data", "duie", "--input", str(bad), "--out", str(out))
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}:2: doc_id: Input should be a valid string"
+    assert not (tmp_path / "run").exists()  # no server log, no output: nothing started, nothing spent
+
+
+def test_a_missing_file_names_the_path_not_the_errno(tmp_path: Path):
+    r = run("calibrate", "--model", str(tmp_path / "none"), "--val", str(tmp_path / "none.jsonl"))
+    assert r.returncode == 2 and "none.jsonl" in r.stderr and "error: 2" not in r.stderr

