@@ -34,6 +34,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -265,6 +266,11 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
 
     if not cfg.input or not cfg.model:
         raise ConfigError("--model and an input file are required")
+    named = {"input": cfg.input, "--out": cfg.out, "--rejected": cfg.rejected}
+    paths = {k: Path(v).resolve() for k, v in named.items() if v}
+    for x, y in (("--out", "input"), ("--rejected", "input"), ("--rejected", "--out")):
+        if x in paths and y in paths and paths[x] == paths[y]:
+            raise ConfigError(f"{x} {named[x]} is the same file as {y}: it would be overwritten (nothing was written)")
     thresholds, decision = resolve_gate(cfg)
     model = model if model is not None else load_for_inference(cfg.model, cfg.device)
     scorer = Scorer(model, cfg.model, cfg.evidence)

@@ -156,3 +156,18 @@ def test_missing_thresholds_is_a_config_error(tiny_encoder, tmp_path):
     m.save_pretrained(tmp_path / "m")
     with pytest.raises(ConfigError, match="calibrate"):
         run_filter(FilterConfig(input="x", model=str(tmp_path / "m")))
+
+
+def test_outputs_that_would_overwrite_the_input_or_each_other_are_refused(model_dir, tmp_path):
+    from verifier.cli import main
+
+    inp = tmp_path / "in.jsonl"
+    write_jsonl(inp, [row("d1", "雨巷", "作者", "戴望舒"), row("d1", "雨巷", "主角", "戴望舒")])
+    before = inp.read_bytes()
+    for extra in (
+        ["--out", str(inp)],
+        ["--out", str(tmp_path / "k.jsonl"), "--rejected", str(tmp_path / "k.jsonl")],
+        ["--out", str(tmp_path / "k.jsonl"), "--rejected", str(inp)],
+    ):
+        assert main(["filter", str(inp), "--model", str(model_dir), "--no-progress", *extra]) == 2
+        assert inp.read_bytes() == before and not (tmp_path / "k.jsonl").exists()
