@@ -58,7 +58,7 @@ class GenerateConfig(StageConfig):
     base_url: str | None = None
     api_key_env: str | None = None
     """Environment variable holding the API key (never the key itself)."""
-    temperature: float = 0.0
+    temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(1024, ge=16)
     """Completion budget of the first request."""
     max_tokens_cap: int = Field(4096, ge=16)

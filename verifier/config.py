@@ -27,7 +27,9 @@ class ConfigError(ValueError):
 class StageConfig(BaseModel):
     """Base of every stage config: strict keys, field docstrings as help text."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True, allow_inf_nan=False
+    )
     section: ClassVar[str] = "stage"
 
     @classmethod
@@ -137,11 +139,11 @@ class TrainConfig(StageConfig):
     dropout: float = 0.2
     max_text_length: int = 128
     max_triple_length: int = 32
-    tau: float = 0.07
+    tau: float = Field(0.07, gt=0)
     w: float = Field(0.7, ge=0, le=1)
     top_k: float = Field(0.8, gt=0, le=1)
-    base_margin: float = 0.08
-    beta: float = 0.05
+    base_margin: float = Field(0.08, ge=0)
+    beta: float = Field(0.05, ge=0)
     """Dynamic-margin scale (Eq. 19); not given in the paper."""
     local_mode: Literal["position", "maxsim", "align"] | None = None
     """Local term of Eq. 8-11 (default: position for --interaction paper, align for late)."""
@@ -152,11 +154,11 @@ class TrainConfig(StageConfig):
     text_positives: Literal["anchor_and_positive", "positive"] = "anchor_and_positive"
     """Correct triples of the text view: the anchor (gold, schema form) and the positive (default), or the
     positive only (the paper's literal reading; see ``CacreConfig.text_positives``)."""
-    lr: float = 1e-4
+    lr: float = Field(1e-4, gt=0)
     """Head learning rate (Table 2)."""
-    encoder_lr: float | None = None
+    encoder_lr: float | None = Field(None, gt=0)
     """Encoder learning rate (default: --lr, the paper's single rate; 2e-5 is the usual fine-tuning rate)."""
-    weight_decay: float = 0.01
+    weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     batch_size: int = Field(32, ge=1)
     grad_accum: int = Field(1, ge=1)

@@ -43,3 +43,23 @@ def test_cache_dir_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("VERIFIER_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert cache_dir() == tmp_path / "x" / "verifier"
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--tau", "-0.07", "greater than 0"),
+        ("--tau", "nan", "finite"),
+        ("--lr", "nan", "finite"),
+        ("--lr", "0", "greater than 0"),
+        ("--encoder-lr", "inf", "finite"),
+        ("--w", "1.5", "less than or equal"),
+    ],
+)
+def test_train_refuses_nonsense_hyperparameters_before_doing_anything(tmp_path, capsys, flag, value, message):
+    from verifier.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--candidates", str(tmp_path / "none.jsonl"), "--out", str(out), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and message in err and not out.exists()
