@@ -102,6 +102,7 @@ def run_judge(cfg: JudgeConfig) -> dict[str, Any]:
         settings = LLMSettings(
             base_url=base_url,
             model=model,
+            cache_scope=f"local:{model}" if preset.local else None,  # the local server's port changes per run
             api_key_env=preset.api_key_env,
             json_mode=False,
             max_tokens=1,

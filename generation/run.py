@@ -153,6 +153,7 @@ async def _run_llm(cfg: GenerateConfig, preset: Preset, base_url: str, model: st
     settings = LLMSettings(
         base_url=base_url,
         model=model,
+        cache_scope=f"local:{model}" if preset.local else None,  # the port changes per run; the model does not
         api_key_env=preset.api_key_env,
         json_mode=preset.json_mode,
         reasoner=preset.reasoner,

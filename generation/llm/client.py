@@ -36,6 +36,9 @@ class LLMSettings(BaseModel):
 
     base_url: str
     model: str
+    cache_scope: str | None = None
+    """The endpoint's identity in the completion cache (default: ``base_url``). A local llama.cpp server gets a new
+    port each run, so ``--llm local`` uses ``local:<gguf file>`` and a rerun hits the cache."""
     api_key_env: str | None = None
     json_mode: bool = True
     reasoner: bool = False
@@ -197,7 +200,8 @@ class LLMClient:
     ) -> CachedCompletion:
         """One completion, from the cache when possible; ``extra``: more request parameters (e.g. logprobs)."""
         params = {**self._params(max_tokens), **(extra or {})}
-        key = cache_key(self.settings.base_url, self.settings.model, prompt.prompt_id, prompt.version, messages, params)
+        scope = self.settings.cache_scope or self.settings.base_url
+        key = cache_key(scope, self.settings.model, prompt.prompt_id, prompt.version, messages, params)
         if self.cache is not None and not self.refresh:
             hit = self.cache.get(key)
             if hit is not None:

@@ -136,6 +136,19 @@ def test_cache_makes_a_rerun_free_and_refresh_bypasses_it(tmp_path, duie_lexicon
         assert len(srv.requests) == 2
 
 
+def test_a_cache_scope_survives_a_new_port(tmp_path, duie_lexicon):
+    """A local llama.cpp server listens on a new port each run: with the run's cache scope the rerun is free."""
+    with ScriptedServer([Reply(content=GOOD)] * 2) as first:
+        run_extract(first, tmp_path, duie_lexicon, cache_scope="local:model.gguf")
+    with ScriptedServer([Reply(content=GOOD)] * 2) as second:
+        assert second.url != first.url
+        _, client = run_extract(second, tmp_path, duie_lexicon, cache_scope="local:model.gguf")
+        assert len(second.requests) == 0 and client.usage.cache_hits == 1
+    with ScriptedServer([Reply(content=GOOD)] * 2) as third:  # without a scope the endpoint is its URL
+        _, client = run_extract(third, tmp_path, duie_lexicon)
+        assert len(third.requests) == 1
+
+
 def test_api_key_comes_from_the_environment(tmp_path, duie_lexicon, monkeypatch):
     monkeypatch.delenv("MY_KEY", raising=False)
     with pytest.raises(ValueError, match="MY_KEY is not set"):
