@@ -72,6 +72,9 @@ class CompletionCache:
             (key, value.model_dump_json(), time.time()),
         )
 
+    def delete(self, keys: list[str]) -> None:
+        self._db.executemany("DELETE FROM completions WHERE key = ?", [(k,) for k in keys])
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
 

@@ -199,18 +199,28 @@ class LLMClient:
         extra: dict[str, Any] | None = None,
     ) -> CachedCompletion:
         """One completion, from the cache when possible; ``extra``: more request parameters (e.g. logprobs)."""
-        params = {**self._params(max_tokens), **(extra or {})}
-        scope = self.settings.cache_scope or self.settings.base_url
-        key = cache_key(scope, self.settings.model, prompt.prompt_id, prompt.version, messages, params)
+        key = self._cache_key(messages, prompt, max_tokens, extra)
         if self.cache is not None and not self.refresh:
             hit = self.cache.get(key)
             if hit is not None:
                 self.usage.cache_hits += 1
                 return hit
-        comp = await self._request(messages, params)
+        comp = await self._request(messages, {**self._params(max_tokens), **(extra or {})})
         if self.cache is not None:
             self.cache.put(key, comp)
         return comp
+
+    def _cache_key(
+        self, messages: list[dict[str, str]], prompt: PromptTemplate, max_tokens: int, extra: dict[str, Any] | None
+    ) -> str:
+        params = {**self._params(max_tokens), **(extra or {})}
+        scope = self.settings.cache_scope or self.settings.base_url
+        return cache_key(scope, self.settings.model, prompt.prompt_id, prompt.version, messages, params)
+
+    def _forget(self, keys: list[str]) -> None:
+        """Drop a failed conversation's answers from the cache, so the next run really asks again."""
+        if self.cache is not None and keys:
+            self.cache.delete(keys)
 
     async def structured(
         self,
@@ -224,8 +234,10 @@ class LLMClient:
         max_tokens = self.settings.max_tokens
         reasks = attempts = 0
         last_raw = ""
+        asked: list[str] = []  # cache keys of this conversation's answers
         while True:
             attempts += 1
+            asked.append(self._cache_key(msgs, prompt, max_tokens, None))
             comp = await self.complete(msgs, prompt, max_tokens)
             last_raw = comp.content
             if comp.finish_reason == "length" and max_tokens < self.settings.max_tokens_cap:
@@ -234,11 +246,13 @@ class LLMClient:
                 continue
             if comp.finish_reason == "length":
                 # A re-ask would repeat the whole budget on a longer conversation; a model that loops loops again.
+                self._forget(asked)
                 raise LLMCallError(f"the answer was cut off at max_tokens={max_tokens} (the cap)", attempts, last_raw)
             try:
                 return CallResult(value=validate(comp.content), attempts=attempts, raw=comp.content)
             except ContentError as e:
                 if reasks >= self.settings.max_reasks:
+                    self._forget(asked)
                     raise LLMCallError(f"invalid answer after {attempts} attempt(s): {e}", attempts, last_raw) from None
                 reasks += 1
                 self.usage.reasks += 1

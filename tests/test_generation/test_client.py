@@ -136,6 +136,17 @@ def test_cache_makes_a_rerun_free_and_refresh_bypasses_it(tmp_path, duie_lexicon
         assert len(srv.requests) == 2
 
 
+def test_a_finally_invalid_answer_is_not_replayed_by_the_next_run(tmp_path, duie_lexicon):
+    """The failed conversation's answers leave the cache, so "retried by the next run" really asks again."""
+    with ScriptedServer([Reply(content="not json"), Reply(content="still not json")]) as srv:
+        with pytest.raises(LLMCallError, match="invalid answer"):
+            run_extract(srv, tmp_path, duie_lexicon, max_reasks=1)
+        assert len(srv.requests) == 2
+    with ScriptedServer([Reply(content=GOOD)]) as srv:
+        rows, client = run_extract(srv, tmp_path, duie_lexicon, max_reasks=1)
+        assert len(srv.requests) == 1 and client.usage.cache_hits == 0 and rows
+
+
 def test_a_cache_scope_survives_a_new_port(tmp_path, duie_lexicon):
     """A local llama.cpp server listens on a new port each run: with the run's cache scope the rerun is free."""
     with ScriptedServer([Reply(content=GOOD)] * 2) as first:
