@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from verifier.config import ConfigError
 from verifier.io import JsonlAppender, repair_tail, write_jsonl
 from verifier.schema import Candidate, Document, Failure
 
@@ -147,11 +148,18 @@ async def run_generation(
         JsonlAppender(failures_path(out)) as fail_w,
     ):
 
+        fatal: list[ConfigError] = []
+
         async def one(doc: Document) -> tuple[Document, list[Candidate] | None, BaseException | None]:
             async with sem:
+                if fatal:  # queued behind the semaphore when the run was stopped: send nothing
+                    raise fatal[0]
                 try:
                     return doc, await generator.generate(doc), None
-                except Exception as e:  # every failure becomes a Failure row
+                except ConfigError as e:  # the run's settings are wrong for every document (a refused key): stop
+                    fatal.append(e)
+                    raise
+                except Exception as e:  # every other failure becomes a Failure row
                     return doc, None, e
 
         def finish(doc: Document, rows: list[Candidate] | None, err: BaseException | None) -> None:
@@ -182,22 +190,36 @@ async def run_generation(
                     post["usd"] = f"{cost_fn(stats):.4f}"
                 bar.set_postfix(post, refresh=False)
 
+        def drain(finished: set[asyncio.Task[Any]]) -> None:
+            """Record every finished document, then raise a stopped run's error (each outcome retrieved)."""
+            errors = [t.exception() for t in finished if not t.cancelled()]
+            for t, e in zip([t for t in finished if not t.cancelled()], errors, strict=True):
+                if e is None:
+                    finish(*t.result())
+            stop = next((e for e in errors if e is not None), None)
+            if stop is not None:
+                raise stop
+
         pending: set[asyncio.Task[Any]] = set()
-        for doc in docs:
-            summary.documents_seen += 1
-            if doc.doc_id in done:
-                summary.documents_skipped_done += 1
-                bar.update(1)
-                continue
-            pending.add(asyncio.ensure_future(one(doc)))
-            if len(pending) >= 2 * concurrency:
+        try:
+            for doc in docs:
+                summary.documents_seen += 1
+                if doc.doc_id in done:
+                    summary.documents_skipped_done += 1
+                    bar.update(1)
+                    continue
+                pending.add(asyncio.ensure_future(one(doc)))
+                if len(pending) >= 2 * concurrency:
+                    finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    drain(finished)
+            while pending:
                 finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    finish(*task.result())
-        while pending:
-            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                finish(*task.result())
+                drain(finished)
+        except BaseException:  # a stopped run: cancel what is queued, collect what is in flight, then re-raise
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)  # retrieves their outcomes
+            raise
     bar.close()
     # Failures of documents that are now done are history; keep the rest (this run's and untouched ones).
     now_done = done | {ln.strip() for ln in ledger_path(out).read_text(encoding="utf-8").splitlines()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -26,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from generation.llm.cache import CachedCompletion, CompletionCache, cache_key
 from generation.llm.prompts import PromptTemplate
 from generation.llm.structured import ContentError
+from verifier.config import ConfigError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,6 +64,14 @@ class LLMCallError(RuntimeError):
         self.reason = reason
         self.attempts = attempts
         self.last_response = last_response
+
+
+class LLMAuthError(LLMCallError, ConfigError):
+    """401/403: the credentials are wrong for every document, so the run stops (exit 2) instead of paying for a
+    request per document."""
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Usage(BaseModel):
@@ -127,14 +137,22 @@ class LLMClient:
         self.cache = cache
         self.refresh = refresh
         self.usage = Usage()
+        if settings.api_key_env and not _ENV_NAME.fullmatch(settings.api_key_env):
+            # never echo it: a key pasted where the variable's name belongs would land in logs
+            raise ConfigError("--api-key-env takes the NAME of an environment variable that holds the key, not the key")
         key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
         if settings.api_key_env and not key:
-            raise ValueError(f"environment variable {settings.api_key_env} is not set (it must hold the API key)")
+            raise ConfigError(f"environment variable {settings.api_key_env} is not set (it must hold the API key)")
+        self._secret = key
         self._client = openai.AsyncOpenAI(
             base_url=settings.base_url, api_key=key or "not-needed", max_retries=0, timeout=settings.timeout_s
         )
         self._limiter = RateLimiter(settings.rpm)
         self._jitter = wait_exponential_jitter(multiplier=settings.backoff_initial_s, max=settings.backoff_max_s)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key's value replaced (a server error body may echo it)."""
+        return text.replace(self._secret, "[redacted]") if self._secret and text else text
 
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -188,7 +206,10 @@ class LLMClient:
         except openai.APIError as e:
             status = getattr(e, "status_code", None)
             kind = f"HTTP {status}" if status else type(e).__name__
-            raise LLMCallError(f"transport: {kind} after {attempt_no} attempt(s): {str(e)[:200]}", attempt_no) from None
+            reason = self.redact(f"transport: {kind} after {attempt_no} attempt(s): {str(e)[:200]}")
+            if status in (401, 403):
+                raise LLMAuthError(f"{reason} (the API key was refused; the run stops)", attempt_no) from None
+            raise LLMCallError(reason, attempt_no) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def complete(
@@ -247,13 +268,17 @@ class LLMClient:
             if comp.finish_reason == "length":
                 # A re-ask would repeat the whole budget on a longer conversation; a model that loops loops again.
                 self._forget(asked)
-                raise LLMCallError(f"the answer was cut off at max_tokens={max_tokens} (the cap)", attempts, last_raw)
+                raise LLMCallError(
+                    f"the answer was cut off at max_tokens={max_tokens} (the cap)", attempts, self.redact(last_raw)
+                )
             try:
                 return CallResult(value=validate(comp.content), attempts=attempts, raw=comp.content)
             except ContentError as e:
                 if reasks >= self.settings.max_reasks:
                     self._forget(asked)
-                    raise LLMCallError(f"invalid answer after {attempts} attempt(s): {e}", attempts, last_raw) from None
+                    raise LLMCallError(
+                        self.redact(f"invalid answer after {attempts} attempt(s): {e}"), attempts, self.redact(last_raw)
+                    ) from None
                 reasks += 1
                 self.usage.reasks += 1
                 msgs = [*msgs, {"role": "assistant", "content": comp.content}, *reask.render(error=str(e))]

@@ -147,6 +147,39 @@ def test_a_finally_invalid_answer_is_not_replayed_by_the_next_run(tmp_path, duie
         assert len(srv.requests) == 1 and client.usage.cache_hits == 0 and rows
 
 
+def test_a_refused_key_stops_the_run_and_no_key_is_ever_stored_or_printed(tmp_path, duie_lexicon, monkeypatch):
+    from generation.base import run_generation
+    from generation.llm.client import LLMAuthError
+    from generation.llm.generator import LLMGenerator
+    from verifier.config import ConfigError
+    from verifier.schema import Document
+
+    secret = "sk-live-0123456789abcdef"
+    monkeypatch.setenv("MY_KEY", secret)
+    echo = json.dumps({"error": {"message": f"Incorrect API key provided: {secret}"}})
+    with pytest.raises(ConfigError, match="NAME of an environment variable") as e:
+        make_client("http://127.0.0.1:9/v1", tmp_path, api_key_env=secret)
+    assert secret not in str(e.value)
+    docs = [Document(doc_id=f"d{i}", text="《雨巷》是戴望舒写的。") for i in range(20)]
+    with ScriptedServer([Reply(status=401, raw_body=echo)] * 10) as srv:
+        client = make_client(srv.url, tmp_path, api_key_env="MY_KEY")
+        gen = LLMGenerator(client, duie_lexicon, kind="extract", lang="zh")
+        out = tmp_path / "run" / "c.jsonl"
+        with pytest.raises(LLMAuthError) as e:
+            asyncio.run(run_generation(gen, docs, out, concurrency=2, progress=False))
+        assert len(srv.requests) <= 2  # the requests in flight, not one per document
+    assert "401" in str(e.value) and secret not in str(e.value) and "[redacted]" in str(e.value)
+    for f in (tmp_path / "run").iterdir():
+        assert secret not in f.read_text(encoding="utf-8")
+    with ScriptedServer([Reply(status=400, raw_body=echo)] * 3) as srv:  # a per-document error: a Failure row
+        client = make_client(srv.url, tmp_path, api_key_env="MY_KEY")
+        gen = LLMGenerator(client, duie_lexicon, kind="extract", lang="zh")
+        s = asyncio.run(run_generation(gen, docs[:1], tmp_path / "run2" / "c.jsonl", progress=False))
+    assert s.documents_failed == 1
+    fails = (tmp_path / "run2" / "failures.jsonl").read_text(encoding="utf-8")
+    assert "HTTP 400" in fails and secret not in fails and "[redacted]" in fails
+
+
 def test_a_cache_scope_survives_a_new_port(tmp_path, duie_lexicon):
     """A local llama.cpp server listens on a new port each run: with the run's cache scope the rerun is free."""
     with ScriptedServer([Reply(content=GOOD)] * 2) as first:
