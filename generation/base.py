@@ -147,7 +147,6 @@ async def run_generation(
         JsonlAppender(ledger_path(out)) as ledger_w,
         JsonlAppender(failures_path(out)) as fail_w,
     ):
-
         fatal: list[ConfigError] = []
 
         async def one(doc: Document) -> tuple[Document, list[Candidate] | None, BaseException | None]:

@@ -18,8 +18,6 @@ from verifier.lexicon import Lexicon, prompts_dir
 
 _FILE = re.compile(r"^(?P<id>[\w.\-]+)\.v(?P<version>\d+)\.md$")
 _SECTION = re.compile(r"^### (system|user|assistant)\s*$", re.M)
-# Delimiter tags used by the templates; text copies of them are defused with look-alike brackets.
-_DELIMS = {"<文本>": "〈文本〉", "</文本>": "〈/文本〉", "<text>": "‹text›", "</text>": "‹/text›"}
 
 
 class PromptTemplate(BaseModel):
@@ -63,11 +61,21 @@ def load_prompt(prompt_id: str, version: int | None = None, directory: str | Non
     return parse_template(found[-1][1])
 
 
+_TAG = re.compile(r"[<＜‹〈]\s*(/?)\s*(文本|text)\s*[>＞›〉]", re.IGNORECASE)
+"""Any copy of a block delimiter: ASCII or full-width brackets, spaces, any case (``</TEXT>``, ``＜/文本＞``)."""
+_CONTROL = re.compile(
+    r"<\|[^|<>\n]{1,64}\|>|<\s*/?\s*(?:start_of_turn|end_of_turn|s)\s*>|\[\s*/?\s*INST\s*\]", re.IGNORECASE
+)
+"""Chat-template control strings that tokenizers turn into special tokens: ChatML and Llama-3 ``<|...|>``,
+Gemma's turns, ``<s>``/``</s>``, ``[INST]``."""
+
+
 def defuse(text: str) -> str:
-    """Replace any copy of the block delimiters inside user text with look-alikes."""
-    for tag, safe in _DELIMS.items():
-        text = text.replace(tag, safe)
-    return text
+    """Untrusted text made inert for the prompt: copies of the block delimiters become look-alike brackets and
+    chat-template control strings lose their first character (a full-width look-alike), so no document can close
+    its block or open a chat turn, whatever the backend's template."""
+    text = _TAG.sub(lambda m: f"〈{m.group(1)}{m.group(2)}〉", text)
+    return _CONTROL.sub(lambda m: "＜" + m.group(0)[1:] if m.group(0)[0] == "<" else "［" + m.group(0)[1:], text)
 
 
 def relation_block(lexicon: Lexicon, relations: list[str] | None = None) -> str:
