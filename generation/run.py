@@ -16,7 +16,7 @@ from generation.base import RunSummary, run_generation
 from generation.llm.presets import PRESETS, Preset, cost_usd
 from generation.llm.structured import EntityPolicy, ValidationPolicy
 from verifier.config import ConfigError, StageConfig, cache_dir
-from verifier.io import read_jsonl, write_json
+from verifier.io import read_json, read_jsonl, write_json
 from verifier.lexicon import Lexicon, lexicon_for
 from verifier.schema import GoldRecord
 
@@ -201,10 +201,40 @@ def _local_model_path(name: str) -> str:
     return str(path if path is not None else pull(name))
 
 
+FINGERPRINT_FIELDS = (
+    "generator", "matcher", "relations", "no_relation_threshold", "pairs_from", "llm", "prompt", "lang", "data",
+    "split", "input", "model", "base_url", "temperature", "entities", "relation_errors", "equal_counts",
+    "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed",
+)  # fmt: skip
+"""Settings that change what a document's rows are; a resumed run must use the same ones."""
+
+
+def check_fingerprint(cfg: GenerateConfig) -> None:
+    """``<out>.run.json`` holds the settings that made ``out``; resuming with other ones would mix rows of two
+    runs in one file, so it is refused (a new ``--out`` starts a new run). The first run writes the file."""
+    path = Path(f"{cfg.out}.run.json")
+    now = cfg.model_dump(mode="json", include=set(FINGERPRINT_FIELDS))
+    if path.exists():
+        before = read_json(path)
+        changed = sorted(k for k in FINGERPRINT_FIELDS if before.get(k) != now.get(k))
+        if changed:
+            diff = ", ".join(f"--{k.replace('_', '-')} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+            raise ConfigError(
+                f"{cfg.out} was made with other settings ({diff}); resuming would mix two runs in one file: "
+                "give another --out or the same settings"
+            )
+        return
+    write_json(path, now)
+
+
 def generate(cfg: GenerateConfig) -> RunSummary:
     """Run the generate stage; writes ``out``, ``failures.jsonl``, ``summary.json`` beside it."""
     out = Path(cfg.out)
     preset: Preset | None = None
+    if cfg.generator == "llm.v1":
+        preset = resolve_preset(cfg)
+        _validate_inputs(cfg)  # before anything is written, started or paid
+    check_fingerprint(cfg)
     if cfg.generator == "perturb.v1":
         summary = asyncio.run(_run_perturb(cfg, out))
     elif cfg.generator == "errors.v1":
@@ -212,8 +242,7 @@ def generate(cfg: GenerateConfig) -> RunSummary:
     elif cfg.generator in ("zrcm.v1", "sdzre.v1"):
         summary = asyncio.run(_run_matcher(cfg, out))
     else:
-        preset = resolve_preset(cfg)
-        _validate_inputs(cfg)
+        assert preset is not None
         if preset.local:
             from generation.llm.local_server import LocalLlamaServer
 

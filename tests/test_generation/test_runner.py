@@ -1,5 +1,4 @@
 """The shared batch runner: contract, failures, resume after a crash (including SIGKILL of the CLI)."""
-
 import asyncio
 import json
 import os
@@ -7,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from generation.base import CandidateGenerator, ledger_path, prepare_resume, run_generation
 from generation.llm.generator import LLMGenerator
@@ -178,3 +179,19 @@ def test_max_tokens_cap_flag_bounds_the_escalation_and_fails_the_document(tmp_pa
     assert rc == 1 and looped == [64, 128]  # exit 1: some documents failed (their rows are retried next run)
     fails = [json.loads(x) for x in (tmp_path / "failures.jsonl").read_text().splitlines()]
     assert [f["doc_id"] for f in fails] == ["d1"] and "cut off at max_tokens=128" in fails[0]["reason"]
+
+
+def test_resuming_with_other_settings_is_refused_and_the_same_settings_resume(tmp_path):
+    from generation.run import GenerateConfig, generate
+    from verifier.config import ConfigError
+
+    out = tmp_path / "g.jsonl"
+    cfg = GenerateConfig(generator="perturb.v1", data="sample", limit=3, out=str(out))
+    first = generate(cfg)
+    assert first.documents_done == 3 and (tmp_path / "g.jsonl.run.json").exists()
+    again = generate(cfg.model_copy(update={"limit": 4}))  # more documents, same settings: a resume
+    assert again.documents_skipped_done == 3 and again.documents_done == 1
+    before = out.read_bytes()
+    with pytest.raises(ConfigError, match="--seed 13 -> 14"):
+        generate(cfg.model_copy(update={"seed": 14}))
+    assert out.read_bytes() == before
