@@ -90,3 +90,19 @@ def test_appender_repairs_then_appends(tmp_path: Path):
     with JsonlAppender(p) as w:
         w.write_many([{"a": 3}])
     assert [json.loads(x)["a"] for x in p.read_text(encoding="utf-8").splitlines()] == [1, 3]
+
+
+def test_atomic_outputs_follow_the_umask_like_a_plain_open(tmp_path):
+    import os
+
+    from verifier.io import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        write_json(tmp_path / "b.json", {"x": 1})
+        assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
