@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import json
 import os
 import tempfile
@@ -34,14 +33,21 @@ class InputError(ValueError):
         super().__init__(f"{self.path}:{self.line}: {self.field}: {self.message}")
 
 
-def open_text(path: str | os.PathLike[str]) -> IO[str]:
-    """Open a UTF-8 text file for reading, transparently gunzipping ``*.gz``."""
+def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a file for reading bytes, transparently gunzipping ``*.gz``; a missing file is a located error."""
     p = Path(path)
     if not p.exists():
         raise InputError(p, 0, "path", "file not found")
-    if p.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
-    return open(p, encoding="utf-8")
+    return gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")
+
+
+def _decode(raw: bytes, path: str | os.PathLike[str], line: int, first: bool) -> str:
+    """UTF-8 (a BOM on the first line allowed); anything else is a located error, not a traceback."""
+    try:
+        return raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as e:
+        where = f"byte {e.start + 1} of the line"
+        raise InputError(path, line, "encoding", f"not UTF-8 ({where}); re-save the file as UTF-8") from None
 
 
 def _field_of(err: ValidationError) -> tuple[str, str]:
@@ -52,8 +58,9 @@ def _field_of(err: ValidationError) -> tuple[str, str]:
 
 def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, parsed_object)`` for each non-blank line of a JSONL file."""
-    with open_text(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
+    with open_binary(path) as fh:
+        for lineno, raw_bytes in enumerate(fh, start=1):
+            raw = _decode(raw_bytes, path, lineno, lineno == 1)
             if not raw.strip():
                 continue
             try:
@@ -82,11 +89,17 @@ def read_jsonl(path: str | os.PathLike[str], model: type[M]) -> Iterator[M]:
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a whole JSON document (``.gz`` allowed) with a located error on malformed input."""
-    with open_text(path) as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as e:
-            raise InputError(path, e.lineno, "json", f"malformed JSON ({e.msg} at column {e.colno})") from None
+    with open_binary(path) as fh:
+        data = fh.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(path, line, "encoding", "not UTF-8; re-save the file as UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(path, e.lineno, "json", f"malformed JSON ({e.msg} at column {e.colno})") from None
 
 
 def dumps(record: BaseModel | dict[str, Any]) -> str:

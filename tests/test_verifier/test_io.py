@@ -106,3 +106,27 @@ def test_atomic_outputs_follow_the_umask_like_a_plain_open(tmp_path):
         assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_non_utf8_input_is_a_located_error_and_a_bom_is_fine(tmp_path):
+    import gzip
+
+    import pytest
+
+    from verifier.io import InputError, iter_json_lines, read_json
+
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(b'{"a": 1}\n{"a": "caf\xe9"}\n')
+    with pytest.raises(InputError, match=r"latin1.jsonl:2: encoding: not UTF-8"):
+        list(iter_json_lines(bad))
+    gz = tmp_path / "x.jsonl.gz"
+    gz.write_bytes(gzip.compress(b'{"a": 1}\n\xff\n'))
+    with pytest.raises(InputError, match=r"x.jsonl.gz:2: encoding"):
+        list(iter_json_lines(gz))
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes('\ufeff{"a": "雨巷"}\n'.encode())
+    assert list(iter_json_lines(bom)) == [(1, {"a": "雨巷"})]
+    js = tmp_path / "c.json"
+    js.write_bytes(b'{\n"a":\n"\xe9"}')
+    with pytest.raises(InputError, match=r"c.json:3: encoding"):
+        read_json(js)
