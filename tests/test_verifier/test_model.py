@@ -225,3 +225,51 @@ def test_prefill_encodes_every_group_sequence_once_and_training_then_only_hits(t
     loss, _ = model.group_loss([group(0), group(1)])
     assert model.encoder.cache_misses == 1 + n_triples  # every sequence came from the cache
     assert torch.allclose(loss, ref_loss, atol=1e-4)  # same states as without the cache
+
+
+def test_a_broken_model_folder_is_a_located_error(tiny_encoder, tmp_path):
+    import shutil
+
+    import pytest
+
+    from verifier.io import InputError
+    from verifier.model.bce import load_verifier
+    from verifier.model.fusion import FusionConfig, LateFusionVerifier
+
+    good = tmp_path / "good"
+    LateFusionVerifier(
+        FusionConfig(encoder=str(tiny_encoder), projection_dim=8, fusion_layers=1),
+        TextEncoder.from_name(str(tiny_encoder)),
+    ).save_pretrained(good)
+    assert load_verifier(good) is not None
+
+    def broken(name, change):
+        d = tmp_path / name
+        shutil.copytree(good, d)
+        change(d)
+        return d
+
+    cases = [
+        (tmp_path / "nothing", "config.json:0: path: not a verifier folder"),
+        (broken("typo", lambda d: (d / "config.json").write_text('{"model_type": "fusion", "typo": 1}')), "typo"),
+        (broken("badjson", lambda d: (d / "config.json").write_text("{")), "config.json:1: json"),
+        (broken("noenc", lambda d: shutil.rmtree(d / "encoder")), "encoder:0: path: missing"),
+        (
+            broken(
+                "trunc", lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:100])
+            ),
+            "model.safetensors:0: weights: unreadable",
+        ),
+        (
+            broken(
+                "mismatch",
+                lambda d: (d / "config.json").write_text(
+                    (d / "config.json").read_text().replace('"projection_dim": 8', '"projection_dim": 16')
+                ),
+            ),
+            "weights: do not match config.json",
+        ),
+    ]
+    for d, message in cases:
+        with pytest.raises(InputError, match=message):
+            load_verifier(d)

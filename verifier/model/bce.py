@@ -14,9 +14,7 @@ so the saved model is an ordinary ``CrossEncoderVerifier``.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -212,7 +210,8 @@ def load_verifier(directory: str | os.PathLike[str], map_location: str = "cpu"):
     """Load a saved CACRE or BCE verifier by the ``model_type`` in its config.json."""
     from verifier.model.cacre import TripleVerifier
     from verifier.model.fusion import LateFusionVerifier
+    from verifier.model.persistence import read_model_config
 
-    kind = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8")).get("model_type")
+    kind = read_model_config(directory).get("model_type")
     cls = {"bce": CrossEncoderVerifier, "fusion": LateFusionVerifier}.get(kind, TripleVerifier)
     return cls.from_pretrained(directory, map_location)

@@ -47,7 +47,11 @@ class TextEncoder(nn.Module):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         d = Path(directory)
-        return cls(AutoModel.from_config(AutoConfig.from_pretrained(d)), AutoTokenizer.from_pretrained(d))
+        # local_files_only: a saved model never goes to the Hub (a bad folder must not become a repo id)
+        return cls(
+            AutoModel.from_config(AutoConfig.from_pretrained(d, local_files_only=True)),
+            AutoTokenizer.from_pretrained(d, local_files_only=True),
+        )
 
     @property
     def mask_token(self) -> str:

@@ -4,7 +4,6 @@ the architecture is rebuilt offline without downloading anything)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,13 +54,38 @@ class SavedModelMixin:
     def from_pretrained(cls: Any, directory: str | os.PathLike[str], map_location: str = "cpu") -> Any:
         from safetensors.torch import load_file
 
+        from verifier.io import InputError, parse_record
         from verifier.model.encoder import TextEncoder
 
         d = Path(directory)
-        cfg = cls.config_class.model_validate(json.loads((d / "config.json").read_text(encoding="utf-8")))
+        cfg = parse_record(cls.config_class, read_model_config(d), d / "config.json", 0)
+        for part in ("encoder", "model.safetensors"):
+            if not (d / part).exists():
+                raise InputError(d / part, 0, "path", "missing: the model folder is incomplete (save it again)")
         encoder = TextEncoder.from_config_dir(d / "encoder")
         if len(encoder.tokenizer) > encoder.model.get_input_embeddings().num_embeddings:  # added marker tokens
             encoder.model.resize_token_embeddings(len(encoder.tokenizer))
         model = cls(cfg, encoder)
-        model.load_state_dict(load_file(str(d / "model.safetensors"), device=map_location))
+        try:
+            state = load_file(str(d / "model.safetensors"), device=map_location)
+        except Exception as e:  # safetensors raises its own error type for a truncated or foreign file
+            raise InputError(d / "model.safetensors", 0, "weights", f"unreadable ({e})") from None
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise InputError(d / "model.safetensors", 0, "weights", f"do not match config.json: {first}") from None
         return model.eval()
+
+
+def read_model_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """A saved model's config.json as a dict; a folder without one is a located error."""
+    from verifier.io import InputError, read_json
+
+    path = Path(directory) / "config.json"
+    if not path.exists():
+        raise InputError(path, 0, "path", "not a verifier folder (no config.json); train one with `verifier train`")
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(path, 0, "record", "expected a JSON object")
+    return data
