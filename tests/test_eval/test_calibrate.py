@@ -68,6 +68,10 @@ def test_per_relation_thresholds_fit_each_relation_and_need_enough_rows():
     assert per.f1 > flat.f1 + 0.1 and flat.tau2 is None
     keep, _ = per.gate(s, None, rel.tolist())
     assert keep.sum() == per.kept
+    few = np.r_[rel, ["D"] * 60]  # 60 rows but 3 right ones: too few to estimate a threshold of its own
+    y_few = np.r_[y, [1, 1, 1] + [0] * 57]
+    s_few = np.r_[s, rng.normal(0.5, 0.1, 60)]
+    assert "D" not in calibrate(s_few, None, y_few, "f1", relations=few.tolist(), min_relation_rows=30).per_relation
 
 
 def test_objective_parsing():
