@@ -263,9 +263,10 @@ def add_config_flags(parser: Any, cls: type[StageConfig], skip: tuple[str, ...] 
             else [ann]
         )
         base = args[0] if args else ann
+        default = info.get_default(call_default_factory=True)
         kwargs: dict[str, Any] = {
             "default": None,
-            "help": f"{(info.description or '').strip()} (default: {info.default})",
+            "help": f"{(info.description or '').strip()} (default: {default if default != [] else 'none'})",
         }
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

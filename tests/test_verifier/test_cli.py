@@ -131,3 +131,9 @@ def test_llm_generation_reads_every_input_line_before_any_server_starts(tmp_path
 def test_a_missing_file_names_the_path_not_the_errno(tmp_path: Path):
     r = run("calibrate", "--model", str(tmp_path / "none"), "--val", str(tmp_path / "none.jsonl"))
     assert r.returncode == 2 and "none.jsonl" in r.stderr and "error: 2" not in r.stderr
+
+
+def test_help_shows_real_defaults_never_pydantic_internals():
+    for stage in ("filter", "train", "generate", "eval", "judge"):
+        r = run(stage, "--help")
+        assert r.returncode == 0 and "PydanticUndefined" not in r.stdout, stage
