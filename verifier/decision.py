@@ -34,7 +34,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -57,11 +57,38 @@ GateScore = Literal["s_st", "p_correct"]
 _STRIP = re.compile(r"[\s\u3000《》〈〉「」『』“”\"'‘’()（）\[\]【】,，.。、:：;；!！?？·\-—_]+")
 
 
-class Thresholds(BaseModel):
+F = TypeVar("F", bound="_FileBesideModel")
+
+
+class _FileBesideModel(BaseModel):
+    """A contract saved as one JSON file in a model folder (``file_name``), validated on load."""
+
+    file_name: ClassVar[str]
+
+    def save(self, model_dir: str | os.PathLike[str]) -> Path:
+        from verifier.io import write_json
+
+        path = Path(model_dir) / self.file_name
+        write_json(path, self.model_dump())
+        return path
+
+    @classmethod
+    def load(cls: type[F], model_dir: str | os.PathLike[str]) -> F | None:
+        """None when the folder has no such file; a located error when the file is invalid."""
+        path = Path(model_dir) / cls.file_name
+        if not path.exists():
+            return None
+        from verifier.io import parse_record, read_json
+
+        return parse_record(cls, read_json(path), path, 0)
+
+
+class Thresholds(_FileBesideModel):
     """tau1 (global and per relation), tau2, and how they were chosen. ``thresholds.json`` when ``score`` is
     S_st; the ``thresholds`` field of ``decision.json`` when it is ``p_correct``."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    file_name: ClassVar[str] = "thresholds.json"
 
     score: GateScore = "s_st"
     """What tau1 applies to: the raw text-triple similarity or the calibrated probability."""
@@ -127,27 +154,12 @@ class Thresholds(BaseModel):
             upd["missing_view"] = missing_view
         return self.model_copy(update=upd)
 
-    def save(self, model_dir: str | os.PathLike[str]) -> Path:
-        from verifier.io import write_json
 
-        path = thresholds_path(model_dir)
-        write_json(path, self.model_dump())
-        return path
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike[str]) -> Thresholds | None:
-        path = thresholds_path(model_dir)
-        if not path.exists():
-            return None
-        from verifier.io import parse_record, read_json
-
-        return parse_record(cls, read_json(path), path, 0)
-
-
-class DecisionModel(BaseModel):
+class DecisionModel(_FileBesideModel):
     """The calibrated decision: coefficients, thresholds on ``p_correct`` and where they came from."""
 
     model_config = ConfigDict(extra="forbid")
+    file_name: ClassVar[str] = "decision.json"
 
     features: list[str]
     coef: list[float]
@@ -175,21 +187,14 @@ class DecisionModel(BaseModel):
         order = np.argsort(-np.abs(contrib), axis=1)[:, :k]
         return [[f"{self.features[j]} {contrib[i, j]:+.2f}" for j in row] for i, row in enumerate(order)]
 
-    def save(self, model_dir: str | os.PathLike[str]) -> Path:
-        from verifier.io import write_json
-
-        path = decision_path(model_dir)
-        write_json(path, self.model_dump())
-        return path
-
     @classmethod
     def load(cls, model_dir: str | os.PathLike[str]) -> DecisionModel | None:
-        path = decision_path(model_dir)
-        if not path.exists():
+        dec = super().load(model_dir)
+        if dec is None:
             return None
-        from verifier.io import InputError, parse_record, read_json
+        from verifier.io import InputError
 
-        dec = parse_record(cls, read_json(path), path, 0)
+        path = decision_path(model_dir)
         if len(dec.coef) != len(dec.features) or len(dec.mean) != len(dec.features):
             raise InputError(path, 0, "coef", f"coef and mean need one value per feature ({len(dec.features)})")
         if dec.features != list(GROUNDING_FEATURES):
@@ -211,11 +216,11 @@ def forget_gates(model_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def thresholds_path(model_dir: str | os.PathLike[str]) -> Path:
-    return Path(model_dir) / "thresholds.json"
+    return Path(model_dir) / Thresholds.file_name
 
 
 def decision_path(model_dir: str | os.PathLike[str]) -> Path:
-    return Path(model_dir) / "decision.json"
+    return Path(model_dir) / DecisionModel.file_name
 
 
 def normalise_mention(s: str) -> str:

@@ -203,35 +203,26 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     )
 
     print("[7/7] evaluating", flush=True)
-    m_llm = run_eval(
-        EvalConfig(
-            pred=str(out / "llm" / "kept.jsonl"),
-            gold=str(out / "data" / "test.jsonl"),
-            candidates=[str(out / "llm" / "kept.jsonl"), str(out / "llm" / "rejected.jsonl")],
-            out=str(out / "eval_llm"),
-            model=str(model_dir),
-        )
-    )
-    m_paper = None
-    if decision is not None:
-        m_paper = run_eval(
+
+    def evaluate(kept: Path, rejected: Path, name: str) -> dict[str, Any]:
+        """Eval of one filtered set against the test sentences' gold."""
+        return run_eval(
             EvalConfig(
-                pred=str(out / "llm" / "kept_paper.jsonl"),
+                pred=str(kept),
                 gold=str(out / "data" / "test.jsonl"),
-                candidates=[str(out / "llm" / "kept_paper.jsonl"), str(out / "llm" / "rejected_paper.jsonl")],
-                out=str(out / "eval_llm_paper"),
+                candidates=[str(kept), str(rejected)],
+                out=str(out / name),
                 model=str(model_dir),
             )
         )
-    m_grp = run_eval(
-        EvalConfig(
-            pred=str(out / "groups" / "test_kept.jsonl"),
-            gold=str(out / "data" / "test.jsonl"),
-            candidates=[str(out / "groups" / "test_kept.jsonl"), str(out / "groups" / "test_rejected.jsonl")],
-            out=str(out / "eval_groups"),
-            model=str(model_dir),
-        )
+
+    m_llm = evaluate(out / "llm" / "kept.jsonl", out / "llm" / "rejected.jsonl", "eval_llm")
+    m_paper = (
+        evaluate(out / "llm" / "kept_paper.jsonl", out / "llm" / "rejected_paper.jsonl", "eval_llm_paper")
+        if decision is not None
+        else None
     )
+    m_grp = evaluate(out / "groups" / "test_kept.jsonl", out / "groups" / "test_rejected.jsonl", "eval_groups")
     result = {
         "train": {k: summary.get(k) for k in ("steps", "wall_s", "best")},
         "thresholds": choice.model_dump(),
