@@ -23,9 +23,9 @@ def _has_setuptools(major: int, minor: int) -> bool:
 def test_the_wheel_carries_its_resources_and_generates_outside_the_checkout(tmp_path):
     wheels = tmp_path / "wheels"
     # the venv's own setuptools when it has a new enough one (offline); else pip's isolated build (PyPI)
-    isolation = [] if _has_setuptools(70, 1) else None
-    cmd = [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheels)]
-    subprocess.run(cmd + (["--no-build-isolation"] if isolation is not None else []), check=True, cwd=tmp_path)
+    offline = ["--no-build-isolation"] if _has_setuptools(70, 1) else []
+    cmd = [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheels), *offline]
+    subprocess.run(cmd, check=True, cwd=tmp_path)
     (wheel,) = wheels.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"prompts/extract.zh.v1.md", "prompts/lexicon/duie.zh.v1.json", "prompts/cacre.zh.v1.md"} <= names

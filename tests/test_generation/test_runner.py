@@ -1,4 +1,5 @@
 """The shared batch runner: contract, failures, resume after a crash (including SIGKILL of the CLI)."""
+
 import asyncio
 import json
 import os
