@@ -165,12 +165,19 @@ def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> dict[s
     if cfg.probe and probe_scorer is None:
         raise InputError(cfg.out, 0, "--model", "--probe needs the verifier directory")
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     gold_recs = list(read_jsonl(cfg.gold, GoldRecord))
+    if not gold_recs:
+        raise InputError(cfg.gold, 0, "gold", "no gold records: nothing to evaluate against")
     gold = {g.doc_id: g.triples for g in gold_recs}
     langs = {g.doc_id: g.lang for g in gold_recs}
-    pred_rows = [r for r in _read_rows(cfg.pred) if r.doc_id in gold]
+    all_pred = list(_read_rows(cfg.pred))
+    pred_rows = [r for r in all_pred if r.doc_id in gold]
+    if all_pred and not pred_rows:
+        raise InputError(
+            cfg.pred, 0, "doc_id", f"none of the {len(all_pred)} rows' documents is in {cfg.gold}: the wrong --gold?"
+        )
+    out = Path(cfg.out)  # created only once the inputs are known to fit together
+    out.mkdir(parents=True, exist_ok=True)
     from verifier.lexicon import lexicon_for
 
     lang = gold_recs[0].lang if gold_recs else "zh"

@@ -83,3 +83,19 @@ def test_notebooks_run_headlessly_and_are_committed_without_outputs(tmp_path, na
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("scored candidates" in o.get("text", "") for o in outputs)
+
+
+def test_empty_or_disjoint_gold_is_an_error_and_writes_nothing(tmp_path):
+    from verifier.io import InputError
+
+    src = tmp_path / "src"
+    src.mkdir()
+    small_eval_dir(src)
+    write_jsonl(tmp_path / "empty.jsonl", [])
+    write_jsonl(tmp_path / "other.jsonl", [GoldRecord(doc_id="elsewhere", text="x", triples=[])])
+    for gold, message in (("empty.jsonl", "no gold records"), ("other.jsonl", "the wrong --gold")):
+        out = tmp_path / f"ev_{gold}"
+        cfg = EvalConfig(pred=str(src / "kept.jsonl"), gold=str(tmp_path / gold), out=str(out))
+        with pytest.raises(InputError, match=message):
+            run_eval(cfg)
+        assert not out.exists()
