@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 log = logging.getLogger("verifier")
@@ -474,12 +476,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Before torch creates its first oneDNN primitive: the default cache keeps one primitive (with its packed
     # weights and scratchpad) per distinct input shape, up to 1024, and variable-length batches make every step
     # a new shape; a CPU training run grew by about 0.6 GB a minute until OOM-killed (docs/results.md, section 0).
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
     os.environ.setdefault("LRU_CACHE_CAPACITY", "16")
+    # SIGTERM (a scheduler's stop, `kill`) unwinds like Ctrl-C: the atomic writers remove their temp files and
+    # nothing half-written is left behind (SIGKILL cannot be caught; resume covers it)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
