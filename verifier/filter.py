@@ -243,6 +243,8 @@ def load_for_inference(model_dir: str, device: str | None = None) -> Any:
     from verifier.model.bce import load_verifier
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.device(dev).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {dev}: this machine has no CUDA device (use --device cpu)")
     return load_verifier(model_dir).to(dev).eval()
 
 

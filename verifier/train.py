@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from verifier.config import TrainConfig, save_resolved
+from verifier.config import ConfigError, TrainConfig, save_resolved
 from verifier.data.groups import Group, read_groups
 
 log = logging.getLogger(__name__)
@@ -226,19 +226,23 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     from transformers import get_linear_schedule_with_warmup
 
     rank, world, local_rank = _distributed()
+    groups, gstats = read_groups(cfg.candidates)  # inputs and device first: a bad one writes nothing
+    if not groups:
+        raise ConfigError(f"{cfg.candidates}: no complete group (anchor + positive + negative) found")
+    if cfg.val:
+        train_groups, val_groups = groups, read_groups(cfg.val)[0]
+        if not val_groups:
+            raise ConfigError(f"{cfg.val}: no complete validation group (anchor + positive + negative) found")
+    else:
+        train_groups, val_groups = split_groups(groups, cfg.val_fraction, cfg.seed)
+    device = torch.device(cfg.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {cfg.device}: this machine has no CUDA device (use --device cpu)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         save_resolved(cfg, out)
     seed_everything(cfg.seed)
-    groups, gstats = read_groups(cfg.candidates)
-    if not groups:
-        raise ValueError(f"{cfg.candidates}: no complete group (anchor + positive + negative) found")
-    if cfg.val:
-        train_groups, val_groups = groups, read_groups(cfg.val)[0]
-    else:
-        train_groups, val_groups = split_groups(groups, cfg.val_fraction, cfg.seed)
-    device = torch.device(cfg.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
     model = model if model is not None else build_model(cfg)
     model.to(device).train()
     core = model  # the unwrapped model: evaluation, checkpoints

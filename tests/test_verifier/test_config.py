@@ -63,3 +63,33 @@ def test_train_refuses_nonsense_hyperparameters_before_doing_anything(tmp_path, 
     assert main(["train", "--candidates", str(tmp_path / "none.jsonl"), "--out", str(out), flag, value]) == 2
     err = capsys.readouterr().err
     assert flag in err and message in err and not out.exists()
+
+
+def test_train_with_no_groups_or_a_missing_cuda_is_a_usage_error_that_writes_nothing(tmp_path, capsys):
+    import torch
+
+    from verifier.cli import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "--candidates", str(empty), "--out", str(out)]) == 2
+    assert "no complete group" in capsys.readouterr().err and not out.exists()
+    if not torch.cuda.is_available():
+        from tests.test_verifier.test_filter import row
+        from verifier.io import write_jsonl
+
+        groups = tmp_path / "g.jsonl"
+        write_jsonl(
+            groups,
+            [
+                row("d", "雨巷", "作者", "戴望舒", "anchor", "g"),
+                row("d", "戴望舒", "创作", "雨巷", "positive", "g"),
+                row("d", "雨巷", "主演", "戴望舒", "negative", "g"),
+            ],
+        )
+        assert (
+            main(["train", "--candidates", str(groups), "--val", str(groups), "--out", str(out), "--device", "cuda"])
+            == 2
+        )
+        assert "no CUDA device" in capsys.readouterr().err and not out.exists()
