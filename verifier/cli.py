@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 log = logging.getLogger("verifier")
 
@@ -183,6 +184,51 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def repaired_labelled_rows(
+    rows: list[Any], gold: dict[str, Any] | None, label_mode: str, lexicon: str | None
+) -> tuple[list[Any], list[Any]]:
+    """The rows as filter scores them (extracted rows repaired) and, with ``gold`` (doc_id -> GoldRecord), labelled
+    by eval's ``label_mode`` matching; with the originals that repair replaced (for the ``repaired`` feature)."""
+    from verifier.filter import default_lexicons, repair_rows
+
+    rows, originals = repair_rows(rows, default_lexicons(lexicon))
+    if gold is not None:
+        from verifier.align import relation_classes
+        from verifier.lexicon import lexicon_for
+        from verifier.metrics import label_candidates
+
+        labels = label_candidates(rows, gold, label_mode, relation_classes(lexicon_for(lexicon or "duie")))
+        rows = [r.model_copy(update={"label": y}) for r, y in zip(rows, labels, strict=True)]
+    return rows, originals
+
+
+def fit_model_decision(
+    model: Any,
+    rows: list[Any],
+    originals: list[Any],
+    lexicon: str | None,
+    objective: str,
+    label_mode: str,
+    source: str,
+    min_relation_rows: int | None = None,
+    s_st: Any = None,
+) -> Any:
+    """Score labelled rows, build their grounding features and fit ``decision.json``'s model (not saved)."""
+    import numpy as np
+
+    from eval.calibrate import fit_decision
+    from verifier.filter import decision_features, default_lexicons, score_rows
+
+    if s_st is None:
+        s_st, _ = score_rows(model, rows, lexicon=lexicon)
+    x = decision_features(rows, s_st, originals, default_lexicons(lexicon), model)
+    labels = np.asarray([r.label for r in rows])
+    return fit_decision(
+        x, labels, objective, label_mode, source, relations=[r.triple.relation for r in rows],
+        min_relation_rows=min_relation_rows,
+    )  # fmt: skip
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -192,19 +238,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from verifier.io import read_jsonl
     from verifier.schema import Candidate, GoldRecord
 
-    rows = list(read_jsonl(args.val, Candidate))
-    from verifier.filter import default_lexicons, repair_rows
-
-    rows, originals = repair_rows(rows, default_lexicons(args.lexicon))  # what filter scores (extracted rows only)
-    if args.gold:
-        from verifier.align import relation_classes
-        from verifier.lexicon import lexicon_for
-        from verifier.metrics import label_candidates
-
-        gold = {g.doc_id: g for g in read_jsonl(args.gold, GoldRecord)}
-        rc = relation_classes(lexicon_for(args.lexicon or "duie"))
-        labels_of = label_candidates(rows, gold, args.label_mode, rc)
-        rows = [r.model_copy(update={"label": y}) for r, y in zip(rows, labels_of, strict=True)]
+    gold = {g.doc_id: g for g in read_jsonl(args.gold, GoldRecord)} if args.gold else None
+    rows, originals = repaired_labelled_rows(list(read_jsonl(args.val, Candidate)), gold, args.label_mode, args.lexicon)
     missing = [i for i, r in enumerate(rows) if r.label is None]
     if missing:
         raise ConfigError(
@@ -227,19 +262,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     labels = np.asarray([r.label for r in rows])
     relations = [r.triple.relation for r in rows]
     if args.decision:
-        from eval.calibrate import fit_decision
-        from verifier.filter import decision_features
-
-        x = decision_features(rows, s_st, originals, default_lexicons(args.lexicon), model)
-        dec = fit_decision(
-            x,
-            labels,
-            args.objective,
-            args.label_mode,
-            args.val,
-            relations=relations,
-            min_relation_rows=args.min_relation_rows,
-        )
+        dec = fit_model_decision(
+            model, rows, originals, args.lexicon, args.objective, args.label_mode, args.val,
+            args.min_relation_rows, s_st,
+        )  # fmt: skip
         path = dec.save(args.model)
         thr = dec.thresholds
         coef = ", ".join(f"{f} {c:+.2f}" for f, c in zip(dec.features, dec.coef, strict=True))

@@ -46,28 +46,18 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
     """``decision.json`` from the calibration sentences' LLM candidates labelled against their gold (soft
     matching), as ``verifier calibrate --decision --label-mode soft`` fits it; None (with the reason printed)
     when those candidates are all right or all wrong."""
-    import numpy as np
-
-    from eval.calibrate import fit_decision
-    from verifier.align import relation_classes
-    from verifier.filter import decision_features, default_lexicons, repair_rows, score_rows
+    from verifier.cli import fit_model_decision, repaired_labelled_rows
     from verifier.io import read_jsonl
-    from verifier.lexicon import lexicon_for
-    from verifier.metrics import label_candidates
     from verifier.schema import Candidate
 
     path = out / "llm" / "calib_candidates.jsonl"
-    rows = list(read_jsonl(path, Candidate)) if path.exists() else []
-    lexicons = default_lexicons(None)
-    rows, originals = repair_rows(rows, lexicons)
-    gold = {g.doc_id: g for g in calib_docs}
-    labels = np.asarray(label_candidates(rows, gold, "soft", relation_classes(lexicon_for("duie"))), dtype=float)
-    if len(rows) == 0 or np.isnan(labels).any() or labels.min() == labels.max():
-        print(f"  no calibrated decision: {len(rows)} calibration candidates, {int(np.nansum(labels))} right")
+    raw = list(read_jsonl(path, Candidate)) if path.exists() else []
+    rows, originals = repaired_labelled_rows(raw, {g.doc_id: g for g in calib_docs}, "soft", None)
+    labels = [r.label for r in rows]
+    if not rows or None in labels or len(set(labels)) < 2:
+        print(f"  no calibrated decision: {len(rows)} calibration candidates, {sum(y or 0 for y in labels)} right")
         return None
-    s_st, _ = score_rows(model, rows)
-    x = decision_features(rows, s_st, originals, lexicons, model)
-    dec = fit_decision(x, labels.astype(int), "f1", "soft", str(path))
+    dec = fit_model_decision(model, rows, originals, None, "f1", "soft", str(path))
     dec.save(model_dir)
     return dec
 
