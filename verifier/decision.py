@@ -112,10 +112,13 @@ class Thresholds(_FileBesideModel):
 
     @model_validator(mode="after")
     def _in_range(self) -> Thresholds:
-        lo = 0.0 if self.score == "p_correct" else -1.0
-        for name, v in [("tau1", self.tau1), ("tau2", self.tau2), *self.per_relation.items()]:
-            if v is not None and not (lo <= v <= 1.0 if name != "tau2" else -1.0 <= v <= 1.0):
-                raise ValueError(f"{name} = {v} is outside [{lo:g}, 1] for a gate on {self.score}")
+        lo = 0.0 if self.score == "p_correct" else -1.0  # tau1 bounds; tau2 is always a cosine in [-1, 1]
+        checks = [("tau1", self.tau1, lo), *((r, v, lo) for r, v in self.per_relation.items())]
+        if self.tau2 is not None:
+            checks.append(("tau2", self.tau2, -1.0))
+        for name, v, low in checks:
+            if not low <= v <= 1.0:
+                raise ValueError(f"{name} = {v} is outside [{low:g}, 1] for a gate on {self.score}")
         return self
 
     def tau1_for(self, relations: Sequence[str] | None, n: int) -> np.ndarray:

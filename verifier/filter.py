@@ -278,6 +278,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
     scorer = Scorer(model, cfg.model, cfg.evidence)
     lexicons = default_lexicons(cfg.lexicon)
     indexes = relation_indexes(lexicons) if cfg.repair else {}
+    schema = schema_of(lexicons) if decision is not None else None  # once per run, not per batch
     total = count_lines(cfg.input) if cfg.progress else None
     counts: Counter[str] = Counter()
     t0 = time.perf_counter()
@@ -298,7 +299,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
                     p_ok, why_p = [None] * len(rows), [[] for _ in rows]
                     gate_score = s_st
                     if decision is not None:
-                        x = decision_features(rows, s_st, origs, lexicons, model)
+                        x = decision_features(rows, s_st, origs, lexicons, model, schema)
                         gate_score = decision.p_correct(x)
                         p_ok, why_p = gate_score.tolist(), decision.explain(x)
                     keep, reasons = thresholds.gate(gate_score, s_tt, [r.triple.relation for r in rows])
@@ -377,8 +378,10 @@ def decision_features(
     originals: list[tuple[Triple | None, list[str]]],
     lexicons: dict[str, Lexicon | None],
     model: Any,
+    schema: dict[str, tuple[str | None, frozenset[str]]] | None = None,
 ) -> np.ndarray:
-    """The grounding features of ``verifier.decision`` for scored (and repaired) rows."""
+    """The grounding features of ``verifier.decision`` for scored (and repaired) rows; ``schema``: ``schema_of
+    (lexicons)`` when the caller built it once (the filter, per run), else built here."""
     from verifier.decision import grounding_features
 
     return grounding_features(
@@ -387,7 +390,7 @@ def decision_features(
         [r.triple.tail for r in rows],
         [r.triple.relation for r in rows],
         s_st,
-        schema_of(lexicons),
+        schema if schema is not None else schema_of(lexicons),
         [bool(fixes) for _, fixes in originals],
         is_probability(model),
         [r.triple.head_type for r in rows],
