@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from verifier.decision import GROUNDING_FEATURES, DecisionModel, GateScore, Thresholds
+from verifier.metrics import prf
 
 MIN_CLASS_ROWS = 10
 """A relation gets its own tau1 only with at least this many right and this many wrong calibration candidates."""
@@ -128,17 +129,15 @@ def calibrate(
                 per[r] = t1
         thr = thr.model_copy(update={"per_relation": per, "min_relation_rows": min_relation_rows})
     keep, _ = thr.gate(score, tt, relations)
-    tp, kept, pos = int((keep & y).sum()), int(keep.sum()), int(y.sum())
-    prec = tp / kept if kept else 0.0
-    rec = tp / pos if pos else 0.0
+    got = prf(int((keep & y).sum()), int(keep.sum()), int(y.sum()))
     return thr.model_copy(
         update={
-            "precision": prec,
-            "recall": rec,
-            "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
-            "kept": kept,
+            "precision": got.precision,
+            "recall": got.recall,
+            "f1": got.f1,
+            "kept": got.pred,
             "n": n,
-            "positives": pos,
+            "positives": got.gold,
         }
     )
 
