@@ -191,11 +191,11 @@ async def run_generation(
 
         def drain(finished: set[asyncio.Task[Any]]) -> None:
             """Record every finished document, then raise a stopped run's error (each outcome retrieved)."""
-            errors = [t.exception() for t in finished if not t.cancelled()]
-            for t, e in zip([t for t in finished if not t.cancelled()], errors, strict=True):
+            outcomes = [(t, t.exception()) for t in finished if not t.cancelled()]
+            for t, e in outcomes:
                 if e is None:
                     finish(*t.result())
-            stop = next((e for e in errors if e is not None), None)
+            stop = next((e for _, e in outcomes if e is not None), None)
             if stop is not None:
                 raise stop
 
