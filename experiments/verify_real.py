@@ -30,28 +30,17 @@ import torch  # noqa: E402
 from verifier.align import relation_classes  # noqa: E402
 from verifier.io import read_jsonl  # noqa: E402
 from verifier.lexicon import lexicon_for  # noqa: E402
-from verifier.metrics import roc_auc, triple_prf  # noqa: E402
+from verifier.metrics import roc_auc  # noqa: E402
 from verifier.schema import Candidate, GoldRecord  # noqa: E402
 
 
 def label_candidates(rows: list[Candidate], gold_path: str) -> dict[str, np.ndarray]:
-    gold_recs = list(read_jsonl(gold_path, GoldRecord))
-    gold = {g.doc_id: g.triples for g in gold_recs}
-    langs = {g.doc_id: g.lang for g in gold_recs}
+    """Strict and soft labels as ``verifier eval`` gives them (a row of a document without gold: wrong)."""
+    from verifier.metrics import label_candidates as label
+
+    gold = {g.doc_id: g for g in read_jsonl(gold_path, GoldRecord)}
     rc = relation_classes(lexicon_for("duie"), "zh")
-    by_doc: dict[str, list] = defaultdict(list)
-    for r in rows:
-        by_doc[r.doc_id].append(r.triple)
-    out = {}
-    for mode in ("strict", "soft"):
-        _, _, correct = triple_prf(dict(by_doc), gold, mode, langs, rc)
-        seen: dict[str, int] = defaultdict(int)
-        lab = []
-        for r in rows:
-            lab.append(int(correct.get(r.doc_id, [])[seen[r.doc_id]]) if r.doc_id in correct else 0)
-            seen[r.doc_id] += 1
-        out[mode] = np.asarray(lab)
-    return out
+    return {mode: np.asarray([y or 0 for y in label(rows, gold, mode, rc)]) for mode in ("strict", "soft")}
 
 
 def within_auc(labels: np.ndarray, scores: np.ndarray, groups: list[str]) -> tuple[float | None, int]:
