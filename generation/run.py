@@ -16,7 +16,7 @@ from generation.base import RunSummary, run_generation
 from generation.llm.presets import PRESETS, Preset, cost_usd
 from generation.llm.structured import EntityPolicy, ValidationPolicy
 from verifier.config import ConfigError, StageConfig, cache_dir
-from verifier.io import read_json, read_jsonl, write_json
+from verifier.io import InputError, read_json, read_jsonl, write_json
 from verifier.lexicon import Lexicon, lexicon_for
 from verifier.schema import GoldRecord
 
@@ -216,6 +216,8 @@ def check_fingerprint(cfg: GenerateConfig) -> None:
     now = cfg.model_dump(mode="json", include=set(FINGERPRINT_FIELDS))
     if path.exists():
         before = read_json(path)
+        if not isinstance(before, dict):
+            raise InputError(path, 1, "record", "not a run fingerprint (expected a JSON object); remove it to resume")
         changed = sorted(k for k in FINGERPRINT_FIELDS if before.get(k) != now.get(k))
         if changed:
             diff = ", ".join(f"--{k.replace('_', '-')} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)

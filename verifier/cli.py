@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -365,7 +366,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
         line += f"; AUC text {fmt(m['auc']['text'])}, anchor {fmt(m['auc']['anchor'])}"
     print(line)
-    print(f"metrics, tables and plots in {cfg.out} (roc.png, pr.png, hist.png, tau_curves.png, metrics.json)")
+    written = sorted(p.name for p in Path(cfg.out).iterdir() if p.suffix in (".png", ".json", ".md"))
+    print(f"written to {cfg.out}: {', '.join(written)}")  # what this run wrote, not what it could have
     return 0
 
 

@@ -42,7 +42,7 @@ from pydantic import Field
 
 from verifier.config import ConfigError, StageConfig
 from verifier.decision import DecisionModel, MissingView, Thresholds, thresholds_path
-from verifier.io import atomic_writer, dumps, iter_json_lines, parse_record
+from verifier.io import InputError, atomic_writer, dumps, iter_json_lines, parse_record
 from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Evidence, ScoredCandidate, Triple
 
@@ -181,11 +181,28 @@ def find_all(text: str, mention: str) -> list[tuple[int, int]]:
     return spans
 
 
+_SCORED_ONLY = set(ScoredCandidate.model_fields) - set(Candidate.model_fields)
+
+
+def read_candidates(path: str | os.PathLike[str]) -> Iterator[Candidate]:
+    """Validated candidate rows. A row of a filter's own output (it has ``s_st`` and ``decision``) is read back
+    as the candidate it was, its generator's triple restored where repair changed it, so filtering ``kept.jsonl``
+    again with other thresholds scores exactly the rows the first run kept, and repairs them the same way."""
+    for lineno, obj in iter_json_lines(path):
+        if isinstance(obj, dict) and {"s_st", "decision"} <= obj.keys():
+            sc = parse_record(ScoredCandidate, obj, path, lineno)
+            row = sc.model_dump(exclude=_SCORED_ONLY)
+            if sc.original is not None:
+                row["triple"] = sc.original.model_dump()
+            yield Candidate.model_validate(row)
+        else:
+            yield parse_record(Candidate, obj, path, lineno)
+
+
 def iter_chunks(path: str | os.PathLike[str], chunk_size: int) -> Iterator[list[Candidate]]:
     """Validated rows in chunks of about ``chunk_size`` that end where the document changes."""
     chunk: list[Candidate] = []
-    for lineno, obj in iter_json_lines(path):
-        row = parse_record(Candidate, obj, path, lineno)
+    for row in read_candidates(path):
         if len(chunk) >= chunk_size and row.doc_id != chunk[-1].doc_id:
             yield chunk
             chunk = []
@@ -257,9 +274,13 @@ def default_lexicons(name: str | None) -> dict[str, Lexicon | None]:
     return {"zh": lexicon_for("duie"), "en": None}
 
 
-def count_lines(path: str | os.PathLike[str]) -> int:
-    with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
+def count_valid_rows(path: str | os.PathLike[str]) -> int:
+    """Validate every row of ``path`` before the model loads or anything is scored, and count them: a bad line
+    at the end of a large file is found in seconds, not after an hour of scoring (and the bar knows its total)."""
+    n = sum(1 for _ in read_candidates(path))
+    if n == 0:
+        raise InputError(path, 1, "record", "no candidate rows (the file is empty)")
+    return n
 
 
 def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
@@ -274,12 +295,12 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
         if x in paths and y in paths and paths[x] == paths[y]:
             raise ConfigError(f"{x} {named[x]} is the same file as {y}: it would be overwritten (nothing was written)")
     thresholds, decision = resolve_gate(cfg)
+    total = count_valid_rows(cfg.input)
     model = model if model is not None else load_for_inference(cfg.model, cfg.device)
     scorer = Scorer(model, cfg.model, cfg.evidence)
     lexicons = default_lexicons(cfg.lexicon)
     indexes = relation_indexes(lexicons) if cfg.repair else {}
     schema = schema_of(lexicons) if decision is not None else None  # once per run, not per batch
-    total = count_lines(cfg.input) if cfg.progress else None
     counts: Counter[str] = Counter()
     t0 = time.perf_counter()
     bar = tqdm(total=total, desc="filter", unit="triple", disable=not cfg.progress, dynamic_ncols=True)
@@ -330,6 +351,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
                             rej_fh.write(dumps(sc) + "\n")
                     bar.update(len(rows))
         except BaseException as e:
+            bar.close()  # the error message then starts on its own line
             if rej_ctx:
                 rej_ctx.__exit__(type(e), e, e.__traceback__)
             raise

@@ -53,7 +53,7 @@ def _decode(raw: bytes, path: str | os.PathLike[str], line: int, first: bool) ->
 def _field_of(err: ValidationError) -> tuple[str, str]:
     first = err.errors()[0]
     loc = ".".join(str(x) for x in first["loc"]) or "record"
-    return loc, first["msg"]
+    return loc, first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
 
 
 def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:

@@ -93,6 +93,21 @@ class Triple(BaseModel):
         return (self.head, self.relation, self.tail)
 
 
+def _text_not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be blank (only whitespace)")
+    return v
+
+
+def _spans_within(text: str, triples: dict[str, Triple]) -> None:
+    """Every span of ``triples`` (named by their field path) ends inside ``text``."""
+    n = len(text)
+    for where, t in triples.items():
+        for name, span in (("head_span", t.head_span), ("tail_span", t.tail_span)):
+            if span is not None and span[1] > n:
+                raise ValueError(f"{where}.{name} {list(span)} ends past the text (length {n})")
+
+
 class Document(Record):
     """A piece of source text to extract from or verify against."""
 
@@ -104,6 +119,8 @@ class Document(Record):
     tokens: list[str] | None = None
     """Pre-tokenised text (FewRel, Wiki-ZSL); ``text`` is then ``" ".join(tokens)``."""
 
+    _text = field_validator("text")(_text_not_blank)
+
 
 class GoldRecord(Document):
     """A document with its gold triples (the unit of every dataset loader)."""
@@ -112,11 +129,7 @@ class GoldRecord(Document):
 
     @model_validator(mode="after")
     def _spans_inside_text(self) -> GoldRecord:
-        n = len(self.text)
-        for t in self.triples:
-            for span in (t.head_span, t.tail_span):
-                if span is not None and span[1] > n:
-                    raise ValueError(f"span {span} exceeds text length {n}")
+        _spans_within(self.text, {f"triples[{i}]": t for i, t in enumerate(self.triples)})
         return self
 
 
@@ -162,8 +175,11 @@ class Candidate(Record):
     flags: list[str] = Field(default_factory=list)
     """Validation notes kept with the row, e.g. ``head_not_in_text`` under keep-with-flag."""
 
+    _text = field_validator("text")(_text_not_blank)
+
     @model_validator(mode="after")
     def _negatives_are_grouped(self) -> Candidate:
+        _spans_within(self.text, {"triple": self.triple})
         if self.role in ("anchor", "positive", "negative") and self.group_id is None:
             raise ValueError(f"role {self.role!r} needs a group_id")
         if self.corruption is not None and self.role != "negative":

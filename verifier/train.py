@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import random
 import time
 from pathlib import Path
@@ -34,6 +35,26 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def _read_checkpoint(last: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights and training state of ``last/``, read before anything is built or written: a damaged
+    checkpoint (a crash while it was copied, a truncated file) is a ConfigError naming it, not a traceback."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(last / "model.safetensors"), device="cpu")
+        ts = torch.load(last / "training_state.pt", map_location="cpu", weights_only=True)
+        missing = {"optimizer", "scheduler", "rng", "state"} - set(ts if isinstance(ts, dict) else ())
+        if missing:
+            raise ValueError(f"training_state.pt lacks {sorted(missing)}")
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, SafetensorError, pickle.UnpicklingError) as e:
+        raise ConfigError(
+            f"{last}: the checkpoint to resume from is unreadable ({str(e).splitlines()[0][:200]}); "
+            "remove that folder (training then starts over) or train into another --out"
+        ) from None
+    return weights, ts
 
 
 def split_groups(groups: list[Group], fraction: float, seed: int) -> tuple[list[Group], list[Group]]:
@@ -238,6 +259,8 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     device = torch.device(cfg.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {cfg.device}: this machine has no CUDA device (use --device cpu)")
+    last = Path(cfg.out) / "last"
+    resume_from = _read_checkpoint(last) if cfg.resume and (last / "training_state.pt").exists() else None
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
@@ -273,11 +296,9 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
         "train_groups": None,
     }
     last = out / "last"
-    if cfg.resume and (last / "training_state.pt").exists():
-        from safetensors.torch import load_file
-
-        core.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
-        ts = torch.load(last / "training_state.pt", map_location="cpu", weights_only=True)
+    if resume_from is not None:
+        weights, ts = resume_from
+        core.load_state_dict(weights)
         opt.load_state_dict(ts["optimizer"])
         sched.load_state_dict(ts["scheduler"])
         _set_rng_state(ts["rng"], getattr(core, "_rng", None))

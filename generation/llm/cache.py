@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from verifier.config import ConfigError
+
 
 class CachedCompletion(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -55,12 +57,20 @@ class CompletionCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: no fsync per insert; a process crash loses nothing, a power cut at most the last entries
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: no fsync per insert; a process crash loses nothing, a power cut at most the last entries
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS completions "
+                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+            )
+        except sqlite3.DatabaseError as e:  # not a database, or damaged: say which file, do not touch it
+            self._db.close()
+            raise ConfigError(
+                f"{self.path}: the completion cache is unreadable ({e}); move it away (or give --cache another "
+                "file) and rerun: finished documents are kept in the output and are not asked again"
+            ) from None
 
     def get(self, key: str) -> CachedCompletion | None:
         row = self._db.execute("SELECT value FROM completions WHERE key = ?", (key,)).fetchone()

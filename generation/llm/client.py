@@ -13,7 +13,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import logging
+import math
 import os
 import re
 import time
@@ -54,6 +57,10 @@ class LLMSettings(BaseModel):
     """Re-asks after an invalid answer."""
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
+    """Cap of our own exponential backoff (no ``Retry-After`` from the server)."""
+    retry_after_max_s: float = 300.0
+    """Cap of a server's ``Retry-After`` (seconds or an HTTP date). A rate-limited endpoint that asks for 60 s and is
+    retried after 30 answers 429 again and burns an attempt; beyond this cap the wait is this cap."""
     rpm: float | None = None
     """Requests per minute (None: unlimited)."""
 
@@ -119,14 +126,22 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (RFC 9110 10.2.3: delay-seconds or an HTTP date), else None."""
     resp = getattr(exc, "response", None)
-    if resp is None:
+    value = resp.headers.get("retry-after") if resp is not None else None
+    if value is None:
         return None
-    value = resp.headers.get("retry-after")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value)
     except ValueError:
-        return None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class LLMClient:
@@ -158,7 +173,7 @@ class LLMClient:
         exc = state.outcome.exception() if state.outcome else None
         after = _retry_after(exc) if exc is not None else None
         if after is not None:
-            return min(after, self.settings.backoff_max_s)
+            return min(after, self.settings.retry_after_max_s)
         return self._jitter(state)
 
     def _params(self, max_tokens: int) -> dict[str, Any]:

@@ -84,33 +84,54 @@ def strip_reasoning(text: str) -> str:
     return text.strip()
 
 
-def _first_json_object(text: str) -> str | None:
-    """The balanced ``{...}`` starting at the first ``{``; None when there is no ``{``.
-
-    Raises ContentError when that object never closes (a truncated answer must not be mistaken for the
-    complete inner object it happens to contain)."""
-    start = text.find("{")
-    if start != -1:
-        depth, in_str, esc = 0, False, False
-        for i in range(start, len(text)):
-            c = text[i]
-            if in_str:
-                esc = (c == "\\") and not esc
-                if c == '"' and not esc:
-                    in_str = False
-                elif c != "\\":
-                    esc = False
-                continue
-            if c == '"':
-                in_str = True
-            elif c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start : i + 1]
-        raise ContentError("the JSON object is incomplete (truncated?)")
+def _closing(text: str, start: int) -> int | None:
+    """Index of the ``}`` that closes the ``{`` at ``start`` (strings and escapes respected); None when it never
+    closes (a truncated answer)."""
+    depth, in_str, esc = 0, False, False
+    for i in range(start, len(text)):
+        c = text[i]
+        if in_str:
+            esc = (c == "\\") and not esc
+            if c == '"' and not esc:
+                in_str = False
+            elif c != "\\":
+                esc = False
+            continue
+        if c == '"':
+            in_str = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
     return None
+
+
+def _first_json_object(text: str) -> dict | None:
+    """The first balanced ``{...}`` of ``text`` that parses as JSON; None when there is no ``{`` at all.
+
+    A balanced span that does not parse (prose such as ``fill the {head} slot`` before the answer) is skipped
+    whole, so it costs no re-ask. Raises ContentError when an object never closes (a truncated answer must not
+    be mistaken for the complete inner object it happens to contain) or when no span parses."""
+    decoder = json.JSONDecoder()
+    first_error: json.JSONDecodeError | None = None
+    start = text.find("{")
+    if start == -1:
+        return None
+    while start != -1:
+        end = _closing(text, start)
+        if end is None:
+            raise ContentError("the JSON object is incomplete (truncated?)")
+        try:
+            obj = decoder.decode(text[start : end + 1])
+        except json.JSONDecodeError as e:
+            first_error = first_error or e
+        else:
+            return obj
+        start = text.find("{", end + 1)
+    assert first_error is not None
+    raise ContentError(f"the JSON is malformed ({first_error.msg} at position {first_error.pos})")
 
 
 def _normalise_triples(value: object) -> object:
@@ -133,17 +154,9 @@ def parse_payload(raw: str) -> dict:
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for cand in candidates:
         if not _LINE.search(cand) or cand.lstrip().startswith("{"):
-            blob = _first_json_object(cand)
-        else:
-            blob = None
-        if blob is None:
-            continue
-        try:
-            obj = json.loads(blob)
-        except json.JSONDecodeError as e:
-            raise ContentError(f"the JSON is malformed ({e.msg} at position {e.pos})") from None
-        if isinstance(obj, dict):
-            return {k: _normalise_triples(v) for k, v in obj.items()}
+            obj = _first_json_object(cand)
+            if obj is not None:
+                return {k: _normalise_triples(v) for k, v in obj.items()}
     lines = _LINE.findall(text)
     if lines:
         out: dict[str, list] = {}

@@ -99,3 +99,17 @@ def test_empty_or_disjoint_gold_is_an_error_and_writes_nothing(tmp_path):
         with pytest.raises(InputError, match=message):
             run_eval(cfg)
         assert not out.exists()
+
+
+def test_the_cli_lists_only_the_files_it_wrote(tmp_path, capsys):
+    from verifier.cli import main
+
+    small_eval_dir(tmp_path)  # writes gold / kept / rejected
+    args = ["eval", "--pred", str(tmp_path / "kept.jsonl"), "--gold", str(tmp_path / "gold.jsonl")]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0  # no candidates: no scores, so no plots
+    listed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "metrics.json" in listed and ".png" not in listed
+    assert not list((tmp_path / "plain").glob("*.png"))
+    assert main([*args, "--candidates", str(tmp_path / "rejected.jsonl"), "--out", str(tmp_path / "full")]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert all(f in listed for f in ("roc.png", "pr.png", "hist.png", "tau_curves.png"))

@@ -46,6 +46,31 @@ def test_429_with_retry_after_is_honoured(tmp_path, duie_lexicon):
     assert client.usage.transport_retries == 1 and len(srv.requests) == 2
 
 
+def test_retry_after_longer_than_our_backoff_cap_is_still_honoured(tmp_path, duie_lexicon):
+    # the server asks for 1.2 s; our own backoff is capped at 0.2 s: retrying early would meet another 429
+    with ScriptedServer([Reply(status=429, headers={"Retry-After": "1.2"}), Reply(content=GOOD)]) as srv:
+        t0 = time.monotonic()
+        rows, _ = run_extract(srv, tmp_path, duie_lexicon, backoff_max_s=0.2)
+        assert time.monotonic() - t0 >= 1.2
+    assert len(rows) == 1 and len(srv.requests) == 2
+
+
+def test_retry_after_as_an_http_date_and_its_cap(tmp_path, duie_lexicon):
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    with ScriptedServer([Reply(status=429, headers={"Retry-After": when}), Reply(content=GOOD)]) as srv:
+        t0 = time.monotonic()
+        run_extract(srv, tmp_path / "a", duie_lexicon, backoff_max_s=0.1)
+        assert time.monotonic() - t0 >= 0.9  # the date has 1-second resolution
+    with ScriptedServer([Reply(status=429, headers={"Retry-After": "3600"}), Reply(content=GOOD)]) as srv:
+        t0 = time.monotonic()
+        rows, _ = run_extract(srv, tmp_path / "b", duie_lexicon, retry_after_max_s=0.3)
+        assert 0.3 <= time.monotonic() - t0 < 30
+    assert len(rows) == 1
+
+
 def test_500_then_success_and_timeout_then_success(tmp_path, duie_lexicon):
     script = [Reply(status=500), Reply(content=GOOD, delay_s=3.0), Reply(content=GOOD)]
     with ScriptedServer(script) as srv:

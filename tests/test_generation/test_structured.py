@@ -28,6 +28,14 @@ def test_list_triples_and_prose_around_json():
     assert validate_extraction(parse_payload(raw), TEXT, POLICY)[0][0].tail == "戴望舒"
 
 
+def test_a_brace_in_prose_before_the_json_costs_no_reask():
+    raw = 'I filled the {head} and {tail} slots: {"triples": [{"head": "雨巷", "relation": "作者", "tail": "戴望舒"}]}'
+    assert validate_extraction(parse_payload(raw), TEXT, POLICY)[0][0].tail == "戴望舒"
+    truncated = 'the {head} slot: {"triples": [{"head": "雨巷", "relation": "作者", "tail": "戴望舒"}, {"head"'
+    with pytest.raises(ContentError, match="incomplete"):  # never the complete inner object it contains
+        parse_payload(truncated)
+
+
 def test_paper_line_format():
     raw = "Anchor: (雨巷, 作者, 戴望舒)\nPositive: (戴望舒, 创作, 雨巷)\nNegative: (雨巷, 主角, 戴望舒)"
     out = validate_cacre(parse_payload(raw), TEXT, POLICY)

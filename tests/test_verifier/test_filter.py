@@ -130,6 +130,27 @@ def test_rules_reject_out_of_schema_relations_and_absent_mentions_from_the_cli(m
     assert not (tmp_path / "k2.jsonl").exists()
 
 
+def test_a_filter_output_can_be_filtered_again(model_dir, tmp_path):
+    rows = [
+        row("d1", "雨巷", "作者", "戴望舒"),
+        row("d1", "雨巷", "写作者", "戴望舒"),
+        row("d1", "雨巷", "主角", "徐志摩"),
+    ]
+    inp, kept = tmp_path / "in.jsonl", tmp_path / "k.jsonl"
+    write_jsonl(inp, rows)
+    first = FilterConfig(input=str(inp), model=str(model_dir), out=str(kept), tau1=-1.0, tau2=-1.0, progress=False)
+    run_filter(first)
+    once = list(read_jsonl(kept, ScoredCandidate))
+    assert len(once) == 3 and once[1].repairs == ["relation:synonym"]
+    again = first.model_copy(update={"input": str(kept), "out": str(tmp_path / "k2.jsonl")})
+    run_filter(again)  # its own output: read as the candidates they were, repaired again the same way
+    twice = list(read_jsonl(tmp_path / "k2.jsonl", ScoredCandidate))
+    assert [(r.triple, r.original, r.repairs) for r in twice] == [(r.triple, r.original, r.repairs) for r in once]
+    assert [r.s_st for r in twice] == pytest.approx([r.s_st for r in once], abs=1e-5)
+    tighter = again.model_copy(update={"tau1": 1.0, "tau2": 1.0, "out": str(tmp_path / "k3.jsonl")})
+    assert run_filter(tighter)["kept"] == 0
+
+
 def test_malformed_line_reported_and_nothing_written(model_dir, tmp_path):
     inp = tmp_path / "in.jsonl"
     good = row("d1", "雨巷", "作者", "戴望舒").model_dump_json()
