@@ -14,8 +14,8 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("verifier")
