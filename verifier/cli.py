@@ -213,20 +213,24 @@ def fit_model_decision(
     source: str,
     min_relation_rows: int | None = None,
     s_st: Any = None,
+    gold: dict[str, Any] | None = None,
 ) -> Any:
-    """Score labelled rows, build their grounding features and fit ``decision.json``'s model (not saved)."""
+    """Score labelled rows, build their grounding features and fit ``decision.json``'s model (not saved). With
+    ``gold``, tau's recall counts every gold triple of the rows' documents, as ``verifier eval`` does."""
     import numpy as np
 
     from eval.calibrate import fit_decision
     from verifier.filter import decision_features, default_lexicons, score_rows
+    from verifier.metrics import gold_positives
 
     if s_st is None:
         s_st, _ = score_rows(model, rows, lexicon=lexicon)
     x = decision_features(rows, s_st, originals, default_lexicons(lexicon), model)
     labels = np.asarray([r.label for r in rows])
+    positives, by_relation = gold_positives(rows, gold) if gold is not None else (None, None)
     return fit_decision(
         x, labels, objective, label_mode, source, relations=[r.triple.relation for r in rows],
-        min_relation_rows=min_relation_rows,
+        min_relation_rows=min_relation_rows, positives=positives, relation_positives=by_relation,
     )  # fmt: skip
 
 
@@ -265,7 +269,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.decision:
         dec = fit_model_decision(
             model, rows, originals, args.lexicon, args.objective, args.label_mode, args.val,
-            args.min_relation_rows, s_st,
+            args.min_relation_rows, s_st, gold,
         )  # fmt: skip
         path = dec.save(args.model)
         thr = dec.thresholds
@@ -276,9 +280,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"{dec.base_rate:.3f}; coefficients {coef} -> {path}"
         )
         return 0
+    from verifier.metrics import gold_positives
+
+    positives, by_relation = gold_positives(rows, gold) if gold is not None else (None, None)
     choice = calibrate(
-        s_st, s_tt, labels, args.objective, relations=relations, min_relation_rows=args.min_relation_rows
-    )
+        s_st, s_tt, labels, args.objective, relations=relations, min_relation_rows=args.min_relation_rows,
+        positives=positives, relation_positives=by_relation,
+    )  # fmt: skip
     choice = choice.model_copy(update={"model": args.model, "val": args.val, "view_source": args.view_source})
     path = choice.save(args.model)
     print(

@@ -52,12 +52,13 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
 
     path = out / "llm" / "calib_candidates.jsonl"
     raw = list(read_jsonl(path, Candidate)) if path.exists() else []
-    rows, originals = repaired_labelled_rows(raw, {g.doc_id: g for g in calib_docs}, "soft", None)
+    gold = {g.doc_id: g for g in calib_docs}
+    rows, originals = repaired_labelled_rows(raw, gold, "soft", None)
     labels = [r.label for r in rows]
     if not rows or None in labels or len(set(labels)) < 2:
         print(f"  no calibrated decision: {len(rows)} calibration candidates, {sum(y or 0 for y in labels)} right")
         return None
-    dec = fit_model_decision(model, rows, originals, None, "f1", "soft", str(path))
+    dec = fit_model_decision(model, rows, originals, None, "f1", "soft", str(path), gold=gold)
     dec.save(model_dir)
     return dec
 

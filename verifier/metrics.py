@@ -88,6 +88,14 @@ def label_candidates(
     return out
 
 
+def gold_positives(rows: list[Any], gold: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """Recall's denominator as ``verifier eval`` counts it, for the documents ``rows`` come from: their gold
+    triples in all, and per relation (``gold``: doc_id -> GoldRecord)."""
+    docs = {r.doc_id for r in rows} & gold.keys()
+    by_relation = Counter(t.relation for d in docs for t in gold[d].triples)
+    return sum(by_relation.values()), dict(by_relation)
+
+
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     """ROC AUC via sklearn, ignoring NaN scores; None when one class is missing."""
     from sklearn.metrics import roc_auc_score

@@ -6,10 +6,10 @@ import pytest
 from eval.calibrate import calibrate, parse_objective
 
 
-def oracle(s_st, s_tt, y, objective):
+def oracle(s_st, s_tt, y, objective, positives=None):
     """(best value, kept, tp) over every pair of observed thresholds, written from the definitions."""
     y = np.asarray(y).astype(bool)
-    pos = int(y.sum())
+    pos = positives or int(y.sum())
     bound = None if objective == "f1" else float(objective.split("=")[1])
     best = None
     for t1 in np.unique(s_st):
@@ -26,6 +26,20 @@ def oracle(s_st, s_tt, y, objective):
                 v = r + 1e-6 * p if p >= bound and kept else -2 + p
             best = v if best is None or v > best else best
     return best
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recall_against_gold_keeps_more_rows_than_recall_against_the_candidates(seed):
+    # LLM candidates hold a fraction of the gold triples: 20 right of 200 candidates, 100 gold triples in all
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.ones(20), np.zeros(180)].astype(int)
+    p = np.clip(rng.normal(0.12 + 0.35 * y, 0.15), 0.001, 0.999)
+    nan = np.full(len(y), np.nan)
+    cand = calibrate(p, None, y, "f1", max_grid=None)
+    gold = calibrate(p, None, y, "f1", max_grid=None, positives=100)
+    assert gold.f1 == pytest.approx(oracle(p, nan, y, "f1", positives=100), abs=1e-9)
+    assert gold.positives == 100 and gold.recall == pytest.approx(gold.precision * gold.kept / 100)
+    assert gold.tau1 <= cand.tau1 and gold.kept >= cand.kept
 
 
 def value(c, objective):

@@ -83,3 +83,23 @@ def test_reliability_bins_and_ece_by_hand_and_against_sklearn():
     np.testing.assert_allclose([b["rate"] for b in bins], rate, atol=1e-12)
     np.testing.assert_allclose([b["mean_p"] for b in bins], mean_p, atol=1e-12)
     assert ece < 0.03  # calibrated by construction
+
+
+def test_gold_positives_count_the_gold_of_the_rows_documents_only():
+    from verifier.metrics import gold_positives
+    from verifier.schema import Candidate, GoldRecord, Provenance
+
+    def gold(doc, *rels):
+        return GoldRecord(doc_id=doc, text="甲乙丙", triples=[Triple(head="甲", relation=r, tail="乙") for r in rels])
+
+    g = {"a": gold("a", "作者", "主演"), "b": gold("b", "作者"), "c": gold("c", "作者", "作者", "导演")}
+    rows = [
+        Candidate(
+            doc_id=d,
+            text="甲乙丙",
+            triple=Triple(head="甲", relation="作者", tail="乙"),
+            provenance=Provenance(generator="t"),
+        )
+        for d in ("a", "a", "b", "z")  # z has no gold record; c has no candidate row
+    ]
+    assert gold_positives(rows, g) == (3, {"作者": 2, "主演": 1})

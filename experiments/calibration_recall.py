@@ -1,0 +1,88 @@
+"""Which recall should calibration's F1 objective use? Cross-validated on the calibration candidates only.
+
+The decision's tau1 is chosen to maximise F1 on labelled calibration candidates. Recall can be counted over the
+candidates' right rows or over every gold triple of the calibration documents (what ``verifier eval`` reports).
+This splits the calibration documents in two halves (``--repeats`` random splits), fits the decision and its tau
+on one half each way, and scores the other half's kept rows against that half's gold, as eval would. Nothing
+here reads a test set.
+
+    python experiments/calibration_recall.py --model runs/v16/cpu1/best --val runs/v16/calib2/all/candidates.jsonl \
+        --gold runs/v16/calib2/all/gold.jsonl --out runs/results/calibration_recall.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+
+from eval.calibrate import fit_decision  # noqa: E402
+from verifier.cli import repaired_labelled_rows  # noqa: E402
+from verifier.filter import decision_features, default_lexicons, load_for_inference, score_rows  # noqa: E402
+from verifier.io import read_jsonl  # noqa: E402
+from verifier.metrics import gold_positives, prf  # noqa: E402
+from verifier.schema import Candidate, GoldRecord  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--val", required=True)
+    ap.add_argument("--gold", required=True)
+    ap.add_argument("--label-mode", default="soft")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    gold = {g.doc_id: g for g in read_jsonl(a.gold, GoldRecord)}
+    rows, originals = repaired_labelled_rows(list(read_jsonl(a.val, Candidate)), gold, a.label_mode, None)
+    model = load_for_inference(a.model, "cpu")
+    s_st, _ = score_rows(model, rows, lexicon=None)
+    x = decision_features(rows, s_st, originals, default_lexicons(None), model)
+    y = np.asarray([r.label for r in rows], dtype=int)
+    docs = np.asarray([r.doc_id for r in rows])
+    names = sorted(set(docs.tolist()))
+    results: dict[str, list[dict[str, float]]] = {"candidates": [], "gold": []}
+    for rep in range(a.repeats):
+        random.Random(rep).shuffle(names)
+        half = set(names[: len(names) // 2])
+        for fit_mask in (np.isin(docs, list(half)), ~np.isin(docs, list(half))):
+            test = ~fit_mask
+            fit_rows = [r for r, m in zip(rows, fit_mask, strict=True) if m]
+            test_rows = [r for r, m in zip(rows, test, strict=True) if m]
+            g_fit, _ = gold_positives(fit_rows, gold)
+            g_test, _ = gold_positives(test_rows, gold)
+            for name, positives in (("candidates", None), ("gold", g_fit)):
+                dec = fit_decision(x[fit_mask], y[fit_mask], "f1", a.label_mode, positives=positives)
+                keep = dec.p_correct(x[test]) >= dec.thresholds.tau1
+                right = int((keep & (y[test] == 1)).sum())
+                got = prf(right, int(keep.sum()), g_test)
+                results[name].append(
+                    {
+                        "tau1": dec.thresholds.tau1,
+                        "f1_vs_gold": got.f1,
+                        "precision": got.precision,
+                        "kept_share_of_right": right / max(1, int(y[test].sum())),
+                    }
+                )
+    summary = {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} | {"folds": len(v)} for k, v in results.items()}
+    diff = [g["f1_vs_gold"] - c["f1_vs_gold"] for g, c in zip(results["gold"], results["candidates"], strict=True)]
+    summary["f1_gain_gold_minus_candidates"] = {
+        "mean": float(np.mean(diff)),
+        "folds_better": int(sum(d > 0 for d in diff)),
+        "folds_worse": int(sum(d < 0 for d in diff)),
+        "folds": len(diff),
+    }
+    summary["rows"], summary["right"], summary["documents"] = len(rows), int(y.sum()), len(names)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
