@@ -6,7 +6,7 @@ in the same order (``--sort`` for ``dev_short.py``, which orders its groups by i
 text AUC and the anchor AUC it prints each model's 95 % percentile interval and every pairwise difference with
 its interval and p-value (``eval.bootstrap``). Nothing is rescored.
 
-    python experiments/auc_ci.py --groups runs/results/duie_e2/groups/test.jsonl \\
+    python -m experiments.auc_ci --groups runs/results/duie_e2/groups/test.jsonl \\
         --models cacre=runs/results/duie_e2/cacre/scores.npz cacre-att=runs/results/duie_e3/cacre-att/scores.npz \\
         --out runs/results/auc_ci_dev_subset.json
 """
@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from eval.bootstrap import ScoredSet, paired_cluster_bootstrap  # noqa: E402
+from eval.bootstrap import ScoredSet, paired_cluster_bootstrap
 
 METRICS = {
     "text_auc": ("test_positive_s_st", "test_positive_label"),

@@ -13,7 +13,7 @@ validation (early stopping and calibration); test groups from the first ``--test
 subset. Writes ``<out>/<variant>/metrics.json`` and ``<out>/summary.json``; never reads the test split for any
 choice (thresholds and checkpoints come from validation).
 
-    python experiments/cacre_duie.py --out runs/results/duie [--steps 150] [--variants cacre cacre-att ...]
+    python -m experiments.cacre_duie --out runs/results/duie [--steps 150] [--variants cacre cacre-att ...]
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ import argparse
 import asyncio
 import json
 import random
-import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
+import numpy as np
 
-import numpy as np  # noqa: E402
+from experiments.common import TABLE3_DEEPSEEK, labelled, mixed_set, peak_rss_mib, prf_of, score_arrays, view_aucs
 
 VARIANTS = {
     "cacre": {"head": "cacre"},
@@ -40,11 +38,6 @@ VARIANTS = {
     "bce": {"head": "bce"},
     "bce-fit": {"head": "bce"},  # the same model, its linear layer fitted to convergence (fit_frozen_head)
 }
-TABLE3_DEEPSEEK = {"precision": 0.652, "recall": 0.801}
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def make_groups(out: Path, args: argparse.Namespace) -> dict[str, Path]:
@@ -76,69 +69,6 @@ def make_groups(out: Path, args: argparse.Namespace) -> dict[str, Path]:
     write_jsonl(paths["train"], [r for r in rows if r.doc_id not in val_docs])
     write_jsonl(paths["val"], [r for r in rows if r.doc_id in val_docs])
     return paths
-
-
-def view_aucs(sc: Any) -> dict[str, Any]:
-    """Overall and per-corruption-type AUC of both views from GroupScores."""
-    from verifier.train import auc_pos_neg as auc
-
-    out: dict[str, Any] = {
-        "text_auc": auc(sc.text_pos, sc.text_neg),
-        "gold_text_auc": auc(sc.text_gold, sc.text_neg),
-        "anchor_auc": auc(sc.anchor_pos, sc.anchor_neg),
-        "positives": len(sc.text_pos),
-        "negatives": len(sc.text_neg),
-        "per_corruption": {},
-    }
-    kinds = sorted({k or "unknown" for k in sc.neg_corruptions})
-    for k in kinds:
-        idx = [i for i, c in enumerate(sc.neg_corruptions) if (c or "unknown") == k]
-        out["per_corruption"][k] = {
-            "n": len(idx),
-            "text_auc": auc(sc.text_pos, [sc.text_neg[i] for i in idx]),
-            "gold_text_auc": auc(sc.text_gold, [sc.text_neg[i] for i in idx]),
-            "anchor_auc": auc(sc.anchor_pos, [sc.anchor_neg[i] for i in idx]) if sc.anchor_neg else None,
-        }
-    return out
-
-
-def labelled(sc: Any, gold: str = "anchor") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """S_st, S_tt and labels of the correct triples then the negatives. ``gold``: which correct triple stands
-    for a right candidate: ``anchor`` (the gold triple in schema form, as an LLM extraction states it; its S_tt
-    against the group's positive) or ``positive`` (the paraphrase; S_tt against the anchor)."""
-    st_pos, tt_pos = (sc.text_gold, sc.tt_gold) if gold == "anchor" else (sc.text_pos, sc.anchor_pos)
-    s_st = np.asarray(st_pos + sc.text_neg, dtype=np.float64)
-    same = len(tt_pos) == len(st_pos) and len(sc.anchor_neg) == len(sc.text_neg)
-    s_tt = np.asarray(tt_pos + sc.anchor_neg, dtype=np.float64) if same else np.full(len(s_st), np.nan)
-    y = np.asarray([1] * len(st_pos) + [0] * len(sc.text_neg))
-    return s_st, s_tt, y
-
-
-def _score_arrays(prefix: str, sc: Any) -> dict[str, np.ndarray]:
-    out = {}
-    for gold in ("anchor", "positive"):
-        s_st, s_tt, y = labelled(sc, gold)
-        out |= {f"{prefix}_{gold}_s_st": s_st, f"{prefix}_{gold}_s_tt": s_tt, f"{prefix}_{gold}_label": y}
-    return out
-
-
-def mixed_set(sc: Any, target: dict[str, float], seed: int) -> np.ndarray:
-    """Indices into labelled(sc) forming a candidate set with the target raw precision and recall: a share
-    ``recall`` of the gold triples (one per group) plus enough typed negatives for ``precision``."""
-    rng = np.random.default_rng(seed)
-    n_pos_all, n_neg_all = len(sc.text_pos), len(sc.text_neg)
-    n_pos = round(target["recall"] * n_pos_all)
-    n_neg = min(n_neg_all, round(n_pos * (1 - target["precision"]) / target["precision"]))
-    pos = rng.choice(n_pos_all, n_pos, replace=False)
-    neg = n_pos_all + rng.choice(n_neg_all, n_neg, replace=False)
-    return np.concatenate([pos, neg])
-
-
-def prf_of(keep: np.ndarray, y: np.ndarray, n_gold: int) -> dict[str, float]:
-    from verifier.metrics import prf
-
-    tp = int((keep & (y == 1)).sum())
-    return prf(tp, int(keep.sum()), n_gold).model_dump()
 
 
 def fit_bce(model: Any, paths: dict[str, Path], run: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -218,7 +148,7 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
     idx = mixed_set(test_sc, TABLE3_DEEPSEEK, args.seed)
     keep = choice.gate(s_st[idx], s_tt[idx])[0]  # NaN S_tt (no anchor view, the BCE baseline) passes tau2
     n_gold = len(test_sc.text_pos)  # recall is over every gold triple of the test sentences
-    np.savez_compressed(run / "scores.npz", **_score_arrays("val", val_sc), **_score_arrays("test", test_sc))
+    np.savez_compressed(run / "scores.npz", **score_arrays("val", val_sc), **score_arrays("test", test_sc))
     # the same recipe on validation: thresholds for the candidates' base rate (65 % correct), not the groups' 1-in-6
     v_st, v_tt, v_y = labelled(val_sc, args.mixed_gold)
     v_idx = mixed_set(val_sc, TABLE3_DEEPSEEK, args.seed)

@@ -6,7 +6,7 @@ This splits the calibration documents in two halves (``--repeats`` random splits
 on one half each way, and scores the other half's kept rows against that half's gold, as eval would. Nothing
 here reads a test set.
 
-    python experiments/calibration_recall.py --model runs/v16/cpu1/best --val runs/v16/calib2/all/candidates.jsonl \
+    python -m experiments.calibration_recall --model runs/v16/cpu1/best --val runs/v16/calib2/all/candidates.jsonl \
         --gold runs/v16/calib2/all/gold.jsonl --out runs/results/calibration_recall.json
 """
 
@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from eval.calibrate import fit_decision  # noqa: E402
-from verifier.cli import repaired_labelled_rows  # noqa: E402
-from verifier.filter import decision_features, default_lexicons, load_for_inference, score_rows  # noqa: E402
-from verifier.io import read_jsonl  # noqa: E402
-from verifier.metrics import gold_positives, prf  # noqa: E402
-from verifier.schema import Candidate, GoldRecord  # noqa: E402
+from eval.calibrate import fit_decision
+from verifier.cli import repaired_labelled_rows
+from verifier.filter import decision_features, default_lexicons, load_for_inference, score_rows
+from verifier.io import read_jsonl
+from verifier.metrics import gold_positives, prf
+from verifier.schema import Candidate, GoldRecord
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ trained, tuned or calibrated here. The mixed set of experiment 2 is drawn from t
 the thresholds each run calibrated on its own validation groups (``best/thresholds.json`` and the
 validation-mix thresholds in its ``metrics.json``).
 
-    python experiments/dev_short.py --out runs/results/dev_short \\
+    python -m experiments.dev_short --out runs/results/dev_short \\
         --models cacre=runs/results/duie_e2/cacre cacre-att=runs/results/duie_e3/cacre-att [--halves 1 2]
 
 Writes ``<out>/groups/test.jsonl`` and, per model, ``<out>/<name>/metrics.json`` and ``scores.npz``.
@@ -20,23 +20,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from experiments.cacre_duie import (  # noqa: E402
+from experiments.common import (
     TABLE3_DEEPSEEK,
-    _score_arrays,
     labelled,
     mixed_set,
     peak_rss_mib,
     prf_of,
+    score_arrays,
     view_aucs,
 )
 
@@ -114,7 +110,7 @@ def score_model(name: str, run: Path, encoder: Any, groups: list[Any], out: Path
     }
     (out / name).mkdir(parents=True, exist_ok=True)
     write_json(out / name / "metrics.json", metrics)
-    np.savez_compressed(out / name / "scores.npz", **_score_arrays("test", sc))
+    np.savez_compressed(out / name / "scores.npz", **score_arrays("test", sc))
     return metrics
 
 

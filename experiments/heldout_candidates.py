@@ -3,7 +3,7 @@ held out for validation (``split_groups`` of its training groups with the run's 
 records of those documents. ``verifier calibrate --decision`` fits the calibrated decision on them, at the base
 rate the filter will meet; the test set (LLM candidates of DuIE *dev* sentences) is never used to fit anything.
 
-    python experiments/heldout_candidates.py --groups runs/v16/groups/train.jsonl \
+    python -m experiments.heldout_candidates --groups runs/v16/groups/train.jsonl \
         --candidates ../shared/data/duie/llm/train_qwen1.5b_extract/candidates.jsonl --out runs/v16/calib
     verifier calibrate --model runs/v16/late/best --val runs/v16/calib/candidates.jsonl \
         --gold runs/v16/calib/gold.jsonl --decision --label-mode soft
@@ -15,16 +15,13 @@ the held-out documents the shared extractions do not cover (a larger calibration
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
-
-from verifier.data.catalog import load_split  # noqa: E402
-from verifier.data.groups import read_groups  # noqa: E402
-from verifier.io import read_jsonl, write_jsonl  # noqa: E402
-from verifier.schema import Candidate  # noqa: E402
-from verifier.train import split_groups  # noqa: E402
+from verifier.data.catalog import load_split
+from verifier.data.groups import read_groups
+from verifier.io import read_jsonl, write_jsonl
+from verifier.schema import Candidate
+from verifier.train import split_groups
 
 
 def main() -> None:

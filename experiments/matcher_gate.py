@@ -11,7 +11,7 @@ Reports, per matcher: the candidates' precision / recall / F1 against the gold r
 and after the gate, and the ROC AUC of S_st (and S_tt) for telling right candidates from wrong ones (free of
 any threshold). Writes ``<out>/metrics.json``.
 
-    python experiments/matcher_gate.py --out runs/results/zsre_gate [--m 5] [--seed 40]
+    python -m experiments.matcher_gate --out runs/results/zsre_gate [--m 5] [--seed 40]
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:

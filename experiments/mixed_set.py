@@ -9,7 +9,7 @@ at DeepSeek-V3's raw P 65.2 / R 80.1), scores every candidate with its lexicon v
 validation (all validation anchors and negatives, and a validation mix built the same way) and reports P/R/F1.
 Writes ``<run>/mixed_lexicon_view.json``.
 
-    python experiments/mixed_set.py --run runs/results/duie_e2/cacre --groups runs/results/duie_e2/groups
+    python -m experiments.mixed_set --run runs/results/duie_e2/cacre --groups runs/results/duie_e2/groups
 
 A second test set: ``--test-groups runs/results/dev_short/groups/test.jsonl --sort-test --name half1`` draws
 the mix from the processed dev half groups of ``dev_short.py`` in its order (by group id), still calibrating
@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from experiments.cacre_duie import TABLE3_DEEPSEEK, mixed_set, prf_of  # noqa: E402
+from experiments.common import TABLE3_DEEPSEEK, mixed_set, prf_of
 
 
 def gold_then_negatives(groups: list[Any]) -> list[Any]:

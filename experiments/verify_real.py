@@ -9,7 +9,7 @@ entities in the text" are scored beside them as a 0/1/2 feature. Nothing here fi
 Typed negatives (``--groups``, e.g. perturb.v1 groups of the DuIE dev subset): gold text AUC (the anchor, i.e. the
 gold triple, against the negatives, pooled), the same within groups, and per corruption type.
 
-    python experiments/verify_real.py --candidates runs/results/llm15/candidates.jsonl \
+    python -m experiments.verify_real --candidates runs/results/llm15/candidates.jsonl \
         --gold runs/results/llm15/gold.jsonl --models late=runs/v16/late/best --out runs/results/verify15
 """
 
@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from verifier.align import relation_classes  # noqa: E402
-from verifier.io import read_jsonl  # noqa: E402
-from verifier.lexicon import lexicon_for  # noqa: E402
-from verifier.metrics import roc_auc  # noqa: E402
-from verifier.schema import Candidate, GoldRecord  # noqa: E402
+from verifier.align import relation_classes
+from verifier.io import read_jsonl
+from verifier.lexicon import lexicon_for
+from verifier.metrics import roc_auc
+from verifier.schema import Candidate, GoldRecord
 
 
 def label_candidates(rows: list[Candidate], gold_path: str) -> dict[str, np.ndarray]:
