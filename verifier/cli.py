@@ -320,7 +320,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  decision: p_correct >= {thr['tau1']:.3f}, fitted on {r['calibration_llm']['candidates']} LLM "
             f"candidates of the calibration sentences (base rate {r['decision']['base_rate']:.2f})"
         )
-    if a["f1"] <= b["f1"]:
+    if a["f1"] > b["f1"]:
+        print(
+            f"  the filter raised strict F1 {100 * b['f1']:.1f} -> {100 * a['f1']:.1f} (precision "
+            f"{100 * b['precision']:.1f} -> {100 * a['precision']:.1f}) on {r['llm']['candidates']} candidates: "
+            "few, so read it as a demonstration; docs/results.md has the 580-candidate figures"
+        )
+    else:
         print(
             "  the filter did NOT raise strict F1 on these candidates: the model the demo trains in its few CPU "
             "minutes is too weak to help here (docs/results.md has what a full CPU run reaches); do not read this as "

@@ -55,5 +55,5 @@ def test_scored_candidate_reason_must_match_decision():
 
 def test_gold_record_spans_must_fit_the_text():
     t = Triple(head="秦始皇", relation="母亲", tail="赵姬", head_span=(0, 3), tail_span=(7, 99))
-    with pytest.raises(ValidationError, match="exceeds"):
+    with pytest.raises(ValidationError, match="ends past the text"):
         GoldRecord(doc_id="d", text="秦始皇的母亲是赵姬。", triples=[t])
