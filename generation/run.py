@@ -41,6 +41,10 @@ class GenerateConfig(StageConfig):
     """Endpoint preset: deepseek-v3, deepseek-r1, qwen-plus, qwen-max, qwen-turbo, openai-compatible, local."""
     prompt: Literal["cacre", "extract"] = "cacre"
     """cacre: anchors/positives/negatives (training data); extract: plain candidates."""
+    constrain: Literal["schema", "json", "none"] | None = None
+    """Decoding constraint: schema = the answer's JSON schema (relations an enum of the dataset's, lists capped),
+    sent where the endpoint takes one (local llama.cpp, openai-compatible); json = JSON mode; none = free text,
+    the raw behaviour the verifier is measured against. Default: the preset's (json, or none for reasoners)."""
     lang: Literal["zh", "en"] | None = None
     """Prompt language (default: the dataset's)."""
     data: str | None = "sample"
@@ -144,18 +148,32 @@ def resolve_preset(cfg: GenerateConfig) -> Preset:
     return p
 
 
+def resolve_constrain(cfg: GenerateConfig, preset: Preset) -> str:
+    """The decoding constraint of this run: the flag, else the preset's JSON mode; ``schema`` needs an endpoint
+    that takes a JSON schema (a usage error otherwise, before anything is asked)."""
+    constrain = cfg.constrain or ("json" if preset.json_mode else "none")
+    if constrain == "schema" and (preset.schema_format is None or preset.reasoner):
+        raise ConfigError(
+            f"--constrain schema: the {preset.name} endpoint takes no JSON schema for the answer (JSON mode only); "
+            "use --constrain json, or --llm openai-compatible for a server that takes one"
+        )
+    return constrain
+
+
 async def _run_llm(cfg: GenerateConfig, preset: Preset, base_url: str, model: str, out: Path) -> RunSummary:
     from generation.llm.cache import CompletionCache
     from generation.llm.client import LLMClient, LLMSettings
     from generation.llm.generator import LLMGenerator
 
     lexicon, lang = resolve_lexicon(cfg)
+    constrain = resolve_constrain(cfg, preset)
     settings = LLMSettings(
         base_url=base_url,
         model=model,
         cache_scope=f"local:{model}" if preset.local else None,  # the port changes per run; the model does not
         api_key_env=preset.api_key_env,
-        json_mode=preset.json_mode,
+        json_mode=constrain != "none",
+        schema_format=preset.schema_format,
         reasoner=preset.reasoner,
         temperature=cfg.temperature,
         max_tokens=cfg.max_tokens,
@@ -174,7 +192,10 @@ async def _run_llm(cfg: GenerateConfig, preset: Preset, base_url: str, model: st
         relation_errors=cfg.relation_errors or lenient,
         equal_counts=cfg.equal_counts,
     )
-    gen = LLMGenerator(client, lexicon, kind=cfg.prompt, lang=lang, policy=policy, model_name=cfg.model or preset.model)
+    gen = LLMGenerator(
+        client, lexicon, kind=cfg.prompt, lang=lang, policy=policy, model_name=cfg.model or preset.model,
+        constrain_schema=constrain == "schema",
+    )  # fmt: skip
     try:
         return await run_generation(
             gen,
@@ -204,7 +225,7 @@ def _local_model_path(name: str) -> str:
 FINGERPRINT_FIELDS = (
     "generator", "matcher", "relations", "no_relation_threshold", "pairs_from", "llm", "prompt", "lang", "data",
     "split", "input", "model", "base_url", "temperature", "entities", "relation_errors", "equal_counts",
-    "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed",
+    "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed", "constrain",
 )  # fmt: skip
 """Settings that change what a document's rows are; a resumed run must use the same ones."""
 
@@ -235,6 +256,7 @@ def generate(cfg: GenerateConfig) -> RunSummary:
     preset: Preset | None = None
     if cfg.generator == "llm.v1":
         preset = resolve_preset(cfg)
+        resolve_constrain(cfg, preset)  # a usage error before any input is read or server started
         _validate_inputs(cfg)  # before anything is written, started or paid
     check_fingerprint(cfg)
     if cfg.generator == "perturb.v1":

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from generation.llm.cache import CachedCompletion, CompletionCache, cache_key
+from generation.llm.presets import SchemaFormat
 from generation.llm.prompts import PromptTemplate
 from generation.llm.structured import ContentError
 from verifier.config import ConfigError
@@ -46,6 +47,8 @@ class LLMSettings(BaseModel):
     port each run, so ``--llm local`` uses ``local:<gguf file>`` and a rerun hits the cache."""
     api_key_env: str | None = None
     json_mode: bool = True
+    schema_format: SchemaFormat | None = None
+    """How a JSON schema for the answer is sent when the caller gives one (``Preset.schema_format``)."""
     reasoner: bool = False
     temperature: float = 0.0
     max_tokens: int = 1024
@@ -176,9 +179,17 @@ class LLMClient:
             return min(after, self.settings.retry_after_max_s)
         return self._jitter(state)
 
-    def _params(self, max_tokens: int) -> dict[str, Any]:
+    def _params(self, max_tokens: int, schema: dict[str, Any] | None = None) -> dict[str, Any]:
         p: dict[str, Any] = {"temperature": self.settings.temperature, "max_tokens": max_tokens}
-        if self.settings.json_mode and not self.settings.reasoner:
+        fmt = self.settings.schema_format
+        if schema is not None and fmt == "llama_cpp" and not self.settings.reasoner:
+            p["response_format"] = {"type": "json_object", "schema": schema}
+        elif schema is not None and fmt == "openai" and not self.settings.reasoner:
+            p["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": True},
+            }
+        elif self.settings.json_mode and not self.settings.reasoner:
             p["response_format"] = {"type": "json_object"}
         return p
 
@@ -233,23 +244,30 @@ class LLMClient:
         prompt: PromptTemplate,
         max_tokens: int,
         extra: dict[str, Any] | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> CachedCompletion:
-        """One completion, from the cache when possible; ``extra``: more request parameters (e.g. logprobs)."""
-        key = self._cache_key(messages, prompt, max_tokens, extra)
+        """One completion, from the cache when possible; ``extra``: more request parameters (e.g. logprobs);
+        ``schema``: the answer's JSON schema, sent as the endpoint takes it (``LLMSettings.schema_format``)."""
+        key = self._cache_key(messages, prompt, max_tokens, extra, schema)
         if self.cache is not None and not self.refresh:
             hit = self.cache.get(key)
             if hit is not None:
                 self.usage.cache_hits += 1
                 return hit
-        comp = await self._request(messages, {**self._params(max_tokens), **(extra or {})})
+        comp = await self._request(messages, {**self._params(max_tokens, schema), **(extra or {})})
         if self.cache is not None:
             self.cache.put(key, comp)
         return comp
 
     def _cache_key(
-        self, messages: list[dict[str, str]], prompt: PromptTemplate, max_tokens: int, extra: dict[str, Any] | None
+        self,
+        messages: list[dict[str, str]],
+        prompt: PromptTemplate,
+        max_tokens: int,
+        extra: dict[str, Any] | None,
+        schema: dict[str, Any] | None = None,
     ) -> str:
-        params = {**self._params(max_tokens), **(extra or {})}
+        params = {**self._params(max_tokens, schema), **(extra or {})}
         scope = self.settings.cache_scope or self.settings.base_url
         return cache_key(scope, self.settings.model, prompt.prompt_id, prompt.version, messages, params)
 
@@ -264,6 +282,7 @@ class LLMClient:
         prompt: PromptTemplate,
         validate: Callable[[str], T],
         reask: PromptTemplate,
+        schema: dict[str, Any] | None = None,
     ) -> CallResult[T]:
         """Ask until ``validate(raw)`` succeeds: re-ask with the error shown (at most ``max_reasks`` times)."""
         msgs = list(messages)
@@ -273,8 +292,8 @@ class LLMClient:
         asked: list[str] = []  # cache keys of this conversation's answers
         while True:
             attempts += 1
-            asked.append(self._cache_key(msgs, prompt, max_tokens, None))
-            comp = await self.complete(msgs, prompt, max_tokens)
+            asked.append(self._cache_key(msgs, prompt, max_tokens, None, schema))
+            comp = await self.complete(msgs, prompt, max_tokens, schema=schema)
             last_raw = comp.content
             if comp.finish_reason == "length" and max_tokens < self.settings.max_tokens_cap:
                 max_tokens = min(self.settings.max_tokens_cap, max_tokens * 2)

@@ -8,7 +8,14 @@ from typing import Literal
 from generation.base import register
 from generation.llm.client import LLMClient
 from generation.llm.prompts import PromptTemplate, defuse, load_prompt, relation_block
-from generation.llm.structured import LLMTriple, ValidationPolicy, parse_payload, validate_cacre, validate_extraction
+from generation.llm.structured import (
+    LLMTriple,
+    ValidationPolicy,
+    answer_schema,
+    parse_payload,
+    validate_cacre,
+    validate_extraction,
+)
 from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Document, Provenance, Role, Triple
 
@@ -30,7 +37,10 @@ class LLMGenerator:
         policy: ValidationPolicy | None = None,
         model_name: str | None = None,
         relations: list[str] | None = None,
+        constrain_schema: bool = False,
     ) -> None:
+        """``constrain_schema``: send the answer's JSON schema (``answer_schema``) so that the endpoint decodes only
+        valid answers; the client sends it in the endpoint's format."""
         self.client = client
         self.lexicon = lexicon
         self.kind = kind
@@ -45,6 +55,7 @@ class LLMGenerator:
             model=model_name or client.settings.model,
         )
         self._relation_block = relation_block(lexicon, self.relations)
+        self.schema = answer_schema(kind, self.relations) if constrain_schema else None
 
     def messages(self, doc: Document) -> list[dict[str, str]]:
         return self.prompt.render(relations=self._relation_block, text=defuse(doc.text))
@@ -79,6 +90,7 @@ class LLMGenerator:
                 self.prompt,
                 lambda raw: validate_cacre(parse_payload(raw), doc.text, self.policy),
                 self.reask,
+                self.schema,
             )
             rows: list[Candidate] = []
             for role_key, role in (("anchors", "anchor"), ("positives", "positive"), ("negatives", "negative")):
@@ -90,6 +102,7 @@ class LLMGenerator:
             self.prompt,
             lambda raw: validate_extraction(parse_payload(raw), doc.text, self.policy),
             self.reask,
+            self.schema,
         )
         return [self._row(doc, t, flags, "candidate", None) for t, flags in result.value]
 

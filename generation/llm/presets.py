@@ -6,7 +6,11 @@ only feed the cost estimate in the run summary and can be overridden with ``--pr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
+
+SchemaFormat = Literal["llama_cpp", "openai"]
 
 
 class Preset(BaseModel):
@@ -18,6 +22,11 @@ class Preset(BaseModel):
     api_key_env: str | None
     json_mode: bool = True
     """Send ``response_format={"type": "json_object"}``."""
+    schema_format: SchemaFormat | None = None
+    """How the endpoint takes a JSON schema for the answer (``--constrain schema``): ``llama_cpp`` =
+    ``response_format={"type": "json_object", "schema": ...}`` (llama-cpp-python's server turns it into a grammar);
+    ``openai`` = ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`` (OpenAI, vLLM, llama.cpp's
+    own server); None = the endpoint documents JSON mode only (DeepSeek, DashScope), so it gets no schema."""
     reasoner: bool = False
     """Emits ``<think>`` reasoning; no JSON mode; the last message must be the user's."""
     price_in: float = 0.0
@@ -70,8 +79,12 @@ PRESETS: dict[str, Preset] = {
         price_in=0.05,
         price_out=0.2,
     ),
-    "openai-compatible": Preset(name="openai-compatible", base_url=None, model=None, api_key_env=None),
-    "local": Preset(name="local", base_url=None, model="qwen2.5-coder-0.5b", api_key_env=None, local=True),
+    "openai-compatible": Preset(
+        name="openai-compatible", base_url=None, model=None, api_key_env=None, schema_format="openai"
+    ),
+    "local": Preset(
+        name="local", base_url=None, model="qwen2.5-coder-0.5b", api_key_env=None, local=True, schema_format="llama_cpp"
+    ),
 }
 
 

