@@ -59,7 +59,7 @@ def rule_score(rows: list[Candidate]) -> np.ndarray:
 
 
 def score_model(model_dir: str, rows: list[Candidate]) -> tuple[np.ndarray, float]:
-    from verifier.model.bce import load_verifier
+    from verifier.model.registry import load_verifier
 
     model = load_verifier(model_dir).eval()
     t0 = time.perf_counter()
@@ -88,7 +88,7 @@ def real_report(rows: list[Candidate], labels: dict[str, np.ndarray], scores: np
 
 def groups_report(model_dir: str, groups_path: str, limit: int | None) -> dict:
     from verifier.data.groups import read_groups
-    from verifier.model.bce import load_verifier
+    from verifier.model.registry import load_verifier
 
     groups = read_groups(groups_path)[0]
     groups = sorted(groups, key=lambda g: g.group_id)[:limit] if limit else groups

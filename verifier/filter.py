@@ -257,7 +257,7 @@ class Scorer:
 def load_for_inference(model_dir: str, device: str | None = None) -> Any:
     import torch
 
-    from verifier.model.bce import load_verifier
+    from verifier.model.registry import load_verifier
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if torch.device(dev).type == "cuda" and not torch.cuda.is_available():

@@ -7,9 +7,9 @@ import torch
 
 from tests.test_verifier.test_model import group
 from verifier.losses import local_similarity
-from verifier.model.bce import load_verifier
 from verifier.model.encoder import TextEncoder
 from verifier.model.fusion import FusionConfig, LateFusionVerifier
+from verifier.model.registry import load_verifier
 from verifier.schema import Triple
 
 

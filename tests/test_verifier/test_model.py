@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from verifier.data.groups import Group
-from verifier.model.bce import BceConfig, CrossEncoderVerifier, load_verifier
+from verifier.model.bce import BceConfig, CrossEncoderVerifier
 from verifier.model.cacre import CacreConfig, TripleVerifier, attention_evidence
 from verifier.model.cross_attention import BidirectionalCrossAttention
 from verifier.model.encoder import TextEncoder
 from verifier.model.inputs import linearize, mask_mentions
 from verifier.model.projection import ProjectionNetwork
+from verifier.model.registry import load_verifier
 from verifier.schema import Triple
 
 T1 = Triple(head="红楼梦", relation="作者", tail="曹雪芹", head_type="图书作品", tail_type="人物")
@@ -233,8 +234,8 @@ def test_a_broken_model_folder_is_a_located_error(tiny_encoder, tmp_path):
     import pytest
 
     from verifier.io import InputError
-    from verifier.model.bce import load_verifier
     from verifier.model.fusion import FusionConfig, LateFusionVerifier
+    from verifier.model.registry import load_verifier
 
     good = tmp_path / "good"
     LateFusionVerifier(

@@ -70,8 +70,8 @@ def cfg(tiny_encoder, tmp_path, **kw) -> TrainConfig:
 
 
 def test_late_fusion_trains_through_the_trainer_and_reloads(tiny_encoder, tmp_path):
-    from verifier.model.bce import load_verifier
     from verifier.model.fusion import LateFusionVerifier
+    from verifier.model.registry import load_verifier
 
     groups = separable_groups(tmp_path / "easy.jsonl", neg_relation="陌生")
     c = cfg(
@@ -116,8 +116,9 @@ def test_bce_baseline_trains_on_the_same_groups(tiny_encoder, tmp_path):
 
 def test_frozen_bce_head_is_fitted_as_logistic_regression_and_scores_like_it(tiny_encoder, tmp_path):
     from verifier.data.groups import read_groups
-    from verifier.model.bce import BceConfig, CrossEncoderVerifier, fit_frozen_head, load_verifier
+    from verifier.model.bce import BceConfig, CrossEncoderVerifier, fit_frozen_head
     from verifier.model.encoder import TextEncoder
+    from verifier.model.registry import load_verifier
     from verifier.train import split_groups
 
     groups, _ = read_groups(separable_groups(tmp_path / "g.jsonl", neg_relation="陌生"))

@@ -14,7 +14,6 @@ so the saved model is an ordinary ``CrossEncoderVerifier``.
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import numpy as np
@@ -204,14 +203,3 @@ def fit_frozen_head(
     return FrozenFit(
         c=best, val_auc={str(c): float(a) for c, a in aucs.items()}, train_pairs=len(y_tr), val_pairs=len(y_va)
     )
-
-
-def load_verifier(directory: str | os.PathLike[str], map_location: str = "cpu"):
-    """Load a saved CACRE or BCE verifier by the ``model_type`` in its config.json."""
-    from verifier.model.cacre import TripleVerifier
-    from verifier.model.fusion import LateFusionVerifier
-    from verifier.model.persistence import read_model_config
-
-    kind = read_model_config(directory).get("model_type")
-    cls = {"bce": CrossEncoderVerifier, "fusion": LateFusionVerifier}.get(kind, TripleVerifier)
-    return cls.from_pretrained(directory, map_location)
