@@ -522,6 +522,14 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _traceback_if_verbose(args: argparse.Namespace) -> None:
+    """A user error is one line; with ``-v`` its traceback comes first (for a bug report)."""
+    if getattr(args, "verbose", 1) > 1 and not getattr(args, "quiet", False):
+        import traceback
+
+        traceback.print_exc()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Before torch creates its first oneDNN primitive: the default cache keeps one primitive (with its packed
     # weights and scratchpad) per distinct input shape, up to 1024, and variable-length batches make every step
@@ -541,9 +549,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (InputError, ConfigError) as e:
+        _traceback_if_verbose(args)
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except FileNotFoundError as e:  # a path the user named; any other exception is a bug and keeps its traceback
+        _traceback_if_verbose(args)
         print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -183,3 +183,13 @@ def test_a_bad_gold_line_for_generate_is_located_before_anything_runs(tmp_path):
     )
     assert_contract(r, "docs.jsonl:2:", "text")
     assert not out.exists()
+
+
+def test_verbose_shows_the_traceback_of_a_user_error(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"doc_id": 3}\n', encoding="utf-8")
+    args = ("eval", "--pred", str(bad), "--gold", str(bad), "--out", str(tmp_path / "ev"))
+    quiet, loud = run(*args, cwd=tmp_path), run("-v", *args, cwd=tmp_path)
+    assert_contract(quiet, "bad.jsonl:1:")
+    assert loud.returncode == 2 and "Traceback" in loud.stderr
+    assert loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()  # the same one line ends it
