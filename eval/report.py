@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from verifier.align import relation_classes
+from verifier.align import default_relation_classes
 from verifier.config import StageConfig
 from verifier.decision import Thresholds
 from verifier.io import InputError, iter_json_lines, parse_record, read_jsonl, write_json, write_jsonl
@@ -178,11 +178,9 @@ def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> dict[s
         )
     out = Path(cfg.out)  # created only once the inputs are known to fit together
     out.mkdir(parents=True, exist_ok=True)
-    from verifier.lexicon import lexicon_for
 
     lang = gold_recs[0].lang if gold_recs else "zh"
-    lex = lexicon_for(cfg.lexicon) if cfg.lexicon else (lexicon_for("duie") if lang == "zh" else None)
-    rc = relation_classes(lex, lang)
+    rc = default_relation_classes(cfg.lexicon, lang)  # the same classes calibrate labels with
     after = {m: triple_prf(_by_doc(pred_rows), gold, m, langs, rc)[0] for m in ("strict", "soft")}
     per_rel = {
         m: {k: v.model_dump() for k, v in triple_prf(_by_doc(pred_rows), gold, m, langs, rc)[1].items()}

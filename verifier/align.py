@@ -35,6 +35,16 @@ def norm_relation(r: str, lang: str = "zh") -> str:
     return norm_entity(r, lang)
 
 
+def default_relation_classes(lexicon_name: str | None, lang: str) -> dict[str, str]:
+    """The soft-matching relation classes ``verifier eval`` uses: the named lexicon, else DuIE's for Chinese rows
+    and none for English ones (FewRel / Wiki-ZSL relations have no synonym lexicon unless one is named)."""
+    from verifier.lexicon import lexicon_for
+
+    if lexicon_name:
+        return relation_classes(lexicon_for(lexicon_name), lang)
+    return relation_classes(lexicon_for("duie"), lang) if lang == "zh" else {}
+
+
 def relation_classes(lexicon: Lexicon | None, lang: str = "zh") -> dict[str, str]:
     """Map every relation name and synonym to its canonical relation (for soft matching)."""
     out: dict[str, str] = {}

@@ -194,11 +194,11 @@ def repaired_labelled_rows(
 
     rows, originals = repair_rows(rows, default_lexicons(lexicon))
     if gold is not None:
-        from verifier.align import relation_classes
-        from verifier.lexicon import lexicon_for
+        from verifier.align import default_relation_classes
         from verifier.metrics import label_candidates
 
-        labels = label_candidates(rows, gold, label_mode, relation_classes(lexicon_for(lexicon or "duie")))
+        lang = rows[0].lang if rows else "zh"
+        labels = label_candidates(rows, gold, label_mode, default_relation_classes(lexicon, lang))
         rows = [r.model_copy(update={"label": y}) for r, y in zip(rows, labels, strict=True)]
     return rows, originals
 
