@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -45,6 +45,9 @@ from verifier.decision import DecisionModel, MissingView, Thresholds, thresholds
 from verifier.io import InputError, atomic_writer, dumps, iter_json_lines, parse_record
 from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Evidence, ScoredCandidate, Triple
+
+if TYPE_CHECKING:
+    from verifier.model.registry import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +217,7 @@ def iter_chunks(path: str | os.PathLike[str], chunk_size: int) -> Iterator[list[
 class Scorer:
     """Scores candidate batches with a loaded verifier (CACRE or BCE) and builds evidence."""
 
-    def __init__(self, model: Any, model_dir: str, evidence: bool = True) -> None:
+    def __init__(self, model: Verifier, model_dir: str, evidence: bool = True) -> None:
         self.model = model
         self.model_dir = model_dir
         self.evidence = evidence and getattr(model, "cross", None) is not None

@@ -27,6 +27,7 @@ import torch
 
 from verifier.config import ConfigError, TrainConfig, save_resolved
 from verifier.data.groups import Group, read_groups
+from verifier.model.registry import CachesLowerStates, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ def _distributed() -> tuple[int, int, int]:
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
     """Train a verifier; returns the final summary (best metrics, steps, timing).
 
     Under ``torchrun --nproc_per_node N`` (DDP) every rank takes its share of each batch (the effective batch
@@ -270,7 +271,7 @@ def train(cfg: TrainConfig, model: Any | None = None) -> dict[str, Any]:
     model.to(device).train()
     core = model  # the unwrapped model: evaluation, checkpoints
     prefill: dict[str, Any] = {}
-    if cfg.prefill_state_cache and hasattr(core, "prefill_states"):
+    if cfg.prefill_state_cache and isinstance(core, CachesLowerStates):
         t_fill = time.perf_counter()
         n_fill = core.prefill_states(train_groups + val_groups, progress=cfg.progress and rank == 0)
         if n_fill:

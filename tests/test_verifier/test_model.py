@@ -274,3 +274,20 @@ def test_a_broken_model_folder_is_a_located_error(tiny_encoder, tmp_path):
     for d, message in cases:
         with pytest.raises(InputError, match=message):
             load_verifier(d)
+
+
+def test_every_verifier_satisfies_the_protocol_the_stages_program_against(tiny_encoder, tmp_path):
+    from verifier.model.fusion import FusionConfig, LateFusionVerifier
+    from verifier.model.registry import CachesLowerStates, Verifier
+
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    models = [
+        tiny(tiny_encoder),
+        CrossEncoderVerifier(BceConfig(encoder=str(tiny_encoder)), enc),
+        LateFusionVerifier(FusionConfig(encoder=str(tiny_encoder), projection_dim=16, fusion_layers=1), enc),
+    ]
+    for i, m in enumerate(models):
+        assert isinstance(m, Verifier), type(m)
+        m.save_pretrained(tmp_path / str(i))
+        assert type(load_verifier(tmp_path / str(i))) is type(m)
+    assert [isinstance(m, CachesLowerStates) for m in models] == [True, False, True]
