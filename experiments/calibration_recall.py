@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 
 from eval.calibrate import fit_decision
-from verifier.cli import repaired_labelled_rows
-from verifier.filter import decision_features, default_lexicons, load_for_inference, score_rows
-from verifier.io import read_jsonl
+from experiments.common import calibration_features, document_halves
 from verifier.metrics import gold_positives, prf
-from verifier.schema import Candidate, GoldRecord
 
 
 def main() -> None:
@@ -36,26 +32,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    gold = {g.doc_id: g for g in read_jsonl(a.gold, GoldRecord)}
-    rows, originals = repaired_labelled_rows(list(read_jsonl(a.val, Candidate)), gold, a.label_mode, None)
-    model = load_for_inference(a.model, "cpu")
-    s_st, _ = score_rows(model, rows, lexicon=None)
-    x = decision_features(rows, s_st, originals, default_lexicons(None), model)
-    y = np.asarray([r.label for r in rows], dtype=int)
-    docs = np.asarray([r.doc_id for r in rows])
-    names = sorted(set(docs.tolist()))
+    d = calibration_features(a.model, a.val, a.gold, a.label_mode)
+    x, y, rows, gold = d["x"], d["y"], d["rows"], d["gold"]
     results: dict[str, list[dict[str, float]]] = {"candidates": [], "gold": []}
-    for rep in range(a.repeats):
-        random.Random(rep).shuffle(names)
-        half = set(names[: len(names) // 2])
-        for fit_mask in (np.isin(docs, list(half)), ~np.isin(docs, list(half))):
+    for half in document_halves(d["docs"], a.repeats):
+        for fit_mask in (half, ~half):
             test = ~fit_mask
             fit_rows = [r for r, m in zip(rows, fit_mask, strict=True) if m]
             test_rows = [r for r, m in zip(rows, test, strict=True) if m]
             g_fit, _ = gold_positives(fit_rows, gold)
             g_test, _ = gold_positives(test_rows, gold)
             for name, positives in (("candidates", None), ("gold", g_fit)):
-                dec = fit_decision(x[fit_mask], y[fit_mask], "f1", a.label_mode, positives=positives)
+                dec = fit_decision(
+                    x[fit_mask], y[fit_mask], "f1", a.label_mode, c=1.0, positives=positives
+                )  # C fixed: this compares recall denominators only
                 keep = dec.p_correct(x[test]) >= dec.thresholds.tau1
                 right = int((keep & (y[test] == 1)).sum())
                 got = prf(right, int(keep.sum()), g_test)
@@ -67,7 +57,9 @@ def main() -> None:
                         "kept_share_of_right": right / max(1, int(y[test].sum())),
                     }
                 )
-    summary = {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} | {"folds": len(v)} for k, v in results.items()}
+    summary: dict[str, object] = {
+        k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} | {"folds": len(v)} for k, v in results.items()
+    }
     diff = [g["f1_vs_gold"] - c["f1_vs_gold"] for g, c in zip(results["gold"], results["candidates"], strict=True)]
     summary["f1_gain_gold_minus_candidates"] = {
         "mean": float(np.mean(diff)),
@@ -75,7 +67,7 @@ def main() -> None:
         "folds_worse": int(sum(d < 0 for d in diff)),
         "folds": len(diff),
     }
-    summary["rows"], summary["right"], summary["documents"] = len(rows), int(y.sum()), len(names)
+    summary["rows"], summary["right"], summary["documents"] = len(rows), int(y.sum()), len(set(d["docs"].tolist()))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

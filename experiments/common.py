@@ -11,6 +11,7 @@ Run any experiment from the repository root as a module: ``python -m experiments
 
 from __future__ import annotations
 
+import random
 import resource
 from typing import Any
 
@@ -86,3 +87,31 @@ def prf_of(keep: np.ndarray, y: np.ndarray, n_gold: int) -> dict[str, float]:
 
     tp = int((keep & (y == 1)).sum())
     return prf(tp, int(keep.sum()), n_gold).model_dump()
+
+
+def calibration_features(model_dir: str, val: str, gold_path: str, label_mode: str) -> dict[str, Any]:
+    """The calibration candidates as ``verifier calibrate --decision`` sees them: repaired, labelled against
+    gold, scored by the model and turned into grounding features (``x``, ``y``, ``docs``, ``rows``, ``gold``)."""
+    from verifier.cli import repaired_labelled_rows
+    from verifier.filter import decision_features, default_lexicons, load_for_inference, score_rows
+    from verifier.io import read_jsonl
+    from verifier.schema import Candidate, GoldRecord
+
+    gold = {g.doc_id: g for g in read_jsonl(gold_path, GoldRecord)}
+    rows, originals = repaired_labelled_rows(list(read_jsonl(val, Candidate)), gold, label_mode, None)
+    model = load_for_inference(model_dir, "cpu")
+    s_st, _ = score_rows(model, rows, lexicon=None)
+    x = decision_features(rows, s_st, originals, default_lexicons(None), model)
+    y = np.asarray([r.label for r in rows], dtype=int)
+    return {"x": x, "y": y, "docs": np.asarray([r.doc_id for r in rows]), "rows": rows, "gold": gold}
+
+
+def document_halves(docs: np.ndarray, repeats: int) -> list[np.ndarray]:
+    """Masks of one half of the documents for ``repeats`` seeded splits (the other half is ``~mask``)."""
+    names = sorted(set(docs.tolist()))
+    out = []
+    for rep in range(repeats):
+        shuffled = list(names)
+        random.Random(rep).shuffle(shuffled)
+        out.append(np.isin(docs, shuffled[: len(shuffled) // 2]))
+    return out

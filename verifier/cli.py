@@ -231,6 +231,7 @@ def fit_model_decision(
     return fit_decision(
         x, labels, objective, label_mode, source, relations=[r.triple.relation for r in rows],
         min_relation_rows=min_relation_rows, positives=positives, relation_positives=by_relation,
+        groups=[r.doc_id for r in rows],
     )  # fmt: skip
 
 
@@ -277,7 +278,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(
             f"p_correct >= {thr.tau1:.4f} ({len(thr.per_relation)} relations with their own tau1, tau2 off): "
             f"P={thr.precision:.4f} R={thr.recall:.4f} F1={thr.f1:.4f} on {thr.n} candidates, base rate "
-            f"{dec.base_rate:.3f}; coefficients {coef} -> {path}"
+            f"{dec.base_rate:.3f}; C {dec.c:g}; coefficients {coef} -> {path}"
         )
         return 0
     from verifier.metrics import gold_positives

@@ -177,6 +177,9 @@ class DecisionModel(_FileBesideModel):
     fitted_at: str
     source: str | None = None
     """The labelled candidates it was fitted on."""
+    c: float | None = None
+    """Inverse L2 strength of the logistic regression (chosen by cross-validated log-loss when fitted with enough
+    candidates; None in files written before it was recorded)."""
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return x @ np.asarray(self.coef) + self.intercept  # (N,)

@@ -94,3 +94,17 @@ def test_objective_parsing():
     for bad in ("recall@precision=0", "recall=0.8", "precision@recall=1.5"):
         with pytest.raises(ValueError, match="--objective"):
             parse_objective(bad)
+
+
+def test_choose_c_lets_a_small_scale_informative_feature_keep_its_weight():
+    from eval.calibrate import C_GRID, choose_c
+
+    rng = np.random.default_rng(0)
+    n = 600
+    score = 0.1 * rng.normal(size=n)  # informative but small, like the model score beside 0/1 rule features
+    rule = rng.integers(0, 2, n).astype(float)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(30 * score + 0.5 * rule - 1)))).astype(int)
+    x = np.c_[score, rule]
+    docs = [f"d{i // 3}" for i in range(n)]
+    c = choose_c(x, y, docs)
+    assert c in C_GRID and c >= 3.0  # the penalty at C = 1 would shrink the score's coefficient of ~30
