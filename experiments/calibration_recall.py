@@ -12,26 +12,18 @@ here reads a test set.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
 from eval.calibrate import fit_decision
-from experiments.common import calibration_features, document_halves
+from experiments.common import calibration_features, calibration_parser, document_halves
 from verifier.metrics import gold_positives, prf
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--val", required=True)
-    ap.add_argument("--gold", required=True)
-    ap.add_argument("--label-mode", default="soft")
-    ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
+    a = calibration_parser(__doc__.splitlines()[0]).parse_args()
     d = calibration_features(a.model, a.val, a.gold, a.label_mode)
     x, y, rows, gold = d["x"], d["y"], d["rows"], d["gold"]
     results: dict[str, list[dict[str, float]]] = {"candidates": [], "gold": []}

@@ -11,6 +11,7 @@ Run any experiment from the repository root as a module: ``python -m experiments
 
 from __future__ import annotations
 
+import argparse
 import random
 import resource
 from typing import Any
@@ -115,3 +116,15 @@ def document_halves(docs: np.ndarray, repeats: int) -> list[np.ndarray]:
         random.Random(rep).shuffle(shuffled)
         out.append(np.isin(docs, shuffled[: len(shuffled) // 2]))
     return out
+
+
+def calibration_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every calibration-set experiment takes (model, candidates, gold, labels, splits, output)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--val", required=True, help="held-out LLM candidates of training documents")
+    ap.add_argument("--gold", required=True)
+    ap.add_argument("--label-mode", default="soft")
+    ap.add_argument("--repeats", type=int, default=10, help="seeded document halvings")
+    ap.add_argument("--out", required=True)
+    return ap

@@ -11,7 +11,6 @@ p_correct scored on the other: log-loss and expected calibration error. Nothing 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -20,19 +19,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from eval.calibrate import C_GRID, choose_c
-from experiments.common import calibration_features, document_halves
+from experiments.common import calibration_features, calibration_parser, document_halves
 from verifier.metrics import reliability
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--val", required=True)
-    ap.add_argument("--gold", required=True)
-    ap.add_argument("--label-mode", default="soft")
-    ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
+    a = calibration_parser(__doc__.splitlines()[0]).parse_args()
     d = calibration_features(a.model, a.val, a.gold, a.label_mode)
     x, y = d["x"], d["y"]
     table: dict[str, dict[str, float]] = {}

@@ -62,22 +62,9 @@ def test_a_damaged_completion_cache_is_named_and_left_alone(tmp_path):
     )
     with ScriptedServer([Reply(content='{"triples": []}')] * 3) as srv:
         r = cli(
-            "generate",
-            "--llm",
-            "openai-compatible",
-            "--base-url",
-            srv.url,
-            "--model",
-            "m",
-            "--data",
-            "duie",
-            "--input",
-            str(docs),
-            "--cache",
-            str(cache),
-            "--out",
-            str(tmp_path / "run" / "c.jsonl"),
-        )
+            "generate", "--llm", "openai-compatible", "--base-url", srv.url, "--model", "m", "--data",
+            "duie", "--input", str(docs), "--cache", str(cache), "--out", str(tmp_path / "run" / "c.jsonl"),
+        )  # fmt: skip
         assert len(srv.requests) == 0  # nothing asked, nothing paid
     assert_contract(r, "cache.sqlite")
     assert "unreadable" in r.stderr and cache.read_bytes() == b"this is not an sqlite file" * 100
