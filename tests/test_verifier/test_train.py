@@ -142,12 +142,15 @@ def test_frozen_bce_head_is_fitted_as_logistic_regression_and_scores_like_it(tin
 def test_frozen_encoder_trains_heads_from_cached_states(tiny_encoder, tmp_path):
     from verifier.train import build_model
 
-    # 300 steps: seeds 1-4 reach 0.95-0.98 here; at 150 steps they spread 0.82-0.93 and a CI CPU missed 0.9
+    # The heads' initialisation is seeded here (it used to follow whatever the earlier tests left in torch's RNG,
+    # so the figure moved with the test order). 300 steps: initialisation seeds 0-5 reach 0.92-0.96 on this CPU;
+    # 0.85 leaves room for another CPU's arithmetic and is still far above chance (0.5).
+    torch.manual_seed(1)
     c = cfg(tiny_encoder, tmp_path, lr=3e-3, max_steps=300, eval_every=100, freeze_encoder_layers=99)
     model = build_model(c)
     enc_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     summary = train(c, model=model)
-    assert summary["best"]["text_auc"] > 0.9, summary  # the heads alone learn the separable task
+    assert summary["best"]["text_auc"] > 0.85, summary  # the heads alone learn the separable task
     assert model.encoder.cache_hits > model.encoder.cache_misses > 0  # each sequence encoded once
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in enc_before.items())
 
