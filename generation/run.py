@@ -160,13 +160,14 @@ def resolve_constrain(cfg: GenerateConfig, preset: Preset) -> str:
     return constrain
 
 
-async def _run_llm(cfg: GenerateConfig, preset: Preset, base_url: str, model: str, out: Path) -> RunSummary:
+async def _run_llm(
+    cfg: GenerateConfig, preset: Preset, constrain: str, base_url: str, model: str, out: Path
+) -> RunSummary:
     from generation.llm.cache import CompletionCache
     from generation.llm.client import LLMClient, LLMSettings
     from generation.llm.generator import LLMGenerator
 
     lexicon, lang = resolve_lexicon(cfg)
-    constrain = resolve_constrain(cfg, preset)
     settings = LLMSettings(
         base_url=base_url,
         model=model,
@@ -254,9 +255,10 @@ def generate(cfg: GenerateConfig) -> RunSummary:
     """Run the generate stage; writes ``out``, ``failures.jsonl``, ``summary.json`` beside it."""
     out = Path(cfg.out)
     preset: Preset | None = None
+    constrain = "json"
     if cfg.generator == "llm.v1":
         preset = resolve_preset(cfg)
-        resolve_constrain(cfg, preset)  # a usage error before any input is read or server started
+        constrain = resolve_constrain(cfg, preset)  # a usage error before any input is read or server started
         _validate_inputs(cfg)  # before anything is written, started or paid
     check_fingerprint(cfg)
     if cfg.generator == "perturb.v1":
@@ -274,10 +276,10 @@ def generate(cfg: GenerateConfig) -> RunSummary:
             path = _local_model_path(model)
             out.parent.mkdir(parents=True, exist_ok=True)
             with LocalLlamaServer(path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log") as server:
-                summary = asyncio.run(_run_llm(cfg, preset, server.url, Path(model).name, out))
+                summary = asyncio.run(_run_llm(cfg, preset, constrain, server.url, Path(model).name, out))
         else:
             assert preset.base_url and preset.model
-            summary = asyncio.run(_run_llm(cfg, preset, preset.base_url, preset.model, out))
+            summary = asyncio.run(_run_llm(cfg, preset, constrain, preset.base_url, preset.model, out))
     stats = summary.generator_stats
     report = {
         "config": cfg.model_dump(mode="json"),

@@ -260,9 +260,9 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
     device = torch.device(cfg.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {cfg.device}: this machine has no CUDA device (use --device cpu)")
-    last = Path(cfg.out) / "last"
-    resume_from = _read_checkpoint(last) if cfg.resume and (last / "training_state.pt").exists() else None
     out = Path(cfg.out)
+    last = out / "last"
+    resume_from = _read_checkpoint(last) if cfg.resume and (last / "training_state.pt").exists() else None
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         save_resolved(cfg, out)
@@ -296,7 +296,6 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
         "order": None,
         "train_groups": None,
     }
-    last = out / "last"
     if resume_from is not None:
         weights, ts = resume_from
         core.load_state_dict(weights)

@@ -181,15 +181,17 @@ class LLMClient:
 
     def _params(self, max_tokens: int, schema: dict[str, Any] | None = None) -> dict[str, Any]:
         p: dict[str, Any] = {"temperature": self.settings.temperature, "max_tokens": max_tokens}
-        fmt = self.settings.schema_format
-        if schema is not None and fmt == "llama_cpp" and not self.settings.reasoner:
+        if self.settings.reasoner:  # reasoners take no response format
+            return p
+        fmt = self.settings.schema_format if schema is not None else None
+        if fmt == "llama_cpp":
             p["response_format"] = {"type": "json_object", "schema": schema}
-        elif schema is not None and fmt == "openai" and not self.settings.reasoner:
+        elif fmt == "openai":
             p["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": schema, "strict": True},
             }
-        elif self.settings.json_mode and not self.settings.reasoner:
+        elif self.settings.json_mode:
             p["response_format"] = {"type": "json_object"}
         return p
 

@@ -145,7 +145,6 @@ def _first_json_object(text: str) -> dict | None:
     A balanced span that does not parse (prose such as ``fill the {head} slot`` before the answer) is skipped
     whole, so it costs no re-ask. Raises ContentError when an object never closes (a truncated answer must not
     be mistaken for the complete inner object it happens to contain) or when no span parses."""
-    decoder = json.JSONDecoder()
     first_error: json.JSONDecodeError | None = None
     start = text.find("{")
     if start == -1:
@@ -155,7 +154,7 @@ def _first_json_object(text: str) -> dict | None:
         if end is None:
             raise ContentError("the JSON object is incomplete (truncated?)")
         try:
-            obj = decoder.decode(text[start : end + 1])
+            obj = json.loads(text[start : end + 1])
         except json.JSONDecodeError as e:
             first_error = first_error or e
         else:
