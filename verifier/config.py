@@ -24,6 +24,28 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the flag, e.g. ``--tau2 must be in [-1, 1]``."""
 
 
+DEFAULT_ENCODER = "hfl/chinese-roberta-wwm-ext"
+"""The encoder of every model config and of the GPU recipe (a hub name; offline: ``e5-small``)."""
+
+
+class InfoNceParams(BaseModel):
+    """The loss hyperparameters of CACRE's multi-granularity InfoNCE (Table 2 defaults), declared once: the
+    training config and every CACRE-family model config inherit them."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
+
+    tau: float = Field(0.07, gt=0)
+    """InfoNCE temperature (Eq. 20, Table 2)."""
+    w: float = Field(0.7, ge=0, le=1)
+    """Weight of the local term in the fused similarity (Eq. 16)."""
+    top_k: float = Field(0.8, gt=0, le=1)
+    """Share of the negatives kept as hard negatives (Eq. 18)."""
+    base_margin: float = Field(0.08, ge=0)
+    """Base of the dynamic margin (Eq. 19, Table 2)."""
+    beta: float = Field(0.05, ge=0)
+    """Dynamic-margin scale (Eq. 19); not given in the paper."""
+
+
 class StageConfig(BaseModel):
     """Base of every stage config: strict keys, field docstrings as help text."""
 
@@ -63,7 +85,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     },
     # One GPU: a full fine-tune (every layer joint: a cross-encoder with CACRE's heads), bf16, the hub encoder.
     "gpu": {
-        "encoder": "hfl/chinese-roberta-wwm-ext",
+        "encoder": DEFAULT_ENCODER,
         "interaction": "late",
         "fusion_layers": None,
         "max_text_length": 128,
@@ -79,8 +101,9 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class TrainConfig(StageConfig):
-    """Training stage; defaults follow CACRE Table 2 where the paper gives a value."""
+class TrainConfig(StageConfig, InfoNceParams):
+    """Training stage; defaults follow CACRE Table 2 where the paper gives a value (the loss's own in
+    :class:`InfoNceParams`)."""
 
     section = "train"
 
@@ -104,7 +127,7 @@ class TrainConfig(StageConfig):
     val_fraction: float = Field(0.1, ge=0, lt=1)
     """Share of the training groups held out for validation when --val is not given (split by document)."""
     out: str = "runs/train"
-    encoder: str = "hfl/chinese-roberta-wwm-ext"
+    encoder: str = DEFAULT_ENCODER
     """HF encoder name or path; offline: e5-small (built by `verifier models pull e5-small`)."""
     head: Literal["cacre", "bce"] = "cacre"
     """cacre: the CACRE verifier; bce: the cross-encoder baseline on the same data."""
@@ -141,12 +164,6 @@ class TrainConfig(StageConfig):
     dropout: float = 0.2
     max_text_length: int = 128
     max_triple_length: int = 32
-    tau: float = Field(0.07, gt=0)
-    w: float = Field(0.7, ge=0, le=1)
-    top_k: float = Field(0.8, gt=0, le=1)
-    base_margin: float = Field(0.08, ge=0)
-    beta: float = Field(0.05, ge=0)
-    """Dynamic-margin scale (Eq. 19); not given in the paper."""
     local_mode: Literal["position", "maxsim", "align"] | None = None
     """Local term of Eq. 8-11 (default: position for --interaction paper, align for late)."""
     text_weight: float = 1.0

@@ -31,27 +31,11 @@ import math
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
 LocalMode = Literal["position", "maxsim", "align"]
 LocalMask = Literal["both", "anchor"]
-
-
-class InfoNceParams(BaseModel):
-    """The loss hyperparameters every CACRE-family model config carries (Table 2 defaults)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    tau: float = Field(0.07, gt=0)
-    w: float = Field(0.7, ge=0, le=1)
-    """Weight of the local term in the fused similarity (Eq. 16)."""
-    top_k: float = 0.8
-    """Share of the negatives kept as hard negatives (Eq. 18)."""
-    base_margin: float = 0.08
-    beta: float = 0.05
-    """Dynamic-margin scale (Eq. 19); not given in the paper."""
 
 
 def _pad_to(x: torch.Tensor, m: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:

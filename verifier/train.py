@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from verifier.config import ConfigError, TrainConfig, save_resolved
+from verifier.config import ConfigError, InfoNceParams, TrainConfig, save_resolved
 from verifier.data.groups import Group, read_groups
 from verifier.model.registry import CachesLowerStates, Verifier
 
@@ -81,9 +81,11 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
             encoder.freeze_bottom(cfg.freeze_encoder_layers)
         if cfg.cache_frozen_states and encoder.fully_frozen and not late:
             encoder.enable_state_cache()
-    # the fields a model config shares with TrainConfig under the same name
+    # the fields a model config shares with TrainConfig under the same name: the loss's (declared once, in
+    # InfoNceParams) and the architecture's
     shared = cfg.model_dump(
-        include={
+        include=set(InfoNceParams.model_fields)
+        | {
             "encoder",
             "projection_dim",
             "dropout",
@@ -91,11 +93,6 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
             "linearization",
             "max_text_length",
             "max_triple_length",
-            "tau",
-            "w",
-            "top_k",
-            "base_margin",
-            "beta",
             "anchor_weight",
             "entity_mask_prob",
         }

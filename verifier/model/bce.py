@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 from torch.nn import functional as F
 
+from verifier.config import DEFAULT_ENCODER
 from verifier.data.groups import Group
 from verifier.model.cacre import GroupScores
 from verifier.model.encoder import TextEncoder
@@ -34,7 +35,7 @@ class BceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_type: Literal["bce"] = "bce"
-    encoder: str = "hfl/chinese-roberta-wwm-ext"
+    encoder: str = DEFAULT_ENCODER
     hidden_size: int | None = None
     dropout: float = 0.2
     linearization: Linearization = "plain"

@@ -26,9 +26,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from verifier.config import DEFAULT_ENCODER, InfoNceParams
 from verifier.data.groups import Group
 from verifier.losses import (
-    InfoNceParams,
     LocalMask,
     LocalMode,
     global_similarity,
@@ -41,8 +41,6 @@ from verifier.model.inputs import Linearization, linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
 from verifier.model.projection import ProjectionNetwork
 from verifier.schema import Triple
-
-DEFAULT_ENCODER = "hfl/chinese-roberta-wwm-ext"
 
 
 class CacreConfig(InfoNceParams):

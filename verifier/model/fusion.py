@@ -46,9 +46,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
+from verifier.config import DEFAULT_ENCODER, InfoNceParams
 from verifier.data.groups import Group
 from verifier.losses import (
-    InfoNceParams,
     LocalMode,
     global_similarity,
     local_similarity,
@@ -70,7 +70,7 @@ class FusionConfig(InfoNceParams):
     model_config = ConfigDict(extra="forbid")
 
     model_type: Literal["fusion"] = "fusion"
-    encoder: str = "hfl/chinese-roberta-wwm-ext"
+    encoder: str = DEFAULT_ENCODER
     hidden_size: int | None = None
     """Read from the encoder's HF config."""
     fusion_layers: int | None = Field(None, ge=1)
