@@ -35,6 +35,22 @@ is garbled in the paper ((-1)^{2j} = 1, a hinge at beta); our default reads D_cl
 of the positive's seen-relation prediction, so L = (1 - alpha) C + alpha CE (``cls_objective="ce"``); the
 literal form D_cls = max(0, -(CE_0 + CE_ReNS + CE_ENS) + beta) is ``cls_objective="literal"``.
 Defaults: alpha 0.4, beta 4 (FewRel; 0 for Wiki-ZSL), gamma 7.5, batch 4, Adam.
+
+Where the literal reading starts at chance (docs/results.md section 5: 32.6 macro F1 at m = 5 against 57.2 for
+the untrained description matcher), four options make training start *at* that baseline instead; each keeps
+the literal value as its other setting:
+- ``init="identity"``: with ``desc_dim`` equal to the encoder width, ``out`` starts as the identity and ``fuse``
+  at zero, so V+ = tanh(H0) at step 0 instead of a random projection (``"random"``: the paper's);
+- ``sentence_state="mean"``: H0 is the mean of the sentence's token states, the vector a mean-pooling encoder
+  (e5, Sentence-BERT) was trained to produce, instead of its first token (``"first"``), and the sentence gets
+  the encoder's query prefix (``prefix``, ``query: `` for e5);
+- ``similarity="cosine"`` with ``scale``: D = scale * cos(V+, V^d). The margin gamma = 7.5 is in inner-product
+  units, while V^d is unit length and V+ tanh-bounded, so meeting it asks for a saturated tanh, the collapse we
+  observed; at scale 20 it is a cosine margin of 0.375 (``similarity="inner"``, scale 1: the paper's);
+- ``negative_path="same"``: ReNS and ENS go through the same path as V+ (markers, mention pooling, fusion),
+  so the model cannot tell them from positives by the path they took (``"cls"``: the paper's [CLS] path);
+- ``train_markers``: with the embeddings frozen (a CPU budget) the marker rows of the embedding matrix still
+  train; otherwise ``[E1]`` ... keep their random initial vectors.
 """
 
 from __future__ import annotations
@@ -44,7 +60,7 @@ import re
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
@@ -73,6 +89,18 @@ class ZrcmConfig(BaseModel):
     beta: float = 4.0
     gamma: float = 7.5
     similarity: Similarity = "inner"
+    scale: float = Field(1.0, gt=0)
+    """D is multiplied by this (cosine similarity: 20 makes gamma = 7.5 a cosine margin of 0.375)."""
+    init: Literal["random", "identity"] = "random"
+    """identity: out = I and fuse = 0 at the start (needs desc_dim = encoder width), V+ = tanh(H0)."""
+    sentence_state: Literal["first", "mean"] = "first"
+    """H0: the first token's state (the paper's) or the mean of the sentence's token states."""
+    prefix: str = ""
+    """Prepended to every sentence (e5: 'query: ')."""
+    negative_path: Literal["cls", "same"] = "cls"
+    """ReNS / ENS through [CLS] -> tanh -> dropout -> out (the paper's) or through V+'s own path."""
+    train_markers: bool = False
+    """Keep the entity-marker embedding rows trainable when the embeddings are frozen."""
     rns: Literal["hardest", "farthest"] = "hardest"
     center_descriptions: bool = True
     cls_objective: Literal["ce", "literal"] = "ce"
@@ -82,13 +110,13 @@ class ZrcmConfig(BaseModel):
     seen_relations: list[str] = []
 
 
-def similarity(a: torch.Tensor, b: torch.Tensor, kind: Similarity) -> torch.Tensor:
-    """D(a_i, b_j) for all pairs: a (N, D), b (M, D) -> (N, M)."""
+def similarity(a: torch.Tensor, b: torch.Tensor, kind: Similarity, scale: float = 1.0) -> torch.Tensor:
+    """scale * D(a_i, b_j) for all pairs: a (N, D), b (M, D) -> (N, M)."""
     if kind == "inner":
-        return a @ b.T
+        return scale * (a @ b.T)
     if kind == "cosine":
-        return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
-    return -torch.cdist(a, b)
+        return scale * (F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T)
+    return -scale * torch.cdist(a, b)
 
 
 def margin_loss(s_pos: torch.Tensor, s_negs: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -131,9 +159,39 @@ def _overlaps(s: int, e: int, spans: list[tuple[int, int]]) -> bool:
     return any(s < b and e > a for a, b in spans)
 
 
-def rens_text(ex: ZSExample, info: RelationInfo | None, mask: str, rng: random.Random, p: float) -> tuple[str, int]:
-    """ReNS: mask relation-indicative words (never the entities); random words when none is found.
-    Returns the masked text and how many words were masked."""
+def rens_example(ex: ZSExample, info: RelationInfo | None, mask: str, rng: random.Random, p: float) -> ZSExample:
+    """The ReNS sentence as an example whose entity spans follow the masking (for ``negative_path="same"``)."""
+    text, spans = _masked_spans(ex, _rens_spans(ex, info, rng, p), mask)
+    return ex.model_copy(update={"text": text, "head_span": spans[0], "tail_span": spans[1]})
+
+
+def ens_example(ex: ZSExample, mask: str) -> ZSExample:
+    """The ENS sentence as an example: each mention replaced by ``mask``, its span now the mask's."""
+    text, spans = _masked_spans(ex, [], mask, mask_entities=True)
+    return ex.model_copy(update={"text": text, "head_span": spans[0], "tail_span": spans[1]})
+
+
+def _masked_spans(
+    ex: ZSExample, spans: list[tuple[int, int]], mask: str, mask_entities: bool = False
+) -> tuple[str, list[tuple[int, int]]]:
+    """Replace ``spans`` (and the two mentions when ``mask_entities``) by ``mask``; returns the text and the
+    head's and tail's new spans (a masked mention's span is its mask). A cut overlapping an earlier one is
+    skipped, as in :func:`_replace`."""
+    ents = [(ex.head_span[0], ex.head_span[1]), (ex.tail_span[0], ex.tail_span[1])]
+    applied: list[tuple[int, int]] = []
+    for a, b in sorted({*spans, *(ents if mask_entities else [])}):
+        if not applied or a >= applied[-1][1]:
+            applied.append((a, b))
+
+    def moved(x: int) -> int:  # old offset -> new offset, for x outside every cut
+        return x + sum(len(mask) - (b - a) for a, b in applied if b <= x)
+
+    new = [(moved(a), moved(a) + len(mask)) if (a, b) in applied else (moved(a), moved(a) + b - a) for a, b in ents]
+    return _replace(ex.text, applied, mask), new
+
+
+def _rens_spans(ex: ZSExample, info: RelationInfo | None, rng: random.Random, p: float) -> list[tuple[int, int]]:
+    """The words ReNS masks: relation-indicative ones (never the entities); random words when none is found."""
     ents = [ex.head_span, ex.tail_span]
     words = [(s, e, w) for s, e, w in word_spans(ex.text, ex.lang) if not _overlaps(s, e, ents)]
     rel = relation_words(info, ex.lang)
@@ -146,6 +204,13 @@ def rens_text(ex: ZSExample, info: RelationInfo | None, mask: str, rng: random.R
     if not chosen and words:
         k = max(1, round(p * len(words)))
         chosen = sorted((s, e) for s, e, _ in rng.sample(words, min(k, len(words))))
+    return chosen
+
+
+def rens_text(ex: ZSExample, info: RelationInfo | None, mask: str, rng: random.Random, p: float) -> tuple[str, int]:
+    """ReNS: mask relation-indicative words (never the entities); random words when none is found.
+    Returns the masked text and how many words were masked."""
+    chosen = _rens_spans(ex, info, rng, p)
     return _replace(ex.text, chosen, mask), len(chosen)
 
 
@@ -180,6 +245,14 @@ class ZRCM(SavedModelMixin, nn.Module):
         self.classifier = nn.Linear(config.desc_dim, max(1, len(config.seen_relations)))
         self.register_buffer("desc_mean", torch.zeros(config.desc_dim))  # mu_seen
         self._rng = random.Random(0)
+        if config.init == "identity":
+            if config.desc_dim != h:
+                raise ValueError(f"init='identity' needs desc_dim = encoder width ({config.desc_dim} != {h})")
+            with torch.no_grad():
+                self.out.weight.copy_(torch.eye(h))
+                self.out.bias.zero_()
+                self.fuse.weight.zero_()
+                self.fuse.bias.zero_()
 
     def description_space(self, desc: torch.Tensor) -> torch.Tensor:
         """V^d as compared with V+: centred on mu_seen and unit length (or raw). (R, D) -> (R, D)"""
@@ -189,7 +262,12 @@ class ZRCM(SavedModelMixin, nn.Module):
 
     def represent(self, examples: list[ZSExample]) -> torch.Tensor:
         """V+ for each example (Eq. 1-2 and the residual fusion). -> (B, D)"""
+        pre = self.config.prefix
         marked = [mark_entities(e.text, e.head_span, e.tail_span) for e in examples]
+        marked = [
+            (pre + t, (hs[0] + len(pre), hs[1] + len(pre)), (ts[0] + len(pre), ts[1] + len(pre)))
+            for t, hs, ts in marked
+        ]
         enc = self.encoder.tokenizer(  # type: ignore[operator]
             [m[0] for m in marked],
             padding=True,
@@ -198,8 +276,13 @@ class ZRCM(SavedModelMixin, nn.Module):
             return_tensors="pt",
             return_offsets_mapping=True,
         )
-        h = self.encoder(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))  # (B, L, H)
-        h0 = h[:, 0]  # (B, H)
+        mask = enc["attention_mask"].to(self.device)
+        h = self.encoder(enc["input_ids"].to(self.device), mask)  # (B, L, H)
+        if self.config.sentence_state == "mean":
+            m = mask.unsqueeze(-1).to(h.dtype)  # (B, L, 1)
+            h0 = (h * m).sum(1) / m.sum(1)  # (B, H)
+        else:
+            h0 = h[:, 0]  # (B, H)
         pooled = []
         for i, (_, hs, ts) in enumerate(marked):
             offs = [tuple(o) for o in enc["offset_mapping"][i].tolist()]
@@ -227,18 +310,24 @@ class ZRCM(SavedModelMixin, nn.Module):
             self.desc_mean.copy_(desc.mean(0))  # desc holds every seen relation
         vd = self.description_space(desc)[y]  # (B, D) each sentence's own description
         v_pos = self.represent(examples)  # (B, D)
-        s_pos = (v_pos * vd).sum(-1) if cfg.similarity == "inner" else similarity(v_pos, vd, cfg.similarity).diagonal()
+        sim = similarity(v_pos, vd, cfg.similarity, cfg.scale)  # (B, B): sentence k against description of i
+        s_pos = sim.diagonal()  # (B,)
         negs = []
-        rns = rns_scores(similarity(v_pos, vd, cfg.similarity).T, y, cfg.rns)  # (B,) or None
+        rns = rns_scores(sim.T, y, cfg.rns)  # (B,) or None
         if rns is not None:
             negs.append(torch.where(torch.isfinite(rns), rns, s_pos.detach() - cfg.gamma - 1))  # none: term 0
         mask = self.encoder.mask_token
-        v_rens = self.represent_cls(
-            [rens_text(e, infos.get(e.relation_id or ""), mask, self._rng, cfg.random_mask_prob)[0] for e in examples]
-        )
-        v_ens = self.represent_cls([ens_text(e, mask) for e in examples])
+        p, rng = cfg.random_mask_prob, self._rng
+        if cfg.negative_path == "same":
+            v_rens = self.represent([rens_example(e, infos.get(e.relation_id or ""), mask, rng, p) for e in examples])
+            v_ens = self.represent([ens_example(e, mask) for e in examples])
+        else:
+            v_rens = self.represent_cls(
+                [rens_text(e, infos.get(e.relation_id or ""), mask, rng, p)[0] for e in examples]
+            )
+            v_ens = self.represent_cls([ens_text(e, mask) for e in examples])
         for v in (v_rens, v_ens):
-            negs.append(similarity(v, vd, cfg.similarity).diagonal())
+            negs.append(similarity(v, vd, cfg.similarity, cfg.scale).diagonal())
         c = margin_loss(s_pos, torch.stack(negs, -1), cfg.gamma).mean()  # Eq. 4
         ce0 = F.cross_entropy(self.classifier(v_pos), y)
         if cfg.cls_objective == "ce":
@@ -254,10 +343,21 @@ class ZRCM(SavedModelMixin, nn.Module):
         """D(V+, V^d) of every example against every candidate description. -> (N, R)"""
         desc = self.description_space(desc)
         out = [
-            similarity(self.represent(examples[i : i + batch_size]), desc, self.config.similarity)
+            similarity(self.represent(examples[i : i + batch_size]), desc, self.config.similarity, self.config.scale)
             for i in range(0, len(examples), batch_size)
         ]
         return torch.cat(out) if out else torch.zeros(0, desc.shape[0])
 
 
-__all__ = ["MARKERS", "ZRCM", "ZrcmConfig", "ens_text", "margin_loss", "rens_text", "rns_scores", "similarity"]
+__all__ = [
+    "MARKERS",
+    "ZRCM",
+    "ZrcmConfig",
+    "ens_example",
+    "ens_text",
+    "margin_loss",
+    "rens_example",
+    "rens_text",
+    "rns_scores",
+    "similarity",
+]

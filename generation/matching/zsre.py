@@ -76,6 +76,11 @@ class ZsreConfig(StageConfig):
     The entity-marker embeddings then keep their initial values."""
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    """Stop training after this much wall time (a budget stated in minutes)."""
+    eval_every: int = Field(50, ge=1)
+    """With --n-val > 0: score the validation relations every N steps and keep the best checkpoint (early
+    stopping on held-out validation relations, never on the test ones)."""
     max_train_per_relation: int | None = Field(None, ge=1)
     max_test_per_relation: int | None = Field(None, ge=1)
     alpha: float = 0.4
@@ -83,8 +88,23 @@ class ZsreConfig(StageConfig):
     gamma: float = 7.5
     similarity: Literal["inner", "cosine", "euclidean"] = "inner"
     """ZRCM similarity D (the paper's choice: inner product)."""
+    scale: float = Field(1.0, gt=0)
+    """ZRCM: D is multiplied by this (with cosine, 20 makes gamma = 7.5 a cosine margin of 0.375)."""
+    zrcm_init: Literal["random", "identity"] = "random"
+    """ZRCM output layers: random (the paper's) or identity (V+ = tanh(H0) at the start: training starts at the
+    description baseline instead of chance; needs desc_dim = encoder width)."""
+    sentence_state: Literal["first", "mean"] = "first"
+    """ZRCM H0: the first token's state (the paper's) or the mean of the sentence's token states (what a
+    mean-pooling encoder such as e5 produces); with an e5 encoder the sentence also gets its 'query: ' prefix."""
+    negative_path: Literal["cls", "same"] = "cls"
+    """ZRCM ReNS / ENS: through [CLS] (the paper's) or through the positives' own path (markers, mentions)."""
+    train_markers: bool = False
+    """Keep the entity-marker embeddings trainable when --freeze-encoder-layers freezes the embeddings."""
     rns: Literal["hardest", "farthest"] = "hardest"
     """ZRCM random negative: the formula's most similar other-relation sentence, or the prose's farthest."""
+    hubness: Literal["none", "center", "csls"] = "none"
+    """Test-time hubness correction of the (sentence, unseen relation) scores before the argmax
+    (``generation.matching.common.correct_hubness``): none (the papers'), center (column centring) or csls."""
     out: str = "runs/zsre"
     device: str | None = None
 
@@ -190,6 +210,7 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
             seen_relations=seen,
         )
         return SDZRE(sc, encoder)
+    from generation.matching.common import is_e5
     from generation.matching.zrcm import ZRCM, ZrcmConfig
 
     return ZRCM(
@@ -200,6 +221,12 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
             beta=cfg.beta,
             gamma=cfg.gamma,
             similarity=cfg.similarity,
+            scale=cfg.scale,
+            init=cfg.zrcm_init,
+            sentence_state=cfg.sentence_state,
+            prefix="query: " if cfg.sentence_state == "mean" and is_e5(cfg.encoder) else "",
+            negative_path=cfg.negative_path,
+            train_markers=cfg.train_markers,
             rns=cfg.rns,
             seen_relations=seen,
         ),
@@ -207,14 +234,25 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
     )
 
 
-def param_groups(model: Any, lr: float, head_lr: float) -> list[dict[str, Any]]:
-    """Encoder parameters at ``lr``, everything else (fusion, output, classifier, distiller) at ``head_lr``."""
+def param_groups(model: Any, lr: float, head_lr: float, no_decay: Any = None) -> list[dict[str, Any]]:
+    """Encoder parameters at ``lr``, everything else (fusion, output, classifier, distiller) at ``head_lr``;
+    ``no_decay`` (the embedding matrix whose marker rows alone train) in its own group without weight decay."""
     enc = {id(p) for p in model.encoder.parameters()}
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [
+    params = [p for p in model.parameters() if p.requires_grad and p is not no_decay]
+    groups = [
         {"params": [p for p in params if id(p) in enc], "lr": lr},
         {"params": [p for p in params if id(p) not in enc], "lr": head_lr},
     ]
+    return groups + ([{"params": [no_decay], "lr": head_lr, "weight_decay": 0.0}] if no_decay is not None else [])
+
+
+def _macro_f1(scores: Any, relations: list[str], examples: list[Any], hubness: str) -> float:
+    """Canonical macro F1 of the argmax over ``relations`` after the hubness correction."""
+    from generation.matching.common import correct_hubness
+    from verifier.metrics import zero_shot_macro
+
+    pred = [relations[i] for i in correct_hubness(scores, hubness).argmax(-1).tolist()]  # type: ignore[arg-type]
+    return zero_shot_macro([e.relation_id for e in examples], pred).f1
 
 
 def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
@@ -241,6 +279,9 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
     test_ex = cap_per_relation([e for e in examples if e.relation_id in test_set], cfg.max_test_per_relation, cfg.seed)
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
+    steps = 0
+    val_log: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, Any]] | None = None  # (validation macro F1, step, state dict)
     if cfg.model == "desc":
         matcher = DescriptionMatcher(cfg.desc_encoder)
         desc_test = matcher.describe([infos[r] for r in split.test])
@@ -265,11 +306,32 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         desc_train, desc_test = describe(split.train), describe(split.test)
         model = build_matcher(cfg, desc_train["v"].shape[-1], list(split.train)).to(device)
         model.encoder.freeze_bottom(cfg.freeze_encoder_layers)  # after the markers resized the embeddings
+        markers = None
+        if cfg.train_markers and cfg.freeze_encoder_layers > 0:
+            from generation.matching.common import MARKERS, train_marker_rows
+            from generation.matching.sdzre import SDZRE_MARKERS
+
+            markers = train_marker_rows(model.encoder, SDZRE_MARKERS if cfg.model == "sdzre" else MARKERS)
         lr = cfg.lr or (2e-6 if cfg.model == "sdzre" else 2e-5)
         bs = cfg.batch_size or (32 if cfg.model == "sdzre" else 4)
-        steps = 0
+        val_ex = cap_per_relation(
+            [e for e in examples if e.relation_id in set(split.val)], cfg.max_test_per_relation, cfg.seed
+        )
+        desc_val = describe(list(split.val)) if val_ex else None
+
+        def validate() -> None:
+            nonlocal best
+            model.eval()
+            d = desc_val if cfg.model == "sdzre" else desc_val["v"]  # type: ignore[index]
+            f1 = _macro_f1(model.scores(val_ex, d), list(split.val), val_ex, cfg.hubness)
+            model.train()
+            val_log.append({"step": steps, "val_f1": f1})
+            if best is None or f1 > best[0]:
+                best = (f1, steps, {k: v.detach().clone() for k, v in model.state_dict().items()})
+
         if train and train_ex:
-            opt = torch.optim.AdamW(param_groups(model, lr, cfg.head_lr or (lr if cfg.model == "sdzre" else 1e-3)))
+            head_lr = cfg.head_lr or (lr if cfg.model == "sdzre" else 1e-3)
+            opt = torch.optim.AdamW(param_groups(model, lr, head_lr, markers))
             rng = random.Random(cfg.seed)
             model.train()
             total = cfg.max_steps or cfg.epochs * max(1, len(train_ex) // bs)
@@ -287,8 +349,19 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
                     loss.backward()
                     opt.step()
                     steps += 1
+                    if val_ex and steps % cfg.eval_every == 0:
+                        validate()
+                    over_time = cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes
+                    if over_time:
+                        total = steps
                     if steps >= total:
                         break
+            if val_ex:
+                if not val_log or val_log[-1]["step"] != steps:
+                    validate()
+                assert best is not None
+                model.load_state_dict(best[2])
+                log.info("best validation macro F1 %.4f at step %d of %d", best[0], best[1], steps)
             model.save_pretrained(out / "model")
             (out / "model" / "descriptions.json").write_text(
                 json.dumps(
@@ -308,7 +381,10 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         t_inf = time.perf_counter()
         scores = model.scores(test_ex, desc_test if cfg.model == "sdzre" else desc_test["v"])
         infer_s = time.perf_counter() - t_inf
-    pred = [split.test[i] for i in scores.argmax(-1).tolist()]
+    from generation.matching.common import correct_hubness
+
+    pred = [split.test[i] for i in correct_hubness(scores, cfg.hubness).argmax(-1).tolist()]
+    extra = {"steps": steps, "validation": val_log, "best_step": best[1] if best else None} if val_log else {}
     gold = [e.relation_id for e in test_ex]
     macro = zero_shot_macro(gold, pred)
     micro = float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])) if gold else 0.0
@@ -326,6 +402,8 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         "test_examples": len(test_ex),
         "macro": macro.model_dump(),
         "micro_accuracy": micro,
+        "hubness": cfg.hubness,
+        **extra,
         "train_s": round(train_s, 1),
         "inference_sentences_per_s": round(len(test_ex) / infer_s, 1) if infer_s else None,
     }

@@ -256,3 +256,103 @@ def test_raw_text_mode_takes_pairs_from_llm_candidates(tiny_encoder, tmp_path):
     )
     (cand,) = list(read_jsonl(out, Candidate))
     assert cand.triple.head == "Night Train to Oslo" and cand.provenance.generator == "zrcm.v1"
+
+
+def test_hubness_corrections_by_hand():
+    from generation.matching.common import correct_hubness
+
+    s = torch.tensor([[0.9, 0.8], [0.7, 0.1], [0.8, 0.2]])  # relation 0 is every sentence's nearest (a hub)
+    assert correct_hubness(s, "none") is s
+    centred = correct_hubness(s, "center")
+    assert torch.allclose(centred, s - torch.tensor([[0.8, 11 / 30]]), atol=1e-6)
+    assert centred.argmax(-1).tolist() == [1, 0, 0]  # the hub loses the sentence that fits relation 1 best
+    csls = correct_hubness(s, "csls", k=1)  # r_T = column max, r_S = row max
+    expect = 2 * s - torch.tensor([[0.9, 0.8]]) - torch.tensor([[0.9], [0.7], [0.8]])
+    assert torch.allclose(csls, expect, atol=1e-6)
+
+
+def test_same_path_negatives_keep_mention_spans_after_masking():
+    from generation.matching.zrcm import ens_example, rens_example
+
+    rens = rens_example(EX, INFO, "[MASK]", random.Random(0), 0.15)
+    assert "directed" not in rens.text and "[MASK]" in rens.text
+    assert rens.text[slice(*rens.head_span)] == "Night Train to Oslo"
+    assert rens.text[slice(*rens.tail_span)] == "Marcus Hale"
+    ens = ens_example(EX, "[MASK]")
+    assert ens.text.startswith("[MASK] is a 2015 thriller directed by [MASK]")
+    assert ens.text[slice(*ens.head_span)] == ens.text[slice(*ens.tail_span)] == "[MASK]"
+    assert ens.head_span != ens.tail_span
+
+
+def test_identity_start_is_the_mean_pooled_sentence_and_negatives_take_its_path(tiny_encoder):
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    cfg = ZrcmConfig(
+        encoder=str(tiny_encoder),
+        desc_dim=enc.hidden_size,
+        init="identity",
+        sentence_state="mean",
+        similarity="cosine",
+        scale=20.0,
+        negative_path="same",
+        seen_relations=["P57", "P1"],
+    )
+    model = ZRCM(cfg, enc).eval()
+    marked = mark_entities(EX.text, EX.head_span, EX.tail_span)[0]
+    batch = model.encoder.tokenize([marked], 128)
+    h = model.encoder(batch["input_ids"], batch["attention_mask"])  # (1, L, H)
+    with torch.no_grad():
+        assert torch.allclose(model.represent([EX]), torch.tanh(h.mean(1)), atol=1e-5)
+    desc = torch.nn.functional.normalize(torch.randn(2, enc.hidden_size), dim=-1)
+    s = model.scores([EX], desc)
+    assert s.abs().max() <= 20.0 + 1e-4  # scale * cosine
+    with pytest.raises(ValueError, match="desc_dim"):
+        ZRCM(cfg.model_copy(update={"desc_dim": enc.hidden_size + 1}), TextEncoder.from_name(str(tiny_encoder)))
+    model.train()
+    loss, _ = model.loss([EX, EX.model_copy(update={"relation_id": "P1"})], desc, {"P57": INFO})
+    loss.backward()
+    assert torch.isfinite(loss) and model.fuse.weight.grad.abs().sum() > 0
+
+
+def test_marker_rows_train_while_the_rest_of_the_embeddings_stay(tiny_encoder):
+    from generation.matching.common import MARKERS, train_marker_rows
+    from generation.matching.zsre import param_groups
+
+    torch.manual_seed(0)
+    model = ZRCM(
+        ZrcmConfig(encoder=str(tiny_encoder), desc_dim=16, seen_relations=["P57", "P1"]),
+        TextEncoder.from_name(str(tiny_encoder)),
+    )
+    model.encoder.freeze_bottom(1)  # the embeddings are frozen ...
+    weight = train_marker_rows(model.encoder)  # ... but for the marker rows
+    before = weight.detach().clone()
+    opt = torch.optim.AdamW(param_groups(model, 1e-2, 1e-2, weight))  # decay 0.01 on the other groups
+    desc = torch.nn.functional.normalize(torch.randn(2, 16), dim=-1)
+    loss, _ = model.loss([EX, EX.model_copy(update={"relation_id": "P1"})], desc, {"P57": INFO})
+    loss.backward()
+    opt.step()
+    moved = (weight.detach() != before).any(-1)
+    ids = model.encoder.tokenizer.convert_tokens_to_ids(list(MARKERS))
+    assert moved[ids].all() and int(moved.sum()) == len(ids)
+
+
+def test_validation_relations_choose_the_checkpoint_and_the_budget_stops_training(tiny_encoder, tmp_path):
+    cfg = tiny_zsre(
+        tiny_encoder,
+        tmp_path / "v",
+        model="zrcm",
+        m=3,
+        n_val=2,
+        max_steps=6,
+        eval_every=2,
+        hubness="center",
+        sentence_state="mean",
+        negative_path="same",
+    )
+    r = run_zsre(cfg)
+    steps = [v["step"] for v in r["validation"]]
+    assert steps == [2, 4, 6] and r["best_step"] in steps and r["hubness"] == "center"
+    assert set(r["split"]["val"]).isdisjoint(r["split"]["test"]) and len(r["split"]["val"]) == 2
+    best = max(v["val_f1"] for v in r["validation"])
+    assert [v["val_f1"] for v in r["validation"] if v["step"] == r["best_step"]] == [best]
+    quick = run_zsre(cfg.model_copy(update={"max_steps": 10_000, "max_minutes": 1e-4, "out": str(tmp_path / "q")}))
+    assert quick["steps"] == 1  # the budget is checked after every step
