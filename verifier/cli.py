@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 log = logging.getLogger("verifier")
 
@@ -238,12 +238,16 @@ def fit_model_decision(
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from eval.calibrate import calibrate
+    from eval.calibrate import calibrate, parse_objective
     from verifier.config import ConfigError
     from verifier.filter import load_for_inference, score_rows
     from verifier.io import read_jsonl
     from verifier.schema import Candidate, GoldRecord
 
+    try:  # a flag is checked before any file is read
+        parse_objective(args.objective)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     gold = {g.doc_id: g for g in read_jsonl(args.gold, GoldRecord)} if args.gold else None
     rows, originals = repaired_labelled_rows(list(read_jsonl(args.val, Candidate)), gold, args.label_mode, args.lexicon)
     missing = [i for i, r in enumerate(rows) if r.label is None]
@@ -257,12 +261,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"{args.val}: {n_right} of {len(rows)} candidates are right; calibration needs right and wrong ones "
             "(nothing was written)"
         )
-    from eval.calibrate import parse_objective
-
-    try:
-        parse_objective(args.objective)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
     model = load_for_inference(args.model, args.device)
     s_st, s_tt = score_rows(model, rows, view_source=args.view_source, lexicon=args.lexicon)
     labels = np.asarray([r.label for r in rows])
@@ -389,10 +387,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one line ``error: ...`` and exit code 2 (argparse's own
+    prints a usage block first); subcommand parsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from verifier import __version__
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="verifier",
         description="Generate candidate triples with LLMs, verify them with CACRE, filter and evaluate.",
     )

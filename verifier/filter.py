@@ -306,10 +306,10 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
     schema = schema_of(lexicons) if decision is not None else None  # once per run, not per batch
     counts: Counter[str] = Counter()
     t0 = time.perf_counter()
-    bar = tqdm(total=total, desc="filter", unit="triple", disable=not cfg.progress, dynamic_ncols=True)
     rej_ctx = atomic_writer(cfg.rejected) if cfg.rejected else None
     with atomic_writer(cfg.out) as kept_fh:
         rej_fh = rej_ctx.__enter__() if rej_ctx else None
+        bar = tqdm(total=total, desc="filter", unit="triple", disable=not cfg.progress, dynamic_ncols=True)
         try:
             for chunk in iter_chunks(cfg.input, cfg.chunk_size):
                 originals: list[tuple[Triple | None, list[str]]] = [(None, [])] * len(chunk)

@@ -38,6 +38,8 @@ def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
     p = Path(path)
     if not p.exists():
         raise InputError(p, 0, "path", "file not found")
+    if p.is_dir():
+        raise InputError(p, 0, "path", "is a directory, not a file")
     return gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")
 
 
@@ -122,8 +124,13 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[
     On any exception the temp file is removed and an existing ``path`` is left untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise InputError(target, 0, "path", "is a directory; name a file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:  # read-only place, no permission, a file where a folder should be
+        raise InputError(target, 0, "path", f"cannot write here ({e.strerror or e})") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; an output gets the mode a plain open() would give
         kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}

@@ -174,7 +174,12 @@ def make_split(cfg: ZsreConfig, relations: list[str]) -> Any:
                 "val": [r for r in s.val if r in present],
             }
         )
-    return random_split(relations, cfg.m, cfg.seed, cfg.n_val)
+    try:
+        return random_split(relations, cfg.m, cfg.seed, cfg.n_val)
+    except ValueError as e:
+        from verifier.config import ConfigError
+
+        raise ConfigError(f"--m / --n-val: {e}") from None
 
 
 def cap_per_relation(

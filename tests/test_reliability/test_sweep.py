@@ -193,3 +193,63 @@ def test_verbose_shows_the_traceback_of_a_user_error(tmp_path):
     assert_contract(quiet, "bad.jsonl:1:")
     assert loud.returncode == 2 and "Traceback" in loud.stderr
     assert loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()  # the same one line ends it
+
+
+@pytest.mark.parametrize("kind", ["filter", "calibrate", "eval-pred", "train"])
+def test_a_directory_given_as_an_input_file_is_named(tmp_path, tiny_model, kind):
+    gold = tmp_path / "gold.jsonl"
+    write_jsonl(gold, [GOOD_GOLD])
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    r = run(*commands(kind, folder, gold, tiny_model, tmp_path), cwd=tmp_path)
+    assert_contract(r, "a_folder", "path")
+    assert "directory" in r.stderr
+
+
+def test_an_output_that_cannot_be_written_is_named_not_its_temp_file(tmp_path, tiny_model):
+    good = tmp_path / "good.jsonl"
+    write_jsonl(good, [GOOD_CAND])
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder\n", encoding="utf-8")
+    for out in (blocker / "out.jsonl", tmp_path):  # a file where a folder should be; a folder as the output
+        base = ["filter", str(good), "--model", str(tiny_model), "--gate", "paper", "--tau1", "0.5", "--tau2", "0.5"]
+        r = run(*base, "--out", str(out), cwd=tmp_path)
+        assert_contract(r, str(out), "path")
+        assert ".tmp" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["filter", "x.jsonl", "--model", "m", "--tau1", "abc"], "--tau1"),
+        (["eval", "--pred", "p", "--gold", "g", "--label-mode", "fuzzy"], "--label-mode"),
+        (["no-such-command"], "COMMAND"),
+        (["zsre", "eval", "--hubness", "bogus"], "--hubness"),
+    ],
+)
+def test_a_flag_argparse_rejects_is_one_line_too(tmp_path, args, where):
+    r = run(*args, cwd=tmp_path)
+    assert_contract(r, where)
+    assert "usage:" not in r.stderr and "--help" in r.stderr
+
+
+def test_flags_that_fail_late_are_still_user_errors(tmp_path, tiny_encoder):
+    from tests.test_verifier.test_train import separable_groups
+
+    good, gold = tmp_path / "good.jsonl", tmp_path / "gold.jsonl"
+    write_jsonl(good, [GOOD_CAND])
+    write_jsonl(gold, [GOOD_GOLD])
+    r = run("calibrate", "--model", "m", "--val", str(good), "--gold", str(gold), "--objective", "precision@recall=1.5",
+            cwd=tmp_path)  # fmt: skip
+    assert_contract(r, "--objective")  # checked before any file is read
+    r = run(
+        "zsre", "eval", "--model", "desc", "--data", "sample", "--m", "500", "--out", str(tmp_path / "z"), cwd=tmp_path
+    )
+    assert_contract(r, "--m")
+    groups = separable_groups(tmp_path / "groups.jsonl", n=8)
+    base = ["train", "--candidates", str(groups), "--max-steps", "1", "--no-progress"]
+    r = run(*base, "--encoder", str(tmp_path / "no_such_encoder"), "--out", str(tmp_path / "r1"), cwd=tmp_path)
+    assert_contract(r, "--encoder")
+    r = run(*base, "--encoder", str(tiny_encoder), "--fusion-layers", "9", "--out", str(tmp_path / "r2"), cwd=tmp_path)
+    r.stderr = "\n".join(x for x in r.stderr.splitlines() if not x.startswith("Loading weights"))  # its load bar
+    assert_contract(r, "--fusion-layers")

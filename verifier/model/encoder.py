@@ -36,10 +36,17 @@ class TextEncoder(nn.Module):
         """Load from a local path, an offline alias (e5-small) or a hub name (online users)."""
         from transformers import AutoModel, AutoTokenizer
 
+        from verifier.config import ConfigError
         from verifier.provision.registry import resolve_model
 
         path = resolve_model(name)
-        return cls(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path))
+        looks_local = os.path.isabs(str(path)) or str(path).startswith((".", "~"))
+        if looks_local and not Path(path).expanduser().is_dir():
+            raise ConfigError(f"--encoder {name}: no such folder (give a local model folder, an alias or a hub name)")
+        try:
+            return cls(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path))
+        except OSError as e:  # offline without the files, a folder without config.json, a misspelt hub name
+            raise ConfigError(f"--encoder {name}: cannot load it ({' '.join(str(e).split())[:300]})") from None
 
     @classmethod
     def from_config_dir(cls, directory: str | os.PathLike[str]) -> TextEncoder:

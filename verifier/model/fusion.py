@@ -131,7 +131,9 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
         n = len(base.encoder.layer)
         k = n if config.fusion_layers is None else config.fusion_layers
         if k > n:
-            raise ValueError(f"--fusion-layers {k} exceeds the encoder's {n} layers")
+            from verifier.config import ConfigError
+
+            raise ConfigError(f"--fusion-layers {k} exceeds the encoder's {n} layers")
         self.n_lower = n - k
         for p in base.embeddings.parameters():
             p.requires_grad_(False)
