@@ -97,9 +97,9 @@ def throughput(encoder: str, n: int, batch_size: int, work: Path) -> None:
         f"throughput on {len(rows)} candidates ({texts} texts), encoder {encoder}, batch {batch_size}, "
         f"threads {torch.get_num_threads()}:"
     )
-    print(f"  verifier filter   {s['triples_per_s']:8.1f} triples/s")
+    print(f"  verifier filter   {s.triples_per_s:8.1f} triples/s")
     print(f"  bare encoder      {bare:8.1f} triples/s (same tokens)")
-    print(f"  ratio             {s['triples_per_s'] / bare:8.2f}")
+    print(f"  ratio             {s.triples_per_s / bare:8.2f}")
 
 
 CHILD = r"""
@@ -108,8 +108,8 @@ from verifier.filter import FilterConfig, run_filter
 cfg = FilterConfig(input=sys.argv[1], model=sys.argv[2], out=sys.argv[3], tau1=0.0, tau2=-1.0, batch_size=256,
                    progress=False, device="cpu")
 s = run_filter(cfg)
-print(json.dumps({"rows": s["rows"], "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "triples_per_s": s["triples_per_s"]}))
+print(json.dumps({"rows": s.rows, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "triples_per_s": s.triples_per_s}))
 """
 
 
@@ -148,7 +148,7 @@ def memory(sizes: list[int], work: Path) -> None:
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
         print(
-            f"  {n:>9,} candidates: peak RSS {res['rss_mb']:7.0f} MiB, {res['triples_per_s']:8.1f} triples/s, "
+            f"  {n:>9,} candidates: peak RSS {res['rss_mb']:7.0f} MiB, {res.triples_per_s:8.1f} triples/s, "
             f"{time.perf_counter() - t0:6.0f} s"
         )
         inp.unlink()

@@ -161,11 +161,11 @@ def cmd_filter(args: argparse.Namespace) -> int:
     cfg = config_from_args(FilterConfig, args)
     s = run_filter(cfg)
     write_json(f"{cfg.out}.summary.json", s)
-    tau2 = "off" if s["tau2"] is None else f"{s['tau2']:.4f}"
-    per = f", {s['per_relation_tau1']} relations with their own tau1" if s["per_relation_tau1"] else ""
+    tau2 = "off" if s.tau2 is None else f"{s.tau2:.4f}"
+    per = f", {s.per_relation_tau1} relations with their own tau1" if s.per_relation_tau1 else ""
     print(
-        f"kept {s['kept']} of {s['rows']} ({s['gate']}: tau1={s['tau1']:.4f}{per}, tau2={tau2}; rejected "
-        f"{s['rejected']}) at {s['triples_per_s']} triples/s -> {cfg.out}"
+        f"kept {s.kept} of {s.rows} ({s.gate}: tau1={s.tau1:.4f}{per}, tau2={tau2}; rejected "
+        f"{s.rejected}) at {s.triples_per_s} triples/s -> {cfg.out}"
     )
     return 0
 

@@ -227,7 +227,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             "documents_failed": gen_summary.documents_failed,
             "candidates": gen_summary.rows_written,
         },
-        "filter": fsum,
+        "filter": fsum.model_dump(),
         "eval_llm": {k: m_llm.get(k) for k in ("before", "after", "auc", "calibration")},
         "eval_llm_paper_gate": None if m_paper is None else {k: m_paper.get(k) for k in ("before", "after")},
         "eval_groups": {k: m_grp.get(k) for k in ("auc", "hallucination_pass_rate")},

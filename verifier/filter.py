@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.config import ConfigError, StageConfig
 from verifier.decision import DecisionModel, MissingView, Thresholds, thresholds_path
@@ -286,7 +286,29 @@ def count_valid_rows(path: str | os.PathLike[str]) -> int:
     return n
 
 
-def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
+class FilterSummary(BaseModel):
+    """What one filter run did (written as ``<out>.summary.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str
+    model: str
+    gate: str
+    """The gate applied: ``decision.json (p_correct)`` or ``thresholds (S_st, S_tt)``."""
+    tau1: float
+    tau2: float | None
+    """None: the S_tt gate is off."""
+    per_relation_tau1: int
+    """Relations with their own calibrated tau1."""
+    rows: int
+    kept: int
+    rejected: dict[str, int]
+    """Rejected rows by reason."""
+    wall_s: float
+    triples_per_s: float | None
+
+
+def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
     """Filter ``cfg.input`` into ``cfg.out`` (and ``cfg.rejected``); returns the summary."""
     from tqdm.auto import tqdm
 
@@ -363,20 +385,19 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> dict[str, Any]:
     bar.close()
     n = sum(counts.values())
     wall = time.perf_counter() - t0
-    summary = {
-        "input": cfg.input,
-        "model": cfg.model,
-        "gate": "decision.json (p_correct)" if decision is not None else "thresholds (S_st, S_tt)",
-        "tau1": thresholds.tau1,
-        "tau2": thresholds.tau2,
-        "per_relation_tau1": len(thresholds.per_relation),
-        "rows": n,
-        "kept": counts["keep"],
-        "rejected": {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("reject:")},
-        "wall_s": round(wall, 3),
-        "triples_per_s": round(n / wall, 1) if wall else None,
-    }
-    return summary
+    return FilterSummary(
+        input=cfg.input,
+        model=cfg.model,
+        gate="decision.json (p_correct)" if decision is not None else "thresholds (S_st, S_tt)",
+        tau1=thresholds.tau1,
+        tau2=thresholds.tau2,
+        per_relation_tau1=len(thresholds.per_relation),
+        rows=n,
+        kept=counts["keep"],
+        rejected={k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("reject:")},
+        wall_s=round(wall, 3),
+        triples_per_s=round(n / wall, 1) if wall else None,
+    )
 
 
 def is_probability(model: Any) -> bool:

@@ -86,7 +86,7 @@ def test_filter_writes_scored_rows_with_evidence(model_dir, tmp_path):
     s = run_filter(cfg)
     kept = list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))
     rej = list(read_jsonl(tmp_path / "r.jsonl", ScoredCandidate))
-    assert len(kept) + len(rej) == 3 == s["rows"] and s["tau1"] == 0.0
+    assert len(kept) + len(rej) == 3 == s.rows and s.tau1 == 0.0
     for r in kept + rej:
         assert (r.decision == "keep") == (r.s_st >= 0.0) and -1 <= r.s_st <= 1
         assert r.evidence.head_offsets and r.text[slice(*r.evidence.head_offsets[0])] == r.triple.head
@@ -95,7 +95,7 @@ def test_filter_writes_scored_rows_with_evidence(model_dir, tmp_path):
     assert [h for r in kept + rej if r.doc_id == "d1" for h in r.evidence.tail_offsets][:2] == [(5, 8), (13, 16)]
     # explicit flags override thresholds.json
     s2 = run_filter(cfg.model_copy(update={"tau1": 1.0, "tau2": 1.0}))
-    assert s2["kept"] == 0
+    assert s2.kept == 0
 
 
 def test_rules_reject_out_of_schema_relations_and_absent_mentions_from_the_cli(model_dir, tmp_path):
@@ -148,7 +148,7 @@ def test_a_filter_output_can_be_filtered_again(model_dir, tmp_path):
     assert [(r.triple, r.original, r.repairs) for r in twice] == [(r.triple, r.original, r.repairs) for r in once]
     assert [r.s_st for r in twice] == pytest.approx([r.s_st for r in once], abs=1e-5)
     tighter = again.model_copy(update={"tau1": 1.0, "tau2": 1.0, "out": str(tmp_path / "k3.jsonl")})
-    assert run_filter(tighter)["kept"] == 0
+    assert run_filter(tighter).kept == 0
 
 
 def test_malformed_line_reported_and_nothing_written(model_dir, tmp_path):
