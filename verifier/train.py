@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from verifier.config import ConfigError, InfoNceParams, TrainConfig, save_resolved
+from verifier.config import ConfigError, TrainConfig, save_resolved
 from verifier.data.groups import Group, read_groups
 from verifier.model.registry import CachesLowerStates, Verifier
 
@@ -70,7 +70,7 @@ def split_groups(groups: list[Group], fraction: float, seed: int) -> tuple[list[
 def build_model(cfg: TrainConfig, encoder: Any | None = None):
     """The verifier of ``cfg``; ``encoder``: an already loaded (possibly shared, frozen and cached) encoder."""
     from verifier.model.bce import BceConfig, CrossEncoderVerifier
-    from verifier.model.cacre import CacreConfig, TripleVerifier
+    from verifier.model.cacre import CacreConfig, CacreFamilyConfig, TripleVerifier
     from verifier.model.encoder import TextEncoder
 
     # CACRE-att (no interaction at all) is the separately-encoded model whichever reading of Eq. 2-4 is chosen
@@ -81,22 +81,8 @@ def build_model(cfg: TrainConfig, encoder: Any | None = None):
             encoder.freeze_bottom(cfg.freeze_encoder_layers)
         if cfg.cache_frozen_states and encoder.fully_frozen and not late:
             encoder.enable_state_cache()
-    # the fields a model config shares with TrainConfig under the same name: the loss's (declared once, in
-    # InfoNceParams) and the architecture's
-    shared = cfg.model_dump(
-        include=set(InfoNceParams.model_fields)
-        | {
-            "encoder",
-            "projection_dim",
-            "dropout",
-            "projection",
-            "linearization",
-            "max_text_length",
-            "max_triple_length",
-            "anchor_weight",
-            "entity_mask_prob",
-        }
-    )
+    # the fields a model config shares with TrainConfig under the same name (their owner: CacreFamilyConfig)
+    shared = cfg.model_dump(include=set(CacreFamilyConfig.model_fields) & set(TrainConfig.model_fields))
     if late:
         from verifier.model.fusion import FusionConfig, LateFusionVerifier
 

@@ -43,34 +43,41 @@ from verifier.model.projection import ProjectionNetwork
 from verifier.schema import Triple
 
 
-class CacreConfig(InfoNceParams):
-    """Architecture and similarity hyperparameters (Table 2 defaults); saved as ``config.json``."""
+class CacreFamilyConfig(InfoNceParams):
+    """What every CACRE-family model config holds (the paper's model and late fusion): the encoder, the
+    projection network, the input lengths and the loss (Table 2 defaults). Declared once here."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model_type: Literal["cacre"] = "cacre"
     encoder: str = DEFAULT_ENCODER
     hidden_size: int | None = None
     """Read from the encoder's HF config."""
     projection_dim: int = 512
-    n_heads: int = 8
     dropout: float = 0.2
     conv_kernel: int = 3
     residual_init: float = 1.0
-    cross_attention: bool = True
     projection: bool = True
-    aggregation: Aggregation = "cross"
     linearization: Linearization = "plain"
     max_text_length: int = 128
     max_triple_length: int = 32
-    local_mode: LocalMode = "position"
-    local_mask: LocalMask = "both"
-    text_weight: float = 1.0
-    """Weight of the loss with the text X_T as anchor."""
     anchor_weight: float = 1.0
     """Weight of the loss with the anchor triple X_a as anchor."""
     entity_mask_prob: float = Field(0.0, ge=0, le=1)
     """Probability of masking the head/tail mentions in the text during training (context-or-names)."""
+
+
+class CacreConfig(CacreFamilyConfig):
+    """The paper's CACRE: architecture and similarity hyperparameters (Table 2 defaults); saved as
+    ``config.json``."""
+
+    model_type: Literal["cacre"] = "cacre"
+    n_heads: int = 8
+    cross_attention: bool = True
+    aggregation: Aggregation = "cross"
+    local_mode: LocalMode = "position"
+    local_mask: LocalMask = "both"
+    text_weight: float = 1.0
+    """Weight of the loss with the text X_T as anchor."""
     text_positives: Literal["anchor_and_positive", "positive"] = "anchor_and_positive"
     """The correct triples the text view X_T is pulled towards (Section 2.3). ``positive`` is the paper's literal
     reading: the positive R_p only. But R_p is the *paraphrased* fact (a synonym or inverse relation), so when

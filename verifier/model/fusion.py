@@ -46,7 +46,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
-from verifier.config import DEFAULT_ENCODER, InfoNceParams
 from verifier.data.groups import Group
 from verifier.losses import (
     LocalMode,
@@ -55,35 +54,22 @@ from verifier.losses import (
     mean_pool,
     multi_granularity_infonce,
 )
-from verifier.model.cacre import GroupScores, score_groups
+from verifier.model.cacre import CacreFamilyConfig, GroupScores, score_groups
 from verifier.model.encoder import TextEncoder
-from verifier.model.inputs import Linearization, linearize, maybe_mask
+from verifier.model.inputs import linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
 from verifier.model.precision import autocast_for
 from verifier.model.projection import ProjectionNetwork
 from verifier.schema import Triple
 
 
-class FusionConfig(InfoNceParams):
+class FusionConfig(CacreFamilyConfig):
     """Late-fusion CACRE; defaults are Table 2's where the paper gives one. Saved as ``config.json``."""
 
-    model_config = ConfigDict(extra="forbid")
-
     model_type: Literal["fusion"] = "fusion"
-    encoder: str = DEFAULT_ENCODER
-    hidden_size: int | None = None
-    """Read from the encoder's HF config."""
     fusion_layers: int | None = Field(None, ge=1)
     """k: the top k encoder layers run jointly over [text; triple] and train; the rest run separately, frozen
     (None: all of them, a full cross-encoder)."""
-    projection_dim: int = 512
-    conv_kernel: int = 3
-    dropout: float = 0.2
-    residual_init: float = 1.0
-    projection: bool = True
-    linearization: Linearization = "plain"
-    max_text_length: int = 128
-    max_triple_length: int = 32
     text_prefix: str = ""
     """Prepended to every text (e5 encoders expect ``passage: ``)."""
     triple_prefix: str = ""
@@ -91,8 +77,6 @@ class FusionConfig(InfoNceParams):
     local_mode: LocalMode = "align"
     infonce_weight: float = 1.0
     """Weight of the multi-granularity InfoNCE (text view + anchor view)."""
-    anchor_weight: float = 1.0
-    """Weight of the anchor view inside the InfoNCE."""
     pointwise_weight: float = 1.0
     """Weight of the pointwise binary cross-entropy (anchor and positive 1, negatives 0)."""
     pointwise_on: Literal["pooled", "similarity"] = "pooled"
@@ -105,7 +89,6 @@ class FusionConfig(InfoNceParams):
     the same CPU checkpoint (200 steps): soft candidate AUC 0.811 with the cosine, 0.622 with the pointwise head,
     which had only learned the base rate; ``verifier calibrate --decision`` makes either score comparable across
     texts."""
-    entity_mask_prob: float = Field(0.0, ge=0, le=1)
 
 
 class FusedPairs(BaseModel):
