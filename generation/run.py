@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -39,8 +39,10 @@ class GenerateConfig(StageConfig):
     extracted (head, tail) found in its text becomes a pair) instead of gold entity pairs."""
     llm: str = "local"
     """Endpoint preset: deepseek-v3, deepseek-r1, qwen-plus, qwen-max, qwen-turbo, openai-compatible, local."""
-    prompt: Literal["cacre", "extract"] = "cacre"
-    """cacre: anchors/positives/negatives (training data); extract: plain candidates."""
+    prompt: Literal["cacre", "extract", "hybrid"] = "cacre"
+    """cacre: anchors/positives/negatives in one answer (training data); extract: plain candidates; hybrid: the
+    extraction's in-schema, grounded triples as anchors, perturb.v1's positives and negatives around them
+    (``generation.hybrid``: groups the small local models can produce)."""
     constrain: Literal["schema", "json", "none"] | None = None
     """Decoding constraint: schema = the answer's JSON schema (relations an enum of the dataset's, lists capped),
     sent where the endpoint takes one (local llama.cpp, openai-compatible); json = JSON mode; none = free text,
@@ -186,17 +188,24 @@ async def _run_llm(
     )
     cache = CompletionCache(cfg.cache or cache_dir() / "llm_cache.sqlite")
     client = LLMClient(settings, cache=cache, refresh=cfg.refresh)
-    lenient = "flag" if cfg.prompt == "extract" else "reject"
+    kind = "extract" if cfg.prompt == "hybrid" else cfg.prompt  # hybrid asks exactly what extract asks
+    lenient = "flag" if kind == "extract" else "reject"
     policy = ValidationPolicy(
         allowed_relations=list(lexicon.relations),
         entities_in_text=cfg.entities or lenient,
         relation_errors=cfg.relation_errors or lenient,
         equal_counts=cfg.equal_counts,
     )
-    gen = LLMGenerator(
-        client, lexicon, kind=cfg.prompt, lang=lang, policy=policy, model_name=cfg.model or preset.model,
+    gen: Any = LLMGenerator(
+        client, lexicon, kind=kind, lang=lang, policy=policy, model_name=cfg.model or preset.model,
         constrain_schema=constrain == "schema",
     )  # fmt: skip
+    if cfg.prompt == "hybrid":
+        from generation.hybrid import HybridGenerator
+        from generation.perturb import PerturbConfig, PerturbGenerator
+
+        pc = PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives)
+        gen = HybridGenerator(gen, lexicon, PerturbGenerator(lexicon, config=pc))
     try:
         return await run_generation(
             gen,
