@@ -101,6 +101,8 @@ class ZrcmConfig(BaseModel):
     """ReNS / ENS through [CLS] -> tanh -> dropout -> out (the paper's) or through V+'s own path."""
     train_markers: bool = False
     """Keep the entity-marker embedding rows trainable when the embeddings are frozen."""
+    negatives: list[Literal["rns", "rens", "ens"]] = Field(default_factory=lambda: ["rns", "rens", "ens"])
+    """The negative samples of the margin loss (section III-B); fewer for the ablations."""
     rns: Literal["hardest", "farthest"] = "hardest"
     center_descriptions: bool = True
     cls_objective: Literal["ce", "literal"] = "ce"
@@ -313,27 +315,37 @@ class ZRCM(SavedModelMixin, nn.Module):
         sim = similarity(v_pos, vd, cfg.similarity, cfg.scale)  # (B, B): sentence k against description of i
         s_pos = sim.diagonal()  # (B,)
         negs = []
-        rns = rns_scores(sim.T, y, cfg.rns)  # (B,) or None
+        rns = rns_scores(sim.T, y, cfg.rns) if "rns" in cfg.negatives else None  # (B,) or None
         if rns is not None:
             negs.append(torch.where(torch.isfinite(rns), rns, s_pos.detach() - cfg.gamma - 1))  # none: term 0
         mask = self.encoder.mask_token
         p, rng = cfg.random_mask_prob, self._rng
-        if cfg.negative_path == "same":
-            v_rens = self.represent([rens_example(e, infos.get(e.relation_id or ""), mask, rng, p) for e in examples])
-            v_ens = self.represent([ens_example(e, mask) for e in examples])
-        else:
-            v_rens = self.represent_cls(
-                [rens_text(e, infos.get(e.relation_id or ""), mask, rng, p)[0] for e in examples]
+        same = cfg.negative_path == "same"
+        views = {}
+        if "rens" in cfg.negatives:
+            views["rens"] = (
+                self.represent([rens_example(e, infos.get(e.relation_id or ""), mask, rng, p) for e in examples])
+                if same
+                else self.represent_cls(
+                    [rens_text(e, infos.get(e.relation_id or ""), mask, rng, p)[0] for e in examples]
+                )
             )
-            v_ens = self.represent_cls([ens_text(e, mask) for e in examples])
-        for v in (v_rens, v_ens):
+        if "ens" in cfg.negatives:
+            views["ens"] = (
+                self.represent([ens_example(e, mask) for e in examples])
+                if same
+                else self.represent_cls([ens_text(e, mask) for e in examples])
+            )
+        for v in views.values():
             negs.append(similarity(v, vd, cfg.similarity, cfg.scale).diagonal())
+        if not negs:  # no negative sample at all: the margin term vanishes
+            negs.append(s_pos.detach() - cfg.gamma - 1)
         c = margin_loss(s_pos, torch.stack(negs, -1), cfg.gamma).mean()  # Eq. 4
         ce0 = F.cross_entropy(self.classifier(v_pos), y)
         if cfg.cls_objective == "ce":
             loss = (1 - cfg.alpha) * c + cfg.alpha * ce0
         else:  # literal Eq. 5-6
-            ce_all = ce0 + F.cross_entropy(self.classifier(v_rens), y) + F.cross_entropy(self.classifier(v_ens), y)
+            ce_all = ce0 + sum(F.cross_entropy(self.classifier(v), y) for v in views.values())
             d_cls = torch.clamp(-ce_all + cfg.beta, min=0)
             loss = (1 - cfg.alpha) * c - cfg.alpha * d_cls
         return loss, {"margin": c.item(), "ce": ce0.item()}

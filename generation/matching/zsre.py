@@ -98,6 +98,8 @@ class ZsreConfig(StageConfig):
     mean-pooling encoder such as e5 produces); with an e5 encoder the sentence also gets its 'query: ' prefix."""
     negative_path: Literal["cls", "same"] = "cls"
     """ZRCM ReNS / ENS: through [CLS] (the paper's) or through the positives' own path (markers, mentions)."""
+    zrcm_negatives: list[Literal["rns", "rens", "ens"]] = Field(default_factory=lambda: ["rns", "rens", "ens"])
+    """ZRCM's negative samples (ablations: leave one out, e.g. --zrcm-negatives rns ens)."""
     train_markers: bool = False
     """Keep the entity-marker embeddings trainable when --freeze-encoder-layers freezes the embeddings."""
     rns: Literal["hardest", "farthest"] = "hardest"
@@ -233,6 +235,7 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
             prefix="query: " if cfg.sentence_state == "mean" and is_e5(cfg.encoder) else "",
             negative_path=cfg.negative_path,
             train_markers=cfg.train_markers,
+            negatives=cfg.zrcm_negatives,
             rns=cfg.rns,
             seen_relations=seen,
         ),

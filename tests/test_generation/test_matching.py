@@ -356,3 +356,15 @@ def test_validation_relations_choose_the_checkpoint_and_the_budget_stops_trainin
     assert [v["val_f1"] for v in r["validation"] if v["step"] == r["best_step"]] == [best]
     quick = run_zsre(cfg.model_copy(update={"max_steps": 10_000, "max_minutes": 1e-4, "out": str(tmp_path / "q")}))
     assert quick["steps"] == 1  # the budget is checked after every step
+
+
+@pytest.mark.parametrize("negatives", [["rns"], ["rens", "ens"], []])
+def test_zrcm_negative_ablations_train(tiny_encoder, negatives):
+    torch.manual_seed(0)
+    cfg = ZrcmConfig(encoder=str(tiny_encoder), desc_dim=16, seen_relations=["P57", "P1"], negatives=negatives)
+    model = ZRCM(cfg, TextEncoder.from_name(str(tiny_encoder)))
+    desc = torch.nn.functional.normalize(torch.randn(2, 16), dim=-1)
+    loss, logs = model.loss([EX, EX.model_copy(update={"relation_id": "P1"})], desc, {"P57": INFO})
+    loss.backward()
+    assert torch.isfinite(loss) and model.classifier.weight.grad.abs().sum() > 0
+    assert (logs["margin"] == 0.0) == (negatives == [])  # no negative sample, no margin term
