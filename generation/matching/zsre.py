@@ -344,6 +344,10 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
             rng = random.Random(cfg.seed)
             model.train()
             total = cfg.max_steps or cfg.epochs * max(1, len(train_ex) // bs)
+            if cfg.model == "zrcm":  # mu_seen, which ZRCM's loss sets at every training step, from the start
+                model.desc_mean.copy_(desc_train["v"].mean(0))
+            if val_ex:
+                validate()  # step 0: where training starts (the best checkpoint can be the untrained one)
             while steps < total:
                 order = list(range(len(train_ex)))
                 rng.shuffle(order)
