@@ -218,6 +218,7 @@ async def run_generation(
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)  # retrieves their outcomes
+            bar.close()  # the error message then starts on its own line
             raise
     bar.close()
     # Failures of documents that are now done are history; keep the rest (this run's and untouched ones).

@@ -253,3 +253,23 @@ def test_flags_that_fail_late_are_still_user_errors(tmp_path, tiny_encoder):
     r = run(*base, "--encoder", str(tiny_encoder), "--fusion-layers", "9", "--out", str(tmp_path / "r2"), cwd=tmp_path)
     r.stderr = "\n".join(x for x in r.stderr.splitlines() if not x.startswith("Loading weights"))  # its load bar
     assert_contract(r, "--fusion-layers")
+
+
+def test_a_refused_key_ends_the_run_with_its_own_error_line_and_stores_no_key(tmp_path):
+    from tests.scripted_server import Reply, ScriptedServer
+
+    secret = "sk-live-sweep-0123"
+    docs = tmp_path / "docs.jsonl"
+    write_jsonl(docs, [GOOD_GOLD])
+    echo = json.dumps({"error": {"message": f"Incorrect API key provided: {secret}"}})
+    with ScriptedServer([Reply(status=401, raw_body=echo)] * 5) as srv:
+        r = subprocess.run(
+            [sys.executable, "-m", "verifier.cli", "generate", "--llm", "openai-compatible", "--base-url", srv.url,
+             "--model", "m", "--api-key-env", "MY_KEY", "--prompt", "extract", "--data", "duie", "--input", str(docs),
+             "--out", str(tmp_path / "run" / "c.jsonl"), "--cache", str(tmp_path / "run" / "cache.sqlite")],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "MY_KEY": secret},
+        )  # fmt: skip
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last.startswith("error: ") and "401" in last  # not glued to the progress bar
+    assert secret not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    assert all(secret.encode() not in p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file())
