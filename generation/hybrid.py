@@ -17,7 +17,7 @@ from typing import Any
 
 from generation.perturb import PerturbGenerator
 from verifier.lexicon import Lexicon
-from verifier.schema import Candidate, Document, GoldRecord, Provenance, Triple
+from verifier.schema import Candidate, Document, GoldRecord, Triple
 
 
 def anchors_of(rows: list[Candidate], doc: Document, lexicon: Lexicon) -> list[Triple]:
@@ -41,7 +41,10 @@ class HybridGenerator:
         self.extractor = extractor
         self.lexicon = lexicon
         self.perturb = perturb
-        self.provenance = extractor.provenance.model_copy(update={"generator": self.generator_id})
+        p = extractor.provenance
+        self.provenance = p.model_copy(
+            update={"generator": self.generator_id, "prompt_id": f"{p.prompt_id}+{perturb.generator_id}"}
+        )
         self._docs = 0
         self._docs_with_group = 0
         self._anchors = 0
@@ -52,15 +55,12 @@ class HybridGenerator:
         anchors = anchors_of(rows, doc, self.lexicon)
         record = GoldRecord(doc_id=doc.doc_id, text=doc.text, lang=doc.lang, triples=anchors)
         groups = await self.perturb.generate(record)
-        out = [c.model_copy(update={"provenance": self._provenance(c.provenance)}) for c in groups]
+        out = [c.model_copy(update={"provenance": self.provenance}) for c in groups]
         self._docs += 1
         self._extracted += len(rows)
         self._anchors += len(anchors)
         self._docs_with_group += any(c.role == "negative" for c in out)
         return out
-
-    def _provenance(self, p: Provenance) -> Provenance:
-        return self.provenance.model_copy(update={"prompt_id": f"{self.provenance.prompt_id}+{p.generator}"})
 
     def stats(self) -> dict[str, Any]:
         """The extractor's usage (tokens, requests: what the run's cost is computed from) and the yield."""

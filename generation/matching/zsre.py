@@ -255,13 +255,11 @@ def param_groups(model: Any, lr: float, head_lr: float, no_decay: Any = None) ->
     return groups + ([{"params": [no_decay], "lr": head_lr, "weight_decay": 0.0}] if no_decay is not None else [])
 
 
-def _macro_f1(scores: Any, relations: list[str], examples: list[Any], hubness: str) -> float:
-    """Canonical macro F1 of the argmax over ``relations`` after the hubness correction."""
+def _predict(scores: Any, relations: list[str], hubness: str) -> list[str]:
+    """The relation of each row of a (sentences, relations) score matrix: argmax after the hubness correction."""
     from generation.matching.common import correct_hubness
-    from verifier.metrics import zero_shot_macro
 
-    pred = [relations[i] for i in correct_hubness(scores, hubness).argmax(-1).tolist()]  # type: ignore[arg-type]
-    return zero_shot_macro([e.relation_id for e in examples], pred).f1
+    return [relations[i] for i in correct_hubness(scores, hubness).argmax(-1).tolist()]  # type: ignore[arg-type]
 
 
 def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
@@ -332,7 +330,8 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
             nonlocal best
             model.eval()
             d = desc_val if cfg.model == "sdzre" else desc_val["v"]  # type: ignore[index]
-            f1 = _macro_f1(model.scores(val_ex, d), list(split.val), val_ex, cfg.hubness)
+            pred_val = _predict(model.scores(val_ex, d), list(split.val), cfg.hubness)
+            f1 = zero_shot_macro([e.relation_id for e in val_ex], pred_val).f1
             model.train()
             val_log.append({"step": steps, "val_f1": f1})
             if best is None or f1 > best[0]:
@@ -370,7 +369,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
                     if steps >= total:
                         break
             if val_ex:
-                if not val_log or val_log[-1]["step"] != steps:
+                if val_log[-1]["step"] != steps:  # step 0 was validated before the loop
                     validate()
                 assert best is not None
                 model.load_state_dict(best[2])
@@ -394,9 +393,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         t_inf = time.perf_counter()
         scores = model.scores(test_ex, desc_test if cfg.model == "sdzre" else desc_test["v"])
         infer_s = time.perf_counter() - t_inf
-    from generation.matching.common import correct_hubness
-
-    pred = [split.test[i] for i in correct_hubness(scores, cfg.hubness).argmax(-1).tolist()]
+    pred = _predict(scores, list(split.test), cfg.hubness)
     extra = {"steps": steps, "validation": val_log, "best_step": best[1] if best else None} if val_log else {}
     gold = [e.relation_id for e in test_ex]
     macro = zero_shot_macro(gold, pred)
