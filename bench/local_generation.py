@@ -8,21 +8,33 @@ nothing. Default: the 0.5B model on 10 sentences of the shipped sample, JSON mod
 (a few minutes on 2 cores).
 
     python bench/local_generation.py [--models qwen2.5-coder-0.5b qwen2.5-coder-1.5b] [--sentences 50] \
-        [--data duie --split dev] [--constrain json schema]
+        [--data duie --split dev] [--constrain json schema] [--draft none prompt-lookup]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+_TIMING = re.compile(r"^llama_perf_context_print:\s+(prompt eval|eval|total) time =\s+([\d.]+) ms", re.M)
 
-def run_one(model: str, constrain: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
+
+def server_seconds(log: Path) -> dict[str, float]:
+    """Seconds the server spent on prompt evaluation, decoding and in all, summed over requests (its own log)."""
+    sums = {"prompt eval": 0.0, "eval": 0.0, "total": 0.0}
+    for kind, ms in _TIMING.findall(log.read_text(errors="replace") if log.exists() else ""):
+        sums[kind] += float(ms) / 1000
+    return {"server_prompt_s": round(sums["prompt eval"], 1), "server_decode_s": round(sums["eval"], 1),
+            "server_total_s": round(sums["total"], 1)}  # fmt: skip
+
+
+def run_one(model: str, constrain: str, draft: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
     from verifier.align import default_relation_classes
     from verifier.data.catalog import load_split
     from verifier.io import read_jsonl, write_jsonl
@@ -30,7 +42,7 @@ def run_one(model: str, constrain: str, args: argparse.Namespace, work: Path) ->
     from verifier.metrics import triple_prf
     from verifier.schema import Candidate
 
-    out = work / f"{model}-{constrain}" / "candidates.jsonl"
+    out = work / f"{model}-{constrain}-{draft}" / "candidates.jsonl"
     gold = list(load_split(args.data, args.split))[: args.sentences]
     docs = work / "docs.jsonl"
     write_jsonl(docs, gold)
@@ -38,7 +50,8 @@ def run_one(model: str, constrain: str, args: argparse.Namespace, work: Path) ->
         sys.executable, "-m", "verifier.cli", "-q", "generate", "--llm", "local", "--model", model,
         "--prompt", "extract", "--data", args.data, "--split", args.split, "--input", str(docs),
         "--constrain", constrain, "--concurrency", "1", "--max-tokens", "384", "--max-tokens-cap", "768",
-        "--cache", str(work / f"cache-{model}-{constrain}.sqlite"), "--out", str(out),
+        "--draft", draft, "--draft-tokens", str(args.draft_tokens),
+        "--cache", str(work / f"cache-{model}-{constrain}-{draft}.sqlite"), "--out", str(out),
     ]  # fmt: skip
     t0 = time.perf_counter()
     subprocess.run(cmd, capture_output=True, text=True)  # exit 1 when some documents failed: read the files
@@ -60,9 +73,11 @@ def run_one(model: str, constrain: str, args: argparse.Namespace, work: Path) ->
     return {
         "model": model,
         "constrain": constrain,
+        "draft": draft,
         "sentences": len(gold),
         "s_per_sentence": round(wall / max(1, len(gold)), 2),
         "failed": len(failures),
+        **server_seconds(out.parent / "llama_server.log"),
         "cut_at_cap": sum("cut off" in str(f.get("reason", "")) for f in failures),
         "candidates": len(rows),
         "in_schema": round(sum(r.triple.relation in schema for r in rows) / max(1, len(rows)), 3),
@@ -74,6 +89,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["qwen2.5-coder-0.5b"])
     ap.add_argument("--constrain", nargs="+", default=["json", "schema"])
+    ap.add_argument("--draft", nargs="+", default=["none"], help="speculative decoding: none, prompt-lookup")
+    ap.add_argument("--draft-tokens", type=int, default=10)
     ap.add_argument("--data", default="sample")
     ap.add_argument("--split", default="zh")
     ap.add_argument("--sentences", type=int, default=10)
@@ -83,7 +100,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     for model in args.models:
         for constrain in args.constrain:
-            print(json.dumps(run_one(model, constrain, args, work), ensure_ascii=False), flush=True)
+            for draft in args.draft:
+                print(json.dumps(run_one(model, constrain, draft, args, work), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

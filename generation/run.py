@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from generation.base import RunSummary, run_generation
+from generation.llm.local_server import Draft
 from generation.llm.presets import PRESETS, Preset, cost_usd
 from generation.llm.structured import EntityPolicy, ValidationPolicy
 from verifier.config import ConfigError, StageConfig, cache_dir
@@ -91,6 +92,11 @@ class GenerateConfig(StageConfig):
     price_out: float | None = None
     n_ctx: int = 4096
     """Context size of the local llama.cpp server."""
+    draft: Draft = "none"
+    """Local server: speculative decoding (prompt-lookup: proposals copied from the prompt, checked in one batched
+    forward; the greedy answer is the same, only faster or slower)."""
+    draft_tokens: int = Field(10, ge=1, le=64)
+    """Local server with --draft prompt-lookup: tokens proposed per step."""
     n_negatives: int = Field(5, ge=1)
     """perturb.v1: negatives per group."""
     paraphrase_negatives: float = Field(0.0, ge=0.0, le=1.0)
@@ -284,7 +290,10 @@ def generate(cfg: GenerateConfig) -> RunSummary:
             model = cfg.model or preset.model or "qwen2.5-coder-0.5b"
             path = _local_model_path(model)
             out.parent.mkdir(parents=True, exist_ok=True)
-            with LocalLlamaServer(path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log") as server:
+            with LocalLlamaServer(
+                path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log", draft=cfg.draft,
+                draft_tokens=cfg.draft_tokens,
+            ) as server:  # fmt: skip
                 summary = asyncio.run(_run_llm(cfg, preset, constrain, server.url, Path(model).name, out))
         else:
             assert preset.base_url and preset.model

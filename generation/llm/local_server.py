@@ -17,8 +17,15 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Literal
 
 log = logging.getLogger(__name__)
+
+Draft = Literal["prompt-lookup", "none"]
+"""Speculative decoding in the local server. ``prompt-lookup``: llama.cpp's prompt-lookup decoding proposes the
+tokens that followed the last generated n-gram in the prompt, and one batched forward checks them; an extraction
+copies its entity spans from the text, so many proposals are accepted, and the greedy answer is unchanged
+(a proposal is kept only where it equals the model's own choice). ``none``: one token per forward."""
 
 
 def die_with_parent() -> None:
@@ -47,10 +54,15 @@ class LocalLlamaServer:
         log_path: str | os.PathLike[str] | None = None,
         startup_timeout_s: float = 300.0,
         logits_all: bool = False,
+        draft: Draft = "none",
+        draft_tokens: int = 10,
     ) -> None:
         """``logits_all``: keep every position's logits, which llama.cpp needs to return log-probabilities
-        (the LLM-judge baseline); off for generation, where it only costs time."""
+        (the LLM-judge baseline); off for generation, where it only costs time. ``draft``: speculative decoding
+        (:data:`Draft`), ``draft_tokens`` tokens proposed per step."""
         self.logits_all = logits_all
+        self.draft = draft
+        self.draft_tokens = draft_tokens
         self.model_path = str(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 2
@@ -63,14 +75,9 @@ class LocalLlamaServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> LocalLlamaServer:
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError as e:
-            raise RuntimeError(
-                "--llm local needs the `local-llm` extra: pip install 'llm-triple-verifier[local-llm]'"
-            ) from e
-        cmd = [
+    def command(self) -> list[str]:
+        """The server's command line (``python -m llama_cpp.server ...``)."""
+        return [
             sys.executable,
             "-m",
             "llama_cpp.server",
@@ -85,7 +92,21 @@ class LocalLlamaServer:
             "--n_threads",
             str(self.n_threads),
             *(["--logits_all", "True"] if self.logits_all else []),
+            *(
+                ["--draft_model", "prompt-lookup-decoding", "--draft_model_num_pred_tokens", str(self.draft_tokens)]
+                if self.draft == "prompt-lookup"
+                else []
+            ),
         ]
+
+    def start(self) -> LocalLlamaServer:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as e:
+            raise RuntimeError(
+                "--llm local needs the `local-llm` extra: pip install 'llm-triple-verifier[local-llm]'"
+            ) from e
+        cmd = self.command()
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         deadline = time.monotonic() + self.startup_timeout_s

