@@ -102,6 +102,11 @@ class ZsreConfig(StageConfig):
     """ZRCM's negative samples (ablations: leave one out, e.g. --zrcm-negatives rns ens)."""
     train_markers: bool = False
     """Keep the entity-marker embeddings trainable when --freeze-encoder-layers freezes the embeddings."""
+    cache_lower_states: bool = True
+    """With --freeze-encoder-layers N: compute each sentence's states after the frozen embeddings and N lowest
+    layers once and train only the layers above (the verifier's lower-layer cache,
+    ``TextEncoder.enable_lower_cache``); the frozen layers then run without dropout. Not with --train-markers
+    (trainable embeddings change the lower states). Off: every step runs the whole encoder."""
     rns: Literal["hardest", "farthest"] = "hardest"
     """ZRCM random negative: the formula's most similar other-relation sentence, or the prose's farthest."""
     hubness: Literal["none", "center", "csls"] = "center"
@@ -319,6 +324,8 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
             from generation.matching.sdzre import SDZRE_MARKERS
 
             markers = train_marker_rows(model.encoder, SDZRE_MARKERS if cfg.model == "sdzre" else MARKERS)
+        elif cfg.cache_lower_states and cfg.freeze_encoder_layers > 0:
+            model.encoder.enable_lower_cache(min(cfg.freeze_encoder_layers, model.encoder.n_layers))
         lr = cfg.lr or (2e-6 if cfg.model == "sdzre" else 2e-5)
         bs = cfg.batch_size or (32 if cfg.model == "sdzre" else 4)
         val_ex = cap_per_relation(
@@ -395,6 +402,9 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         infer_s = time.perf_counter() - t_inf
     pred = _predict(scores, list(split.test), cfg.hubness)
     extra = {"steps": steps, "validation": val_log, "best_step": best[1] if best else None} if val_log else {}
+    if cfg.model != "desc" and model.encoder.cached_sequences:
+        enc = model.encoder
+        extra["lower_cache"] = {"layers": enc.n_lower, "hits": enc.cache_hits, "misses": enc.cache_misses}
     gold = [e.relation_id for e in test_ex]
     macro = zero_shot_macro(gold, pred)
     micro = float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])) if gold else 0.0

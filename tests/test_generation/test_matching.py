@@ -368,3 +368,15 @@ def test_zrcm_negative_ablations_train(tiny_encoder, negatives):
     loss.backward()
     assert torch.isfinite(loss) and model.classifier.weight.grad.abs().sum() > 0
     assert (logs["margin"] == 0.0) == (negatives == [])  # no negative sample, no margin term
+
+
+@pytest.mark.parametrize("model", ["zrcm", "sdzre"])
+def test_frozen_lower_layers_are_computed_once_per_sentence(tiny_encoder, tmp_path, model):
+    """--freeze-encoder-layers trains on the verifier's lower-layer cache; --train-markers (trainable embeddings)
+    and --no-cache-lower-states run the whole encoder every step."""
+    kw = dict(model=model, m=3, n_val=2, eval_every=2, max_steps=4, batch_size=4, freeze_encoder_layers=1)
+    r = run_zsre(tiny_zsre(tiny_encoder, tmp_path / "c", **kw))
+    cache = r["lower_cache"]
+    assert cache["layers"] == 1 and cache["misses"] > 0 and cache["hits"] > 0  # validated 3 times: hits
+    assert "lower_cache" not in run_zsre(tiny_zsre(tiny_encoder, tmp_path / "m", train_markers=True, **kw))
+    assert "lower_cache" not in run_zsre(tiny_zsre(tiny_encoder, tmp_path / "n", cache_lower_states=False, **kw))

@@ -194,6 +194,29 @@ def test_frozen_state_cache_returns_the_encoder_states_and_encodes_each_sequence
     assert torch.allclose(got2[1, :n], ref[0, :n], atol=1e-5)
 
 
+def test_lower_layer_cache_runs_only_the_upper_layers_and_their_gradients(tiny_encoder):
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    with pytest.raises(ValueError, match="frozen"):
+        enc.enable_lower_cache(1)  # nothing frozen yet
+    enc.freeze_bottom(1)
+    enc.enable_lower_cache(1)
+    enc.eval()
+    texts = ["北京是中国的首都", "the relation of and is"]
+    b = enc.tokenize(texts, 64, pad_to=24)  # padded past the longest: the states come back at the batch's width
+    with torch.no_grad():
+        ref = enc.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state
+    got = enc(b["input_ids"], b["attention_mask"])  # (2, 24, H): lower from the cache, upper computed
+    m = b["attention_mask"].bool()
+    assert got.shape == ref.shape and torch.allclose(got[m], ref[m], atol=3e-2)  # the cache stores bf16
+    assert (enc.cache_misses, enc.cache_hits, enc.cached_sequences) == (2, 0, 2)
+    got.sum().backward()
+    top, bottom = enc.base.encoder.layer[1], enc.base.encoder.layer[0]
+    assert all(p.grad is not None for p in top.parameters() if p.requires_grad)
+    assert all(p.grad is None for p in bottom.parameters())
+    enc(b["input_ids"][:1], b["attention_mask"][:1])
+    assert (enc.cache_misses, enc.cache_hits) == (2, 1)  # each sequence's lower layers ran once
+
+
 def test_first_token_cache_keeps_one_vector_per_pair_and_matches_the_uncached_bce(tiny_encoder):
     torch.manual_seed(0)
     model = CrossEncoderVerifier(BceConfig(encoder=str(tiny_encoder)), TextEncoder.from_name(str(tiny_encoder)))

@@ -9,10 +9,18 @@ token ids: each distinct text or triple is encoded once per run, and training th
 cost (the reason CPU training of CACRE heads is feasible). The encoder then stays in eval mode (no dropout),
 and padded positions come back as zeros (every consumer masks them). ``first_token`` memoises only the first
 token's state (H floats instead of n x H): what a cross-encoder's classifier reads.
+
+Lower-layer cache. When only the embeddings and the lowest k layers are frozen, ``enable_lower_cache(k)``
+memoises the states after them per sequence (packed in bf16 per batch: per-sequence fp32 copies fragmented the
+allocator and an early CPU run grew to 16.5 GB, docs/results.md section 0), and ``forward`` runs only the layers
+above on them. It is the one cache of every model that trains the top of an encoder: late fusion (which runs the
+upper layers over a text and a triple joined, through ``lower_states`` / ``upper_states``) and the zero-shot
+matchers (through ``forward``). The frozen lower layers then run in eval mode (no dropout).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -28,6 +36,8 @@ class TextEncoder(nn.Module):
         self.model = model
         self.tokenizer = tokenizer
         self._cache: dict[bytes, torch.Tensor] | None = None
+        self._lower: dict[bytes, torch.Tensor] | None = None
+        self.n_lower = 0
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -82,8 +92,88 @@ class TextEncoder(nn.Module):
         """(B, L) ids and mask -> (B, L, H) token states."""
         if self._cache is not None and not kw:
             return self._cached_forward(input_ids, attention_mask)
+        if self._lower is not None and not kw:
+            h, m = self.lower_states(input_ids, attention_mask)
+            return self.upper_states(h, m)
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kw)
         return out.last_hidden_state
+
+    @property
+    def base(self) -> nn.Module:
+        """The bare transformer (``embeddings``, ``encoder.layer``) under any task head."""
+        return getattr(self.model, "base_model", self.model)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.base.encoder.layer)
+
+    def enable_lower_cache(self, n_lower: int) -> None:
+        """Memoise the states after the embeddings and the lowest ``n_lower`` layers per sequence (they must be
+        frozen: ``freeze_bottom(n_lower)``); ``forward`` then computes only the layers above."""
+        base = self.base
+        if not 0 <= n_lower <= self.n_layers:
+            raise ValueError(f"n_lower={n_lower}: the encoder has {self.n_layers} layers")
+        frozen = [*base.embeddings.parameters(), *(p for la in base.encoder.layer[:n_lower] for p in la.parameters())]
+        if any(p.requires_grad for p in frozen):
+            raise ValueError(f"the lower-layer cache needs the embeddings and the lowest {n_lower} layers frozen")
+        self._lower = {}
+        self.n_lower = n_lower
+
+    @property
+    def cached_sequences(self) -> int:
+        """How many distinct sequences the lower-layer cache holds."""
+        return len(self._lower or {})
+
+    @staticmethod
+    def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """(B, L) bool -> (B, 1, 1, L) additive mask (0 for real keys, the dtype's minimum for padding)."""
+        return (~mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
+
+    @torch.no_grad()
+    def lower_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) ids and mask -> states after the frozen lower layers (B, L, H) float32 and mask (B, L) bool, on
+        the encoder's device; each distinct sequence is computed once (eval mode) and cached."""
+        assert self._lower is not None, "enable_lower_cache first"
+        device = next(self.model.parameters()).device
+        lengths = attention_mask.sum(-1).tolist()  # right padding: the real tokens come first
+        ids = input_ids.cpu()
+        keys = [ids[i, :n].numpy().tobytes() for i, n in enumerate(lengths)]
+        todo: dict[bytes, int] = {}  # missing sequence -> its first row
+        for i, k in enumerate(keys):
+            if k not in self._lower:
+                todo.setdefault(k, i)
+        self.cache_misses += len(todo)
+        self.cache_hits += len(keys) - len(todo)
+        if todo:
+            rows = torch.tensor(list(todo.values()))
+            width = max(lengths[i] for i in todo.values())
+            sub_ids = ids[rows, :width].to(device)
+            sub_mask = attention_mask.cpu()[rows, :width].to(device)
+            base = self.base
+            was_training = base.training
+            base.eval()
+            h = base.embeddings(input_ids=sub_ids)  # (U, W, H)
+            ext = self.extended_mask(sub_mask.bool(), h.dtype)
+            for layer in base.encoder.layer[: self.n_lower]:
+                h = layer_out(layer(h, attention_mask=ext))
+            base.train(was_training)
+            # One packed bf16 block per batch, the cache holding views into it (see the module docstring).
+            n_real = [lengths[i] for i in todo.values()]
+            packed = torch.cat([h[j, :n] for j, n in enumerate(n_real)]).to(torch.bfloat16)  # (sum n_i, H)
+            offsets = [0, *itertools.accumulate(n_real)]
+            for j, k in enumerate(todo):
+                self._lower[k] = packed[offsets[j] : offsets[j + 1]]  # (n_i, H) view
+        out = nn.utils.rnn.pad_sequence([self._lower[k] for k in keys], batch_first=True).float()  # (B, max n, H)
+        out = nn.functional.pad(out, (0, 0, 0, input_ids.shape[1] - out.shape[1]))  # (B, L, H)
+        m = torch.arange(out.shape[1])[None, :] < torch.tensor(lengths)[:, None]  # (B, L)
+        return out.to(device), m.to(device)
+
+    def upper_states(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, H) lower states and (B, L) bool mask -> the states after the layers above ``n_lower``."""
+        ext = self.extended_mask(mask, h.dtype if not torch.is_autocast_enabled() else torch.float32)
+        for layer in self.base.encoder.layer[self.n_lower :]:
+            h = layer_out(layer(h, attention_mask=ext))  # (B, L, H)
+        return h
 
     @property
     def fully_frozen(self) -> bool:
@@ -145,9 +235,14 @@ class TextEncoder(nn.Module):
         """Freeze the embeddings and the lowest ``n_layers`` layers (cheap CPU training)."""
         if n_layers <= 0:
             return
-        base = getattr(self.model, "base_model", self.model)
+        base = self.base
         for p in base.embeddings.parameters():
             p.requires_grad_(False)
         for layer in base.encoder.layer[:n_layers]:
             for p in layer.parameters():
                 p.requires_grad_(False)
+
+
+def layer_out(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """A transformers layer returns its hidden states alone or first in a tuple, depending on the version."""
+    return out[0] if isinstance(out, tuple) else out

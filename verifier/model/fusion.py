@@ -36,7 +36,6 @@ The literal module stays available as ``verifier train --interaction paper`` (:m
 
 from __future__ import annotations
 
-import itertools
 import random
 from typing import Literal
 
@@ -110,8 +109,8 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
     def __init__(self, config: FusionConfig, encoder: TextEncoder) -> None:
         super().__init__()
         self._bind(config, encoder)
-        base = self._base()
-        n = len(base.encoder.layer)
+        base = encoder.base
+        n = encoder.n_layers
         k = n if config.fusion_layers is None else config.fusion_layers
         if k > n:
             from verifier.config import ConfigError
@@ -138,11 +137,8 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
             # S_st -> logit: scale 1/tau of Table 2, centred on a cosine of 0.5 (only then: older checkpoints load)
             self.sim_scale = nn.Parameter(torch.tensor(1.0 / config.tau))
             self.sim_bias = nn.Parameter(torch.tensor(-0.5 / config.tau))
-        self._lower_cache: dict[bytes, torch.Tensor] = {}
+        encoder.enable_lower_cache(self.n_lower)
         self._rng = random.Random(0)
-
-    def _base(self) -> nn.Module:
-        return getattr(self.encoder.model, "base_model", self.encoder.model)
 
     # ------------------------------------------------------------------ encoding
 
@@ -152,46 +148,11 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
     def linearize(self, t: Triple, lang: str) -> str:
         return self.config.triple_prefix + linearize(t, self.config.linearization, lang)
 
-    @torch.no_grad()
     def lower_states(self, strings: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """strings -> states after the frozen lower layers (B, L, H) and mask (B, L); each distinct sequence is
-        computed once per model (eval mode: no dropout) and cached."""
+        computed once per model (the encoder's lower-layer cache) and cached."""
         tok = self.encoder.tokenize(strings, max_length)
-        ids, mask = tok["input_ids"], tok["attention_mask"]
-        lengths = mask.sum(-1).tolist()
-        keys = [ids[i, :n].numpy().tobytes() for i, n in enumerate(lengths)]
-        todo: dict[bytes, int] = {}
-        for i, k in enumerate(keys):
-            if k not in self._lower_cache:
-                todo.setdefault(k, i)
-        if todo:
-            rows = torch.tensor(list(todo.values()))
-            width = max(lengths[i] for i in todo.values())
-            sub_ids, sub_mask = ids[rows, :width].to(self.device), mask[rows, :width].to(self.device)
-            base = self._base()
-            was_training = base.training
-            base.eval()
-            h = base.embeddings(input_ids=sub_ids)  # (U, W, H)
-            ext = self._extended_mask(sub_mask.bool(), h.dtype)
-            for layer in base.encoder.layer[: self.n_lower]:
-                h = _layer_out(layer(h, attention_mask=ext))
-            base.train(was_training)
-            # One packed bf16 block per batch, the cache holding views into it: per-sequence copies fragment the
-            # allocator (a first CPU run grew to 16.5 GB and was OOM-killed); bf16 halves the size and the joint
-            # layers run in bf16 under autocast anyway.
-            n_real = [lengths[i] for i in todo.values()]
-            packed = torch.cat([h[j, :n] for j, n in enumerate(n_real)]).to(torch.bfloat16)  # (sum n_i, H)
-            offsets = [0, *itertools.accumulate(n_real)]
-            for j, k in enumerate(todo):
-                self._lower_cache[k] = packed[offsets[j] : offsets[j + 1]]  # (n_i, H) view
-        out = nn.utils.rnn.pad_sequence([self._lower_cache[k] for k in keys], batch_first=True).float()  # (B, L, H)
-        m = torch.arange(out.shape[1])[None, :] < torch.tensor(lengths)[:, None]  # (B, L)
-        return out.to(self.device), m.to(self.device)
-
-    @staticmethod
-    def _extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """(B, L) bool -> (B, 1, 1, L) additive mask (0 for real keys, the dtype's minimum for padding)."""
-        return (~mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
+        return self.encoder.lower_states(tok["input_ids"], tok["attention_mask"])
 
     def fuse(
         self, e_t: torch.Tensor, m_t: torch.Tensor, e_r: torch.Tensor, m_r: torch.Tensor, t_idx: torch.Tensor
@@ -202,9 +163,7 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
         lt = e_t.shape[1]
         h = torch.cat([e_t[t_idx], e_r], dim=1)  # (P, Lt + Lr, H)
         m = torch.cat([m_t[t_idx], m_r], dim=1)  # (P, Lt + Lr)
-        ext = self._extended_mask(m, h.dtype if not torch.is_autocast_enabled() else torch.float32)
-        for layer in self._base().encoder.layer[self.n_lower :]:
-            h = _layer_out(layer(h, attention_mask=ext))  # the residuals keep each token's identity
+        h = self.encoder.upper_states(h, m)  # the top k layers; their residuals keep each token's identity
         return FusedPairs(h_t=h[:, :lt], m_t=m[:, :lt], h_r=h[:, lt:], m_r=m[:, lt:])
 
     def encode_pairs(self, texts: list[str], triples: list[str]) -> FusedPairs:
@@ -362,11 +321,6 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
     @torch.no_grad()
     def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
         return score_groups(self, groups, batch_size)
-
-
-def _layer_out(out: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """A transformers layer returns its hidden states alone or first in a tuple, depending on the version."""
-    return out[0] if isinstance(out, tuple) else out
 
 
 __all__ = ["FusionConfig", "LateFusionVerifier"]
