@@ -40,10 +40,11 @@ class GenerateConfig(StageConfig):
     extracted (head, tail) found in its text becomes a pair) instead of gold entity pairs."""
     llm: str = "local"
     """Endpoint preset: deepseek-v3, deepseek-r1, qwen-plus, qwen-max, qwen-turbo, openai-compatible, local."""
-    prompt: Literal["cacre", "extract", "hybrid"] = "cacre"
+    prompt: Literal["cacre", "extract", "hybrid", "staged"] = "cacre"
     """cacre: anchors/positives/negatives in one answer (training data); extract: plain candidates; hybrid: the
     extraction's in-schema, grounded triples as anchors, perturb.v1's positives and negatives around them
-    (``generation.hybrid``: groups the small local models can produce)."""
+    (``generation.hybrid``: groups the small local models can produce); staged: the same anchors, then one small
+    LLM answer per anchor for its positive and --n-negatives negatives (``generation.staged``)."""
     constrain: Literal["schema", "json", "none"] | None = None
     """Decoding constraint: schema = the answer's JSON schema (relations an enum of the dataset's, lists capped),
     sent where the endpoint takes one (local llama.cpp, openai-compatible); json = JSON mode; none = free text,
@@ -98,7 +99,7 @@ class GenerateConfig(StageConfig):
     draft_tokens: int = Field(10, ge=1, le=64)
     """Local server with --draft prompt-lookup: tokens proposed per step."""
     n_negatives: int = Field(5, ge=1)
-    """perturb.v1: negatives per group."""
+    """perturb.v1, hybrid and staged: negatives per group (staged: at most, as the LLM writes them)."""
     paraphrase_negatives: float = Field(0.0, ge=0.0, le=1.0)
     """perturb.v1: probability that a negative's relation is written as a lexicon synonym (removes the shortcut
     "relation outside the schema => correct"; 0 = perturb.v1 as published)."""
@@ -194,7 +195,7 @@ async def _run_llm(
     )
     cache = CompletionCache(cfg.cache or cache_dir() / "llm_cache.sqlite")
     client = LLMClient(settings, cache=cache, refresh=cfg.refresh)
-    kind = "extract" if cfg.prompt == "hybrid" else cfg.prompt  # hybrid asks exactly what extract asks
+    kind = "extract" if cfg.prompt in ("hybrid", "staged") else cfg.prompt  # their first request is extract's
     lenient = "flag" if kind == "extract" else "reject"
     policy = ValidationPolicy(
         allowed_relations=list(lexicon.relations),
@@ -212,6 +213,10 @@ async def _run_llm(
 
         pc = PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives)
         gen = HybridGenerator(gen, lexicon, PerturbGenerator(lexicon, config=pc))
+    elif cfg.prompt == "staged":
+        from generation.staged import StagedGenerator
+
+        gen = StagedGenerator(gen, lexicon, lang, cfg.n_negatives, constrain_schema=constrain == "schema")
     try:
         return await run_generation(
             gen,

@@ -58,6 +58,15 @@ class CacreAnswer(BaseModel):
     negatives: list[LLMTriple] = Field(default_factory=list)
 
 
+class ExpansionAnswer(BaseModel):
+    """The second stage of ``staged.v1``: one anchor's positive and negatives."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    positive: LLMTriple
+    negatives: list[LLMTriple] = Field(default_factory=list)
+
+
 MAX_ITEMS = 16
 """Schema cap on each answer list (``--constrain schema``): DuIE sentences hold at most a handful of facts, and a
 small model that starts repeating a triple otherwise runs to the token cap."""
@@ -66,7 +75,8 @@ small model that starts repeating a triple otherwise runs to the token cap."""
 def answer_schema(kind: str, relations: list[str], max_items: int = MAX_ITEMS) -> dict[str, Any]:
     """The JSON schema of a valid answer (the models above), for decoding constrained to it: relations of
     extracted triples and anchors are an enum of the dataset's relations; positives (paraphrases) and negatives
-    (wrong on purpose) may name others; every list has ``maxItems``; a CACRE answer has at least one group."""
+    (wrong on purpose) may name others; every list has ``maxItems``; a CACRE answer has at least one group; an
+    expansion (``kind="expand"``) is one positive and 1..``max_items`` negatives."""
 
     def triple(enum: list[str] | None) -> dict[str, Any]:
         rel: dict[str, Any] = {"type": "string", "enum": list(enum)} if enum else {"type": "string", "minLength": 1}
@@ -81,11 +91,12 @@ def answer_schema(kind: str, relations: list[str], max_items: int = MAX_ITEMS) -
     def items(enum: list[str] | None, least: int) -> dict[str, Any]:
         return {"type": "array", "items": triple(enum), "minItems": least, "maxItems": max_items}
 
-    lists = (
-        {"triples": items(relations, 0)}
-        if kind == "extract"
-        else {"anchors": items(relations, 1), "positives": items(None, 1), "negatives": items(None, 1)}
-    )
+    if kind == "expand":
+        lists: dict[str, Any] = {"positive": triple(None), "negatives": items(None, 1)}
+    elif kind == "extract":
+        lists = {"triples": items(relations, 0)}
+    else:
+        lists = {"anchors": items(relations, 1), "positives": items(None, 1), "negatives": items(None, 1)}
     return {"type": "object", "properties": lists, "required": list(lists), "additionalProperties": False}
 
 
@@ -277,3 +288,32 @@ def validate_cacre(payload: dict, text: str, policy: ValidationPolicy) -> dict[s
         keep = [i for i in range(n[0]) if all(i < len(out[r]) and out[r][i][1] is not None for r in out)]
         return {r: [out[r][i] for i in keep] for r in out}  # type: ignore[misc]
     return out  # type: ignore[return-value]
+
+
+def validate_expansion(
+    payload: dict, text: str, anchor: LLMTriple, max_negatives: int
+) -> tuple[LLMTriple, list[LLMTriple]]:
+    """One anchor's positive (the same fact restated: its entities must occur in the text, and it must not repeat
+    the anchor) and its negatives (wrong on purpose: entities need not occur; copies of the anchor or the positive
+    and repeats are dropped, at most ``max_negatives`` kept; none left is an error the model is shown)."""
+    try:
+        ans = ExpansionAnswer.model_validate(payload)
+    except ValidationError as e:
+        raise ContentError(_describe(e)) from None
+    pos = ans.positive
+    for name, ent in (("head", pos.head), ("tail", pos.tail)):
+        if ent not in text:
+            raise ContentError(f"positive: {name} {ent!r} does not occur in the text; copy entities verbatim")
+    key = (anchor.head, anchor.relation, anchor.tail)
+    if (pos.head, pos.relation, pos.tail) == key:
+        raise ContentError("positive: it repeats the anchor; restate it with a synonym or the inverse relation")
+    seen = {key, (pos.head, pos.relation, pos.tail)}
+    negatives = []
+    for t in ans.negatives:
+        k = (t.head, t.relation, t.tail)
+        if k not in seen:
+            seen.add(k)
+            negatives.append(t)
+    if not negatives:
+        raise ContentError("negatives: every negative repeats the anchor or the positive; give wrong triples")
+    return pos, negatives[:max_negatives]
