@@ -99,14 +99,14 @@ def main() -> None:
                         and not (model == "zrcm" and args.zrcm_paper),
                     )
                     r = run_zsre(cfg)
-                    f1s.append(r["macro"]["f1"])
-                    shares.append(max(r["predicted_label_counts"].values()) / max(1, r["test_examples"]))
-                    speeds.append(r["inference_sentences_per_s"])
-                    times.append(r["train_s"])
+                    f1s.append(r.macro.f1)
+                    shares.append(max(r.predicted_label_counts.values()) / max(1, r.test_examples))
+                    speeds.append(r.inference_sentences_per_s)
+                    times.append(r.train_s)
                     print(
-                        f"  m={m} {model:5s} seed {seed}: macro F1 {r['macro']['f1']:.4f} "
-                        f"(P {r['macro']['precision']:.4f} R {r['macro']['recall']:.4f}), "
-                        f"{r['test_examples']} test sentences, train {r['train_s']} s",
+                        f"  m={m} {model:5s} seed {seed}: macro F1 {r.macro.f1:.4f} "
+                        f"(P {r.macro.precision:.4f} R {r.macro.recall:.4f}), "
+                        f"{r.test_examples} test sentences, train {r.train_s} s",
                         flush=True,
                     )
                 rows.append(

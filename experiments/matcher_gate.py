@@ -182,7 +182,7 @@ def main() -> None:
         labelled = [c.model_copy(update={"label": int(v)}) for c, v in zip(rows, y, strict=True)]
         write_jsonl(out / name / "candidates.jsonl", labelled)
         fig = gate_figures(np.asarray(s_st), np.asarray(s_tt, dtype=float), y, choice.tau1, choice.tau2, n_gold)
-        fig["matcher_macro_f1"] = m["macro"]["f1"]
+        fig["matcher_macro_f1"] = m.macro.f1
         results["matchers"][name] = fig
         b, a = fig["before"], fig["after"]
         print(

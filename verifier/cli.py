@@ -346,11 +346,11 @@ def cmd_zsre(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(ZsreConfig, args)
     r = run_zsre(cfg, train=args.action == "train")
-    m = r["macro"]
+    m = r.macro
     print(
-        f"{r['model']} on {r['data']} m={r['m']} seed={r['seed']}: macro P={m['precision']:.4f} R={m['recall']:.4f} "
-        f"F1={m['f1']:.4f}, micro accuracy {r['micro_accuracy']:.4f} ({r['test_examples']} test sentences, "
-        f"{r['inference_sentences_per_s']} sentences/s) -> {cfg.out}/metrics.json"
+        f"{r.model} on {r.data} m={r.m} seed={r.seed}: macro P={m.precision:.4f} R={m.recall:.4f} "
+        f"F1={m.f1:.4f}, micro accuracy {r.micro_accuracy:.4f} ({r.test_examples} test sentences, "
+        f"{r.inference_sentences_per_s} sentences/s) -> {cfg.out}/metrics.json"
     )
     return 0
 

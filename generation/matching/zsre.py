@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from verifier.config import StageConfig
+from verifier.data.splits import ZeroShotSplit
+from verifier.metrics import PRF
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +269,45 @@ def _predict(scores: Any, relations: list[str], hubness: str) -> list[str]:
     return [relations[i] for i in correct_hubness(scores, hubness).argmax(-1).tolist()]  # type: ignore[arg-type]
 
 
-def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
+class ValidationPoint(BaseModel):
+    step: int
+    val_f1: float
+    """Macro F1 on the validation relations (``--n-val``) at this step."""
+
+
+class LowerCacheUse(BaseModel):
+    """How the lower-layer state cache served a run (``--cache-lower-states``)."""
+
+    layers: int
+    hits: int
+    misses: int
+
+
+class ZsreResult(BaseModel):
+    """What ``verifier zsre`` measured; written to ``<out>/metrics.json``."""
+
+    model: str
+    data: str
+    test_data: str | None
+    m: int
+    seed: int
+    split: ZeroShotSplit
+    train_examples: int
+    test_examples: int
+    macro: PRF
+    """The canonical zero-shot macro P/R/F1 (``verifier.metrics.zero_shot_macro``)."""
+    micro_accuracy: float
+    predicted_label_counts: dict[str, int]
+    hubness: str
+    steps: int | None = None
+    validation: list[ValidationPoint] = Field(default_factory=list)
+    best_step: int | None = None
+    lower_cache: LowerCacheUse | None = None
+    train_s: float
+    inference_sentences_per_s: float | None
+
+
+def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     """Split, (train), evaluate; writes metrics.json (and the model for zrcm) under ``cfg.out``."""
     import torch
 
@@ -401,31 +441,33 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> dict[str, Any]:
         scores = model.scores(test_ex, desc_test if cfg.model == "sdzre" else desc_test["v"])
         infer_s = time.perf_counter() - t_inf
     pred = _predict(scores, list(split.test), cfg.hubness)
-    extra = {"steps": steps, "validation": val_log, "best_step": best[1] if best else None} if val_log else {}
+    extra: dict[str, Any] = (
+        {"steps": steps, "validation": val_log, "best_step": best[1] if best else None} if val_log else {}
+    )
     if cfg.model != "desc" and model.encoder.cached_sequences:
         enc = model.encoder
-        extra["lower_cache"] = {"layers": enc.n_lower, "hits": enc.cache_hits, "misses": enc.cache_misses}
+        extra["lower_cache"] = LowerCacheUse(layers=enc.n_lower, hits=enc.cache_hits, misses=enc.cache_misses)
     gold = [e.relation_id for e in test_ex]
     macro = zero_shot_macro(gold, pred)
     micro = float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])) if gold else 0.0
     from collections import Counter
 
-    result = {
-        "predicted_label_counts": dict(Counter(pred)),
-        "model": cfg.model,
-        "data": cfg.data,
-        "test_data": cfg.test_data,
-        "m": len(split.test),
-        "seed": cfg.seed,
-        "split": split.model_dump(),
-        "train_examples": len(train_ex),
-        "test_examples": len(test_ex),
-        "macro": macro.model_dump(),
-        "micro_accuracy": micro,
-        "hubness": cfg.hubness,
+    result = ZsreResult(
+        predicted_label_counts=dict(Counter(pred)),
+        model=cfg.model,
+        data=cfg.data,
+        test_data=cfg.test_data,
+        m=len(split.test),
+        seed=cfg.seed,
+        split=split,
+        train_examples=len(train_ex),
+        test_examples=len(test_ex),
+        macro=macro,
+        micro_accuracy=micro,
+        hubness=cfg.hubness,
         **extra,
-        "train_s": round(train_s, 1),
-        "inference_sentences_per_s": round(len(test_ex) / infer_s, 1) if infer_s else None,
-    }
-    (out / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+        train_s=round(train_s, 1),
+        inference_sentences_per_s=round(len(test_ex) / infer_s, 1) if infer_s else None,
+    )
+    (out / "metrics.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return result

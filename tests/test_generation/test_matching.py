@@ -116,8 +116,8 @@ def test_zrcm_loss_backprop_and_round_trip(tiny_encoder, tmp_path):
 
 def test_harness_and_generator_contract(tiny_encoder, tmp_path):
     r = run_zsre(tiny_zsre(tiny_encoder, tmp_path / "z", model="zrcm", max_steps=3))
-    assert r["m"] == 5 and 0 <= r["macro"]["f1"] <= 1 and r["test_examples"] >= 5
-    assert set(r["split"]["test"]).isdisjoint(r["split"]["train"])
+    assert r.m == 5 and 0 <= r.macro.f1 <= 1 and r.test_examples >= 5
+    assert set(r.split.test).isdisjoint(r.split.train)
     from generation.matching.generator import ZrcmGenerator
 
     gen = ZrcmGenerator(str(tmp_path / "z" / "model"))
@@ -135,10 +135,10 @@ def test_cross_dataset_trains_on_one_inventory_and_tests_on_another(tiny_encoder
     zh = {e.relation_id for e in examples_from_records(load_split("sample", "zh"))}
     cfg = tiny_zsre(tiny_encoder, tmp_path / "x", model="zrcm", max_steps=2, split="en", test_data="sample")
     r = run_zsre(cfg.model_copy(update={"test_split": "zh", "m": 3}))
-    assert set(r["split"]["train"]) == en and set(r["split"]["test"]) < zh and r["m"] == 3
-    assert set(r["predicted_label_counts"]) <= set(r["split"]["test"]) and r["test_data"] == "sample"
+    assert set(r.split.train) == en and set(r.split.test) < zh and r.m == 3
+    assert set(r.predicted_label_counts) <= set(r.split.test) and r.test_data == "sample"
     r_all = run_zsre(cfg.model_copy(update={"test_split": "zh", "m": 999, "model": "desc", "out": str(tmp_path / "d")}))
-    assert set(r_all["split"]["test"]) == zh
+    assert set(r_all.split.test) == zh
     same = cfg.model_copy(update={"test_split": "en"})
     with pytest.raises(ValueError, match="no seen or no unseen"):
         run_zsre(same)
@@ -186,7 +186,7 @@ def test_sdzre_ranking_loss_hard_and_semi_hard():
 @pytest.mark.parametrize("ablation", [{}, {"no_contrastive": True, "no_distiller": True}, {"no_multi_negative": True}])
 def test_sdzre_trains_and_generates(tiny_encoder, tmp_path, ablation):
     r = run_zsre(tiny_zsre(tiny_encoder, tmp_path / "s", model="sdzre", max_steps=2, batch_size=4, lr=1e-3, **ablation))
-    assert r["m"] == 5 and 0 <= r["macro"]["f1"] <= 1
+    assert r.m == 5 and 0 <= r.macro.f1 <= 1
     from generation.matching.generator import SdzreGenerator
 
     rows = check_generator_contract(SdzreGenerator(str(tmp_path / "s" / "model")), list(load_split("sample", "en"))[:3])
@@ -349,13 +349,13 @@ def test_validation_relations_choose_the_checkpoint_and_the_budget_stops_trainin
         negative_path="same",
     )
     r = run_zsre(cfg)
-    steps = [v["step"] for v in r["validation"]]
-    assert steps == [0, 2, 4, 6] and r["best_step"] in steps and r["hubness"] == "center"
-    assert set(r["split"]["val"]).isdisjoint(r["split"]["test"]) and len(r["split"]["val"]) == 2
-    best = max(v["val_f1"] for v in r["validation"])
-    assert [v["val_f1"] for v in r["validation"] if v["step"] == r["best_step"]] == [best]
+    steps = [v.step for v in r.validation]
+    assert steps == [0, 2, 4, 6] and r.best_step in steps and r.hubness == "center"
+    assert set(r.split.val).isdisjoint(r.split.test) and len(r.split.val) == 2
+    best = max(v.val_f1 for v in r.validation)
+    assert [v.val_f1 for v in r.validation if v.step == r.best_step] == [best]
     quick = run_zsre(cfg.model_copy(update={"max_steps": 10_000, "max_minutes": 1e-4, "out": str(tmp_path / "q")}))
-    assert quick["steps"] == 1  # the budget is checked after every step
+    assert quick.steps == 1  # the budget is checked after every step
 
 
 @pytest.mark.parametrize("negatives", [["rns"], ["rens", "ens"], []])
@@ -376,7 +376,7 @@ def test_frozen_lower_layers_are_computed_once_per_sentence(tiny_encoder, tmp_pa
     and --no-cache-lower-states run the whole encoder every step."""
     kw = dict(model=model, m=3, n_val=2, eval_every=2, max_steps=4, batch_size=4, freeze_encoder_layers=1)
     r = run_zsre(tiny_zsre(tiny_encoder, tmp_path / "c", **kw))
-    cache = r["lower_cache"]
-    assert cache["layers"] == 1 and cache["misses"] > 0 and cache["hits"] > 0  # validated 3 times: hits
-    assert "lower_cache" not in run_zsre(tiny_zsre(tiny_encoder, tmp_path / "m", train_markers=True, **kw))
-    assert "lower_cache" not in run_zsre(tiny_zsre(tiny_encoder, tmp_path / "n", cache_lower_states=False, **kw))
+    cache = r.lower_cache
+    assert cache is not None and cache.layers == 1 and cache.misses > 0 and cache.hits > 0  # validated 3 times: hits
+    assert run_zsre(tiny_zsre(tiny_encoder, tmp_path / "m", train_markers=True, **kw)).lower_cache is None
+    assert run_zsre(tiny_zsre(tiny_encoder, tmp_path / "n", cache_lower_states=False, **kw)).lower_cache is None
