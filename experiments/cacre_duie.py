@@ -130,7 +130,7 @@ def run_variant(name: str, encoder: Any, paths: dict[str, Path], out: Path, args
         summary["wall_s"] = round(train_s, 1)
         write_json(done, summary)
     else:
-        summary = train(cfg, model=model)
+        summary = train(cfg, model=model).model_dump(mode="json")  # one shape with the reused and fitted runs
         train_s = time.perf_counter() - t0
     model.load_state_dict(load_file(str(run / "best" / "model.safetensors")))
     model.eval()

@@ -35,7 +35,7 @@ def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tupl
     from verifier.data.groups import build_groups
     from verifier.io import write_jsonl
     from verifier.lexicon import lexicon_for
-    from verifier.train import build_model, split_groups, train
+    from verifier.train import TrainSummary, build_model, split_groups, train
 
     lex = lexicon_for("fewrel")
     gen = PerturbGenerator(lex, EntityPool().add(seen))
@@ -67,7 +67,7 @@ def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tupl
     model = build_model(cfg)
     best = out / "cacre" / "best" / "model.safetensors"
     if args.reuse_trained and best.exists():  # the same seeded groups; the verifier of an earlier run
-        summary = json.loads((out / "cacre" / "summary.json").read_text(encoding="utf-8"))
+        summary = TrainSummary.model_validate_json((out / "cacre" / "summary.json").read_text(encoding="utf-8"))
     else:
         summary = train(cfg, model=model)
     from safetensors.torch import load_file
@@ -139,7 +139,7 @@ def main() -> None:
     v_st, v_tt = score_rows(model, val_rows, view_source="lexicon", lexicon="fewrel")
     v_y = np.asarray([r.label for r in val_rows])
     choice = calibrate(v_st, v_tt, v_y, "f1")
-    print(f"CACRE ({train_s:.0f} s): val best {summary['best']}, tau1 {choice.tau1:.3f} tau2 {choice.tau2:.3f}",
+    print(f"CACRE ({train_s:.0f} s): val best {summary.best}, tau1 {choice.tau1:.3f} tau2 {choice.tau2:.3f}",
           flush=True)  # fmt: skip
 
     results: dict[str, Any] = {
@@ -147,7 +147,7 @@ def main() -> None:
         "split": split.model_dump(),
         "verifier": {
             "train_s": round(train_s, 1),
-            "train": {k: summary.get(k) for k in ("steps", "train_groups", "val_groups", "best")},
+            "train": summary.model_dump(include={"steps", "train_groups", "val_groups", "best"}),
             "thresholds": choice.model_dump(),
             "val_rows": len(val_rows),
         },

@@ -140,12 +140,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not cfg.candidates:
         raise ConfigError("--candidates is required (training groups JSONL)")
     s = train(cfg)
-    best = s.get("best") or {}
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    best = s.best
     print(
-        f"trained {s['steps']} steps on {s['train_groups']} groups ({s['device']}, {s['wall_s']} s); "
-        f"best text AUC {fmt(best.get('text_auc'))}, anchor AUC {fmt(best.get('anchor_auc'))} "
-        f"at step {best.get('step')} -> {cfg.out}/best"
+        f"trained {s.steps} steps on {s.train_groups} groups ({s.device}, {s.wall_s} s); "
+        f"best text AUC {fmt(best and best.text_auc)}, anchor AUC {fmt(best and best.anchor_auc)} "
+        f"at step {best and best.step} -> {cfg.out}/best"
     )
     return 0
 

@@ -215,7 +215,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     )
     m_grp = evaluate(out / "groups" / "test_kept.jsonl", out / "groups" / "test_rejected.jsonl", "eval_groups")
     result = {
-        "train": {k: summary.get(k) for k in ("steps", "wall_s", "best")},
+        "train": summary.model_dump(mode="json", include={"steps", "wall_s", "best"}),
         "thresholds": choice.model_dump(),
         "decision": None if decision is None else decision.model_dump(),
         "calibration_llm": {

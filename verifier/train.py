@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, field_validator
 
 from verifier.config import ConfigError, TrainConfig, save_resolved
-from verifier.data.groups import Group, read_groups
+from verifier.data.groups import Group, GroupStats, read_groups
 from verifier.model.registry import CachesLowerStates, Verifier
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,46 @@ def auc_pos_neg(pos: list[float], neg: list[float]) -> float | None:
     return roc_auc(np.asarray([1] * len(pos) + [0] * len(neg)), np.asarray(pos + neg, dtype=float))
 
 
+class EvalPoint(BaseModel):
+    """One validation of a training run (a line of ``train_log.jsonl``)."""
+
+    text_auc: float | None
+    gold_text_auc: float | None
+    anchor_auc: float | None
+    mean_auc: float | None
+    """What chooses the checkpoint (:func:`roc_aucs`)."""
+    step: int
+    epoch: int
+    elapsed_s: float
+
+
+class Prefill(BaseModel):
+    sequences: int
+    wall_s: float
+
+
+class TrainSummary(BaseModel):
+    """What ``verifier train`` did; written to ``<out>/summary.json``."""
+
+    groups: GroupStats
+    train_groups: int
+    val_groups: int
+    device: str
+    state_cache_prefill: Prefill | None = None
+    """The frozen lower layers computed once before the first step (models that cache them)."""
+    best: EvalPoint | None = None
+    last: EvalPoint | None = None
+    steps: int
+    epochs_completed: int
+    wall_s: float
+    best_mean_auc: float
+
+    @field_validator("state_cache_prefill", mode="before")
+    @classmethod
+    def _no_prefill(cls, v: Any) -> Any:
+        return v or None  # summary.json files written before this model said {} for "none"
+
+
 def roc_aucs(scores: Any) -> dict[str, float | None]:
     """Text ROC AUC (text-positive vs text-negative), gold text ROC AUC (the anchor, i.e. the gold triple in
     schema form, vs the negatives: what the filter meets) and anchor ROC AUC (anchor-positive vs
@@ -223,7 +264,7 @@ def _distributed() -> tuple[int, int, int]:
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
     """Train a verifier; returns the final summary (best metrics, steps, timing).
 
     Under ``torchrun --nproc_per_node N`` (DDP) every rank takes its share of each batch (the effective batch
@@ -253,13 +294,13 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
     model = model if model is not None else build_model(cfg)
     model.to(device).train()
     core = model  # the unwrapped model: evaluation, checkpoints
-    prefill: dict[str, Any] = {}
+    prefill: Prefill | None = None
     if cfg.prefill_state_cache and isinstance(core, CachesLowerStates):
         t_fill = time.perf_counter()
         n_fill = core.prefill_states(train_groups + val_groups, progress=cfg.progress and rank == 0)
         if n_fill:
-            prefill = {"sequences": n_fill, "wall_s": round(time.perf_counter() - t_fill, 1)}
-            log.info("state cache: %d sequences in %.0f s", n_fill, prefill["wall_s"])
+            prefill = Prefill(sequences=n_fill, wall_s=round(time.perf_counter() - t_fill, 1))
+            log.info("state cache: %d sequences in %.0f s", n_fill, prefill.wall_s)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -298,13 +339,7 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
     bar = tqdm(
         total=total_steps, initial=state["step"], desc=f"train {cfg.head}", disable=not cfg.progress, dynamic_ncols=True
     )
-    summary: dict[str, Any] = {
-        "groups": gstats.model_dump(),
-        "train_groups": len(train_groups),
-        "val_groups": len(val_groups),
-        "device": str(device),
-        "state_cache_prefill": prefill,
-    }
+    evals: dict[str, EvalPoint] = {}  # "best" and "last"
 
     def evaluate() -> dict[str, Any]:
         core.eval()
@@ -352,10 +387,10 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
         if score > state["best"]:
             state["best"], state["bad_evals"] = score, 0
             core.save_pretrained(out / "best")
-            summary["best"] = metrics
+            evals["best"] = EvalPoint.model_validate(metrics)
         else:
             state["bad_evals"] += 1
-        summary["last"] = metrics
+        evals["last"] = EvalPoint.model_validate(metrics)
         bar.set_postfix(auc=f"{score:.3f}", best=f"{state['best']:.3f}", refresh=False)
         save_last()
         return cfg.patience is not None and state["bad_evals"] >= cfg.patience
@@ -398,16 +433,20 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> dict[str, Any]:
     if state.get("last_eval_step") != state["step"]:
         eval_and_checkpoint()
     bar.close()
-    summary.update(
-        {
-            "steps": state["step"],
-            "epochs_completed": state["epoch"],
-            "wall_s": round(time.perf_counter() - t0, 1),
-            "best_mean_auc": state["best"],
-        }
+    summary = TrainSummary(
+        groups=gstats,
+        train_groups=len(train_groups),
+        val_groups=len(val_groups),
+        device=str(device),
+        state_cache_prefill=prefill,
+        **evals,
+        steps=state["step"],
+        epochs_completed=state["epoch"],
+        wall_s=round(time.perf_counter() - t0, 1),
+        best_mean_auc=state["best"],
     )
     if rank == 0:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        (out / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
     if world > 1:
         import torch.distributed as dist
 

@@ -86,17 +86,17 @@ def test_late_fusion_trains_through_the_trainer_and_reloads(tiny_encoder, tmp_pa
         bf16=False,
     )
     summary = train(c)
-    best = summary["best"]
-    assert best["text_auc"] > 0.95 and best["gold_text_auc"] > 0.95 and best["anchor_auc"] is not None, summary
-    assert summary["state_cache_prefill"]["sequences"] > 0  # lower-layer states computed once, before step 1
+    best = summary.best
+    assert best.text_auc > 0.95 and best.gold_text_auc > 0.95 and best.anchor_auc is not None, summary
+    assert summary.state_cache_prefill.sequences > 0  # lower-layer states computed once, before step 1
     model = load_verifier(tmp_path / "run" / "best")
     assert isinstance(model, LateFusionVerifier) and model.n_lower == 1
 
 
 def test_smoke_training_separates_and_writes_checkpoints(tiny_encoder, tmp_path):
     summary = train(cfg(tiny_encoder, tmp_path, lr=3e-3, max_steps=150, eval_every=50))
-    best = summary["best"]
-    assert best["text_auc"] > 0.9 and best["anchor_auc"] > 0.9, summary
+    best = summary.best
+    assert best.text_auc > 0.9 and best.anchor_auc > 0.9, summary
     run = tmp_path / "run"
     for sub in ("best", "last"):
         for f in ("config.json", "model.safetensors", "encoder/config.json", "encoder/tokenizer.json"):
@@ -111,7 +111,7 @@ def test_bce_baseline_trains_on_the_same_groups(tiny_encoder, tmp_path):
     # with negatives marked by their relation it must learn at once.
     groups = separable_groups(tmp_path / "easy.jsonl", neg_relation="陌生")
     summary = train(cfg(tiny_encoder, tmp_path, head="bce", candidates=str(groups), lr=1e-3, max_steps=40))
-    assert summary["best"]["text_auc"] > 0.95 and summary["best"]["anchor_auc"] is None
+    assert summary.best.text_auc > 0.95 and summary.best.anchor_auc is None
 
 
 def test_frozen_bce_head_is_fitted_as_logistic_regression_and_scores_like_it(tiny_encoder, tmp_path):
@@ -150,7 +150,7 @@ def test_frozen_encoder_trains_heads_from_cached_states(tiny_encoder, tmp_path):
     model = build_model(c)
     enc_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     summary = train(c, model=model)
-    assert summary["best"]["text_auc"] > 0.85, summary  # the heads alone learn the separable task
+    assert summary.best.text_auc > 0.85, summary  # the heads alone learn the separable task
     assert model.encoder.cache_hits > model.encoder.cache_misses > 0  # each sequence encoded once
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in enc_before.items())
 
@@ -176,7 +176,7 @@ def test_resume_continues_exactly(tiny_encoder, tmp_path, monkeypatch):
     monkeypatch.setattr(TripleVerifier, "group_loss", real)
     resumed = train(cfg(tiny_encoder, tmp_path / "b", max_steps=6, eval_every=3, dropout=0.2, resume=True))
     got = load_file(str(tmp_path / "b" / "run" / "last" / "model.safetensors"))
-    assert resumed["steps"] == straight["steps"] == 6
+    assert resumed.steps == straight.steps == 6
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
 
