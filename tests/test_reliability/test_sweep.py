@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from verifier.io import write_jsonl
 from verifier.schema import Candidate, GoldRecord, Provenance, Triple
@@ -79,20 +78,6 @@ def assert_contract(r: subprocess.CompletedProcess, where: str, field: str | Non
     assert not lines[0].rstrip().split(": ")[-1].isdigit(), lines[0]  # never a bare errno
     if field is not None:
         assert f": {field}" in lines[0] or f".{field}" in lines[0], lines[0]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tiny_encoder, tmp_path_factory) -> Path:
-    from verifier.model.encoder import TextEncoder
-    from verifier.model.fusion import FusionConfig, LateFusionVerifier
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("sweep") / "model"
-    enc = TextEncoder.from_name(str(tiny_encoder))
-    LateFusionVerifier(
-        FusionConfig(encoder=str(tiny_encoder), projection_dim=16, fusion_layers=1), enc
-    ).save_pretrained(d)
-    return d
 
 
 def commands(kind: str, bad: Path, good_gold: Path, model: Path, work: Path) -> list[str]:
