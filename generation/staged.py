@@ -72,26 +72,9 @@ class StagedGenerator:
             return None
         return result.value
 
-    def _row(self, doc: Document, t: Triple | LLMTriple, role: Role, group: str) -> Candidate:
-        e = self.lexicon.relations.get(t.relation)
-        triple = Triple(
-            head=t.head,
-            relation=t.relation,
-            tail=t.tail,
-            head_type=e.subject_type if e else None,
-            tail_type=e.value_type if e else None,
-        )
-        return Candidate(
-            doc_id=doc.doc_id,
-            text=doc.text,
-            lang=doc.lang,
-            triple=triple,
-            role=role,
-            group_id=group,
-            corruption="llm_negative" if role == "negative" else None,
-            label=0 if role == "negative" else 1,
-            provenance=self.provenance,
-        )
+    def _row(self, doc: Document, t: LLMTriple, role: Role, group: str) -> Candidate:
+        row = self.extractor.row(doc, t, [], role, group)
+        return row.model_copy(update={"provenance": self.provenance, "label": 0 if role == "negative" else 1})
 
     async def generate(self, doc: Document) -> list[Candidate]:
         rows = await self.extractor.generate(doc)
@@ -104,7 +87,8 @@ class StagedGenerator:
                 continue
             positive, negatives = expansion
             gid = f"{doc.doc_id}#g{i}"
-            out.append(self._row(doc, anchor, "anchor", gid))
+            a = LLMTriple(head=anchor.head, relation=anchor.relation, tail=anchor.tail)
+            out.append(self._row(doc, a, "anchor", gid))
             out.append(self._row(doc, positive, "positive", gid))
             out += [self._row(doc, t, "negative", gid) for t in negatives]
             groups += 1

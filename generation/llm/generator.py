@@ -70,7 +70,8 @@ class LLMGenerator:
             tail_type=e.value_type if e else None,
         )
 
-    def _row(self, doc: Document, t: LLMTriple, flags: list[str], role: Role, group: str | None) -> Candidate:
+    def row(self, doc: Document, t: LLMTriple, flags: list[str], role: Role, group: str | None) -> Candidate:
+        """One answer triple as a Candidate row of ``doc`` (schema types filled in from the lexicon)."""
         return Candidate(
             doc_id=doc.doc_id,
             text=doc.text,
@@ -95,7 +96,7 @@ class LLMGenerator:
             rows: list[Candidate] = []
             for role_key, role in (("anchors", "anchor"), ("positives", "positive"), ("negatives", "negative")):
                 for i, (t, flags) in enumerate(result.value[role_key]):
-                    rows.append(self._row(doc, t, flags, role, f"{doc.doc_id}#g{i}"))
+                    rows.append(self.row(doc, t, flags, role, f"{doc.doc_id}#g{i}"))
             return rows
         result = await self.client.structured(
             self.messages(doc),
@@ -104,7 +105,7 @@ class LLMGenerator:
             self.reask,
             self.schema,
         )
-        return [self._row(doc, t, flags, "candidate", None) for t, flags in result.value]
+        return [self.row(doc, t, flags, "candidate", None) for t, flags in result.value]
 
     def stats(self) -> dict[str, object]:
         return self.client.usage.model_dump()

@@ -58,18 +58,7 @@ def test_item2_an_answer_that_failed_validation_is_asked_again_by_the_next_run(t
 def filter_inputs(tmp_path, tiny_model) -> tuple[Path, list[str]]:
     cands = tmp_path / "cands.jsonl"
     write_jsonl(cands, [GOOD_CAND])
-    return cands, [
-        "filter",
-        str(cands),
-        "--model",
-        str(tiny_model),
-        "--gate",
-        "paper",
-        "--tau1",
-        "0.5",
-        "--tau2",
-        "0.5",
-    ]
+    return cands, ["filter", str(cands), "--model", str(tiny_model), *"--gate paper --tau1 0.5 --tau2 0.5".split()]
 
 
 def test_item3_outputs_that_would_overwrite_the_input_or_each_other_are_refused(tmp_path, filter_inputs):
