@@ -180,6 +180,20 @@ def test_resume_continues_exactly(tiny_encoder, tmp_path, monkeypatch):
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
 
+def test_a_finished_run_resumed_with_more_epochs_trains_the_extra_epoch_with_a_restarted_schedule(
+    tiny_encoder, tmp_path
+):
+    """What docs/results.md section 0's second epoch did: ``--epochs 2 --resume`` on a finished one-epoch run."""
+    small = dict(batch_size=32, eval_every=100)
+    one = train(cfg(tiny_encoder, tmp_path, epochs=1, **small))
+    state = torch.load(tmp_path / "run" / "last" / "training_state.pt", weights_only=True)
+    assert state["scheduler"]["_last_lr"][-1] == pytest.approx(0.0, abs=1e-12)  # one epoch: decayed to 0
+    two = train(cfg(tiny_encoder, tmp_path, epochs=2, resume=True, **small))
+    assert two.steps == 2 * one.steps and two.epochs_completed == 2
+    state = torch.load(tmp_path / "run" / "last" / "training_state.pt", weights_only=True)
+    assert state["scheduler"]["last_epoch"] == two.steps
+
+
 def tiny_train_args(groups: Path, encoder: Path, out: Path) -> list[str]:
     """`verifier train` flags for a 4-step run of the tiny model."""
     return [
