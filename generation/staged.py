@@ -13,6 +13,8 @@ off) is skipped and counted; the document keeps its other groups.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import Any
 
 from generation.hybrid import anchors_of
@@ -21,6 +23,11 @@ from generation.llm.prompts import defuse, load_prompt
 from generation.llm.structured import LLMTriple, answer_schema, parse_payload, validate_expansion
 from verifier.lexicon import Lexicon
 from verifier.schema import Candidate, Document, Role, Triple
+
+
+def failure_kind(message: str) -> str:
+    """A failed expansion's error without its quoted values (the triples differ, the kinds of error repeat)."""
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "…", message.split("\n")[0])[:160]
 
 
 class StagedGenerator:
@@ -45,7 +52,7 @@ class StagedGenerator:
             update={"generator": self.generator_id, "prompt_id": f"{p.prompt_id}+{self.prompt.prompt_id}"}
         )
         self._counts = {"documents": 0, "documents_with_a_group": 0, "extracted": 0, "anchors": 0, "groups": 0}
-        self._failed_expansions = 0
+        self._failed_expansions: Counter[str] = Counter()
 
     def messages(self, doc: Document, anchor: Triple) -> list[dict[str, str]]:
         return self.prompt.render(
@@ -67,8 +74,8 @@ class StagedGenerator:
                 self.reask,
                 self.schema,
             )
-        except LLMCallError:
-            self._failed_expansions += 1
+        except LLMCallError as e:
+            self._failed_expansions[failure_kind(str(e))] += 1
             return None
         return result.value
 
@@ -107,7 +114,8 @@ class StagedGenerator:
             **self.extractor.stats(),
             **c,
             "group_yield": c["documents_with_a_group"] / c["documents"] if c["documents"] else None,
-            "failed_expansions": self._failed_expansions,
+            "failed_expansions": sum(self._failed_expansions.values()),
+            "failed_expansion_reasons": dict(self._failed_expansions.most_common()),
         }
 
 

@@ -86,6 +86,8 @@ def test_a_failed_expansion_skips_its_anchor_only_and_schema_mode_sends_the_expa
     assert set(schema["properties"]) == {"positive", "negatives"} and schema["properties"]["negatives"]["maxItems"] == 3
     stats = summary.generator_stats
     assert stats["failed_expansions"] == 1 and stats["groups"] == 3 and summary.documents_done == 4
+    (reason,) = stats["failed_expansion_reasons"]
+    assert "does not occur in the text" in reason and "不存在的实体" not in reason  # the kind, not the value
     rows = list(read_jsonl(tmp_path / "f" / "rows.jsonl", Candidate))
     assert not any(r.text.startswith(first_text[:6]) for r in rows)
 
