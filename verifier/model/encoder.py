@@ -129,21 +129,30 @@ class TextEncoder(nn.Module):
         """(B, L) bool -> (B, 1, 1, L) additive mask (0 for real keys, the dtype's minimum for padding)."""
         return (~mask)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
 
+    def _lookup(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor, cache: dict[bytes, torch.Tensor], tag: bytes = b""
+    ) -> tuple[list[int], list[bytes], dict[bytes, int]]:
+        """Each row's real length and cache key (its real token ids), and the missing keys -> their first row;
+        counts hits and misses. ``ids``: (B, L) on the host (one device->host copy per batch)."""
+        lengths = attention_mask.sum(-1).tolist()  # right padding: the real tokens come first
+        arr = ids.numpy()
+        keys = [tag + arr[i, :n].tobytes() for i, n in enumerate(lengths)]
+        todo: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            if k not in cache:
+                todo.setdefault(k, i)
+        self.cache_misses += len(todo)
+        self.cache_hits += len(keys) - len(todo)
+        return lengths, keys, todo
+
     @torch.no_grad()
     def lower_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) ids and mask -> states after the frozen lower layers (B, L, H) float32 and mask (B, L) bool, on
         the encoder's device; each distinct sequence is computed once (eval mode) and cached."""
         assert self._lower is not None, "enable_lower_cache first"
         device = next(self.model.parameters()).device
-        lengths = attention_mask.sum(-1).tolist()  # right padding: the real tokens come first
         ids = input_ids.cpu()
-        keys = [ids[i, :n].numpy().tobytes() for i, n in enumerate(lengths)]
-        todo: dict[bytes, int] = {}  # missing sequence -> its first row
-        for i, k in enumerate(keys):
-            if k not in self._lower:
-                todo.setdefault(k, i)
-        self.cache_misses += len(todo)
-        self.cache_hits += len(keys) - len(todo)
+        lengths, keys, todo = self._lookup(ids, attention_mask, self._lower)
         if todo:
             rows = torch.tensor(list(todo.values()))
             width = max(lengths[i] for i in todo.values())
@@ -208,16 +217,8 @@ class TextEncoder(nn.Module):
     ) -> torch.Tensor:
         """Token states (B, L, H) or, with ``first_only``, first-token states (B, H), each sequence encoded once."""
         assert self._cache is not None
-        lengths = attention_mask.sum(-1).tolist()  # right padding: the real tokens come first
-        ids = input_ids.cpu().numpy()  # one device->host copy per batch
         tag = b"first:" if first_only else b""  # the two kinds of entry never share a key
-        keys = [tag + ids[i, :n].tobytes() for i, n in enumerate(lengths)]
-        todo: dict[bytes, int] = {}  # missing sequence -> its first row
-        for i, k in enumerate(keys):
-            if k not in self._cache:
-                todo.setdefault(k, i)
-        self.cache_misses += len(todo)
-        self.cache_hits += len(keys) - len(todo)
+        lengths, keys, todo = self._lookup(input_ids.cpu(), attention_mask, self._cache, tag)
         if todo:
             rows = torch.tensor(list(todo.values()), device=input_ids.device)
             width = max(lengths[i] for i in todo.values())
