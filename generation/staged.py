@@ -22,7 +22,7 @@ from generation.llm.client import LLMCallError
 from generation.llm.prompts import defuse, load_prompt
 from generation.llm.structured import LLMTriple, answer_schema, parse_payload, validate_expansion
 from verifier.lexicon import Lexicon
-from verifier.schema import Candidate, Document, Role, Triple
+from verifier.schema import Candidate, Document, Role
 
 
 def failure_kind(message: str) -> str:
@@ -54,7 +54,7 @@ class StagedGenerator:
         self._counts = {"documents": 0, "documents_with_a_group": 0, "extracted": 0, "anchors": 0, "groups": 0}
         self._failed_expansions: Counter[str] = Counter()
 
-    def messages(self, doc: Document, anchor: Triple) -> list[dict[str, str]]:
+    def messages(self, doc: Document, anchor: LLMTriple) -> list[dict[str, str]]:
         return self.prompt.render(
             text=defuse(doc.text),
             head=defuse(anchor.head),
@@ -63,14 +63,13 @@ class StagedGenerator:
             n=str(self.n_negatives),
         )
 
-    async def expand(self, doc: Document, anchor: Triple) -> tuple[LLMTriple, list[LLMTriple]] | None:
+    async def expand(self, doc: Document, anchor: LLMTriple) -> tuple[LLMTriple, list[LLMTriple]] | None:
         """The anchor's positive and negatives; None when the model gave no valid answer."""
-        a = LLMTriple(head=anchor.head, relation=anchor.relation, tail=anchor.tail)
         try:
             result = await self.client.structured(
                 self.messages(doc, anchor),
                 self.prompt,
-                lambda raw: validate_expansion(parse_payload(raw), doc.text, a, self.n_negatives),
+                lambda raw: validate_expansion(parse_payload(raw), doc.text, anchor, self.n_negatives),
                 self.reask,
                 self.schema,
             )
@@ -85,7 +84,8 @@ class StagedGenerator:
 
     async def generate(self, doc: Document) -> list[Candidate]:
         rows = await self.extractor.generate(doc)
-        anchors = anchors_of(rows, doc, self.lexicon)
+        found = anchors_of(rows, doc, self.lexicon)
+        anchors = [LLMTriple(head=t.head, relation=t.relation, tail=t.tail) for t in found]
         out: list[Candidate] = []
         groups = 0
         for i, anchor in enumerate(anchors):  # one at a time: the anchors of a text share the server's prefix
@@ -94,8 +94,7 @@ class StagedGenerator:
                 continue
             positive, negatives = expansion
             gid = f"{doc.doc_id}#g{i}"
-            a = LLMTriple(head=anchor.head, relation=anchor.relation, tail=anchor.tail)
-            out.append(self._row(doc, a, "anchor", gid))
+            out.append(self._row(doc, anchor, "anchor", gid))
             out.append(self._row(doc, positive, "positive", gid))
             out += [self._row(doc, t, "negative", gid) for t in negatives]
             groups += 1

@@ -301,9 +301,7 @@ def validate_expansion(
     except ValidationError as e:
         raise ContentError(_describe(e)) from None
     pos = ans.positive
-    for name, ent in (("head", pos.head), ("tail", pos.tail)):
-        if ent not in text:
-            raise ContentError(f"positive: {name} {ent!r} does not occur in the text; copy entities verbatim")
+    _check_triple(pos, text, None, ValidationPolicy(allowed_relations=[]), "positive", True)  # entities: re-ask
     key = (anchor.head, anchor.relation, anchor.tail)
     if (pos.head, pos.relation, pos.tail) == key:
         raise ContentError("positive: it repeats the anchor; restate it with a synonym or the inverse relation")
