@@ -185,6 +185,18 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def label_rows(rows: list[Any], gold: dict[str, Any], label_mode: str, lexicon: str | None) -> list[Any]:
+    """``rows`` labelled against ``gold`` (doc_id -> GoldRecord) by eval's ``label_mode`` matching (a row's own
+    label is replaced)."""
+    from verifier.align import default_relation_classes
+    from verifier.metrics import label_candidates
+
+    lang = rows[0].lang if rows else "zh"
+    rows = [r.model_copy(update={"label": None}) for r in rows]
+    labels = label_candidates(rows, gold, label_mode, default_relation_classes(lexicon, lang))
+    return [r.model_copy(update={"label": y}) for r, y in zip(rows, labels, strict=True)]
+
+
 def repaired_labelled_rows(
     rows: list[Any], gold: dict[str, Any] | None, label_mode: str, lexicon: str | None
 ) -> tuple[list[Any], list[Any]]:
@@ -194,13 +206,41 @@ def repaired_labelled_rows(
 
     rows, originals = repair_rows(rows, default_lexicons(lexicon))
     if gold is not None:
-        from verifier.align import default_relation_classes
-        from verifier.metrics import label_candidates
-
-        lang = rows[0].lang if rows else "zh"
-        labels = label_candidates(rows, gold, label_mode, default_relation_classes(lexicon, lang))
-        rows = [r.model_copy(update={"label": y}) for r, y in zip(rows, labels, strict=True)]
+        rows = label_rows(rows, gold, label_mode, lexicon)
     return rows, originals
+
+
+def oriented_labelled_rows(
+    model: Any,
+    rows: list[Any],
+    originals: list[Any],
+    s_st: Any,
+    margin: float,
+    gold: dict[str, Any],
+    label_mode: str,
+    lexicon: str | None,
+) -> tuple[list[Any], list[Any], Any]:
+    """The repaired rows as the filter then sees them with ``--orient``: turned around where the verifier prefers
+    the reverse, duplicates dropped (the filter rejects them), labelled again against ``gold``; with their
+    originals and S_st."""
+    import numpy as np
+
+    from verifier.filter import ScoredChunk, Scorer, default_lexicons, duplicate_rows, orient_chunk
+
+    n = len(rows)
+    sc = ScoredChunk(list(rows), list(originals), np.asarray(s_st, dtype=float).copy(), np.full(n, np.nan), [None] * n)
+    orient_chunk(Scorer(model, "", evidence=False), sc, margin, default_lexicons(lexicon))
+    keep = ~duplicate_rows(sc.rows, sc.s_st)
+    rows = label_rows([r for r, k in zip(sc.rows, keep, strict=True) if k], gold, label_mode, lexicon)
+    right = sum(int(r.label or 0) for r in rows)
+    if right in (0, len(rows)):
+        from verifier.config import ConfigError
+
+        raise ConfigError(
+            f"{right} of {len(rows)} candidates are right after turning them around (margin {margin:g}); calibration "
+            "needs right and wrong ones: rerun with --no-orient or a larger --orient-margin (nothing was written)"
+        )
+    return rows, [o for o, k in zip(sc.originals, keep, strict=True) if k], sc.s_st[keep]
 
 
 def fit_model_decision(
@@ -214,9 +254,12 @@ def fit_model_decision(
     min_relation_rows: int | None = None,
     s_st: Any = None,
     gold: dict[str, Any] | None = None,
+    orient_margin: float | None = None,
 ) -> Any:
     """Score labelled rows, build their grounding features and fit ``decision.json``'s model (not saved). With
-    ``gold``, tau's recall counts every gold triple of the rows' documents, as ``verifier eval`` does."""
+    ``gold``, tau's recall counts every gold triple of the rows' documents, as ``verifier eval`` does, and with
+    ``orient_margin`` too, the rows are first turned around as ``verifier filter --orient`` does
+    (:func:`oriented_labelled_rows`) and the decision records the margin."""
     import numpy as np
 
     from eval.calibrate import fit_decision
@@ -225,14 +268,30 @@ def fit_model_decision(
 
     if s_st is None:
         s_st, _ = score_rows(model, rows, lexicon=lexicon)
+    if orient_margin is not None and gold is not None:
+        rows, originals, s_st = oriented_labelled_rows(
+            model, rows, originals, s_st, orient_margin, gold, label_mode, lexicon
+        )
+    else:
+        orient_margin = None
     x = decision_features(rows, s_st, originals, default_lexicons(lexicon), model)
     labels = np.asarray([r.label for r in rows])
     positives, by_relation = gold_positives(rows, gold) if gold is not None else (None, None)
-    return fit_decision(
+    dec = fit_decision(
         x, labels, objective, label_mode, source, relations=[r.triple.relation for r in rows],
         min_relation_rows=min_relation_rows, positives=positives, relation_positives=by_relation,
         groups=[r.doc_id for r in rows],
     )  # fmt: skip
+    return dec.model_copy(update={"orient_margin": orient_margin})
+
+
+def calibration_margin(args: argparse.Namespace) -> float | None:
+    """``verifier calibrate``'s orientation margin: None with --no-orient, else --orient-margin or the default."""
+    from verifier.orient import DEFAULT_MARGIN
+
+    if not args.orient:
+        return None
+    return DEFAULT_MARGIN if args.orient_margin is None else args.orient_margin
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -268,13 +327,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.decision:
         dec = fit_model_decision(
             model, rows, originals, args.lexicon, args.objective, args.label_mode, args.val,
-            args.min_relation_rows, s_st, gold,
+            args.min_relation_rows, s_st, gold, calibration_margin(args),
         )  # fmt: skip
         path = dec.save(args.model)
         thr = dec.thresholds
         coef = ", ".join(f"{f} {c:+.2f}" for f, c in zip(dec.features, dec.coef, strict=True))
+        turned = f"; turned around with margin {dec.orient_margin:g}" if dec.orient_margin is not None else ""
         print(
-            f"p_correct >= {thr.tau1:.4f} ({len(thr.per_relation)} relations with their own tau1, tau2 off): "
+            f"p_correct >= {thr.tau1:.4f} ({len(thr.per_relation)} relations with their own tau1, tau2 off){turned}: "
             f"P={thr.precision:.4f} R={thr.recall:.4f} F1={thr.f1:.4f} on {thr.n} candidates, base rate "
             f"{dec.base_rate:.3f}; C {dec.c:g}; coefficients {coef} -> {path}"
         )
@@ -498,6 +558,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a relation with at least this many calibration candidates (right and wrong ones) gets its own tau1; "
         "0 = one global tau1 (default: 30)",
     )
+    c.add_argument(
+        "--orient",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --decision and --gold: turn the candidates around where the verifier prefers the reversed "
+        "triple, as `verifier filter` then does, and record it in decision.json (default: on)",
+    )
+    c.add_argument("--orient-margin", type=float, default=None, help="S_st the reversed triple must win by")
     c.add_argument("--view-source", default="auto", choices=["auto", "group", "lexicon"])
     c.add_argument("--lexicon", help="dataset whose lexicon builds views")
     c.add_argument("--device")

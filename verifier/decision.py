@@ -177,6 +177,9 @@ class DecisionModel(_FileBesideModel):
     fitted_at: str
     source: str | None = None
     """The labelled candidates it was fitted on."""
+    orient_margin: float | None = None
+    """Fitted on candidates turned around by the verifier with this margin (``verifier.orient``); the filter does
+    the same by default. None: fitted on the extractor's directions."""
     c: float | None = None
     """Inverse L2 strength of the logistic regression (chosen by cross-validated log-loss when fitted with enough
     candidates; None in files written before it was recorded)."""

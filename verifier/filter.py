@@ -33,7 +33,8 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -85,6 +86,13 @@ class FilterConfig(StageConfig):
     repair: bool = True
     """Canonicalise extracted triples (role ``candidate``) before scoring: relation synonyms and inverses onto the
     schema, entities onto the text's spelling (verifier.repair); the row keeps ``original`` and ``repairs``."""
+    orient: bool | None = None
+    """Score both directions of each extracted triple and keep the better one (``verifier.orient``). None: as the
+    ``decision.json`` beside the model was fitted (its ``orient_margin``); off for the paper gate."""
+    orient_margin: float | None = Field(None, ge=0)
+    """S_st by which the reversed triple must win; default: the decision's, else ``verifier.orient.DEFAULT_MARGIN``."""
+    dedupe: bool = True
+    """Reject (``duplicate``) an extracted row when a better-scored row of its document is the same triple."""
     rules: list[Rule] = Field(default_factory=list)
     """Also reject rows whose relation is outside the lexicon (schema) or whose head or tail is not in the
     text verbatim (mentions)."""
@@ -257,6 +265,95 @@ class Scorer:
         return s_st, s_tt, evid
 
 
+@dataclass
+class ScoredChunk:
+    """Rows of a chunk as scored: the (repaired, perhaps turned-around) rows, what repair replaced, S_st, S_tt (NaN:
+    no view) and evidence, index-aligned."""
+
+    rows: list[Candidate]
+    originals: list[tuple[Triple | None, list[str]]]
+    s_st: np.ndarray  # (N,)
+    s_tt: np.ndarray  # (N,)
+    evidence: list[Evidence]
+
+
+def score_chunk(
+    scorer: Scorer,
+    rows: list[Candidate],
+    views: list[Triple | None],
+    originals: list[tuple[Triple | None, list[str]]],
+    batch_size: int,
+    on_batch: Callable[[int], object] | None = None,
+) -> ScoredChunk:
+    """Score ``rows`` in batches of ``batch_size`` (``on_batch(n)`` after each: a progress bar)."""
+    s1, s2, ev = [], [], []
+    for i in range(0, len(rows), batch_size):
+        a, b, e = scorer.score(rows[i : i + batch_size], views[i : i + batch_size])
+        s1.append(np.asarray(a, dtype=float))
+        s2.append(np.asarray(b, dtype=float))
+        ev += e
+        if on_batch is not None:
+            on_batch(len(e))
+    empty = np.zeros(0)
+    return ScoredChunk(
+        list(rows),
+        list(originals),
+        np.concatenate(s1) if s1 else empty,
+        np.concatenate(s2) if s2 else empty,
+        ev,
+    )
+
+
+def orient_chunk(
+    scorer: Scorer,
+    sc: ScoredChunk,
+    margin: float,
+    lexicons: dict[str, Lexicon | None],
+    view_source: ViewSource = "auto",
+    batch_size: int = 64,
+) -> int:
+    """Score the reversed triple of every extracted (role ``candidate``) row and, where ``verifier.orient.choose``
+    prefers it, put it in the row's place in ``sc`` (``original`` keeps the extractor's triple, ``repairs`` gains
+    ``direction:verifier``). Returns how many rows were turned around."""
+    from verifier import orient
+
+    idx = [i for i, r in enumerate(sc.rows) if r.role == "candidate"]
+    if not idx:
+        return 0
+    rev = [sc.rows[i].model_copy(update={"triple": orient.reverse(sc.rows[i].triple)}) for i in idx]
+    other = score_chunk(scorer, rev, choose_views(rev, view_source, lexicons), [(None, [])] * len(rev), batch_size)
+    flip = orient.choose(sc.s_st[idx], other.s_st, margin)  # (len(idx),)
+    for j in np.flatnonzero(flip).tolist():
+        i = idx[j]
+        orig, fixes = sc.originals[i]
+        sc.originals[i] = (orig or sc.rows[i].triple, [*fixes, orient.CHANGE])
+        sc.rows[i] = rev[j].model_copy(update={"label": None})
+        sc.s_st[i], sc.s_tt[i], sc.evidence[i] = other.s_st[j], other.s_tt[j], other.evidence[j]
+    return int(flip.sum())
+
+
+def duplicate_rows(rows: list[Candidate], score: np.ndarray) -> np.ndarray:
+    """(N,) bool: extracted rows of which a better-scored row of the same document is the same triple."""
+    from verifier import orient
+
+    keys = [
+        (r.doc_id, r.triple.head, r.triple.relation, r.triple.tail) if r.role == "candidate" else None for r in rows
+    ]
+    return orient.duplicates(keys, score)
+
+
+def orient_margin(cfg: FilterConfig, decision: DecisionModel | None) -> float | None:
+    """The orientation margin this run uses, None when it does not turn triples around: ``--orient`` / ``--no-orient``
+    when given, else as ``decision.json`` was fitted (off for the paper gate)."""
+    from verifier.orient import DEFAULT_MARGIN
+
+    fitted = decision.orient_margin if decision is not None else None
+    on = cfg.orient if cfg.orient is not None else fitted is not None
+    if not on:
+        return None
+    return next(m for m in (cfg.orient_margin, fitted, DEFAULT_MARGIN) if m is not None)
+
+
 def load_for_inference(model_dir: str, device: str | None = None) -> Any:
     import torch
 
@@ -302,6 +399,8 @@ class FilterSummary(BaseModel):
     """Relations with their own calibrated tau1."""
     rows: int
     kept: int
+    turned_around: int = 0
+    """Extracted rows whose reversed triple scored better and replaced them (``--orient``)."""
     rejected: dict[str, int]
     """Rejected rows by reason."""
     wall_s: float
@@ -326,6 +425,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
     lexicons = default_lexicons(cfg.lexicon)
     indexes = relation_indexes(lexicons) if cfg.repair else {}
     schema = schema_of(lexicons) if decision is not None else None  # once per run, not per batch
+    margin = orient_margin(cfg, decision)
     counts: Counter[str] = Counter()
     t0 = time.perf_counter()
     rej_ctx = atomic_writer(cfg.rejected) if cfg.rejected else None
@@ -338,43 +438,45 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
                 if cfg.repair:
                     chunk, originals = repair_rows(chunk, lexicons, indexes)
                 views = choose_views(chunk, cfg.view_source, lexicons)
-                for i in range(0, len(chunk), cfg.batch_size):
-                    rows, vs = chunk[i : i + cfg.batch_size], views[i : i + cfg.batch_size]
-                    s_st, s_tt, evid = scorer.score(rows, vs)
-                    origs = originals[i : i + cfg.batch_size]
-                    p_ok, why_p = [None] * len(rows), [[] for _ in rows]
-                    gate_score = s_st
-                    if decision is not None:
-                        x = decision_features(rows, s_st, origs, lexicons, model, schema)
-                        gate_score = decision.p_correct(x)
-                        p_ok, why_p = gate_score.tolist(), decision.explain(x)
-                    keep, reasons = thresholds.gate(gate_score, s_tt, [r.triple.relation for r in rows])
-                    if cfg.rules:
-                        broken = [rule_reason(r, cfg.rules, lexicons.get(r.lang)) for r in rows]
-                        reasons = [b or why for b, why in zip(broken, reasons, strict=True)]
-                        keep = keep & np.asarray([b is None for b in broken])
-                    for r, a, b, k, why, ev, (orig, fixes), p, ex in zip(
-                        rows, s_st, s_tt, keep, reasons, evid, origs, p_ok, why_p, strict=True
-                    ):
-                        sc = ScoredCandidate(
-                            **r.model_dump(),
-                            original=orig,
-                            repairs=fixes,
-                            p_correct=p,
-                            explanation=ex,
-                            s_st=float(a),
-                            s_tt=None if math.isnan(b) else float(b),
-                            decision="keep" if k else "reject",
-                            reason=why,
-                            evidence=ev,
-                            verifier=str(cfg.model),
-                        )
-                        counts["keep" if k else f"reject:{why}"] += 1
-                        if k:
-                            kept_fh.write(dumps(sc) + "\n")
-                        elif rej_fh is not None:
-                            rej_fh.write(dumps(sc) + "\n")
-                    bar.update(len(rows))
+                sc = score_chunk(scorer, chunk, views, originals, cfg.batch_size, bar.update)
+                if margin is not None:
+                    counts["flipped"] += orient_chunk(scorer, sc, margin, lexicons, cfg.view_source, cfg.batch_size)
+                p_ok, why_p = [None] * len(sc.rows), [[] for _ in sc.rows]
+                gate_score = sc.s_st
+                if decision is not None:
+                    x = decision_features(sc.rows, sc.s_st, sc.originals, lexicons, model, schema)
+                    gate_score = decision.p_correct(x)
+                    p_ok, why_p = gate_score.tolist(), decision.explain(x)
+                keep, reasons = thresholds.gate(gate_score, sc.s_tt, [r.triple.relation for r in sc.rows])
+                if cfg.dedupe:
+                    dup = duplicate_rows(sc.rows, gate_score)
+                    reasons = ["duplicate" if d else why for d, why in zip(dup, reasons, strict=True)]
+                    keep = keep & ~dup
+                if cfg.rules:
+                    broken = [rule_reason(r, cfg.rules, lexicons.get(r.lang)) for r in sc.rows]
+                    reasons = [b or why for b, why in zip(broken, reasons, strict=True)]
+                    keep = keep & np.asarray([b is None for b in broken])
+                for r, a, b, k, why, ev, (orig, fixes), p, ex in zip(
+                    sc.rows, sc.s_st, sc.s_tt, keep, reasons, sc.evidence, sc.originals, p_ok, why_p, strict=True
+                ):
+                    out = ScoredCandidate(
+                        **r.model_dump(),
+                        original=orig,
+                        repairs=fixes,
+                        p_correct=p,
+                        explanation=ex,
+                        s_st=float(a),
+                        s_tt=None if math.isnan(b) else float(b),
+                        decision="keep" if k else "reject",
+                        reason=why,
+                        evidence=ev,
+                        verifier=str(cfg.model),
+                    )
+                    counts["keep" if k else f"reject:{why}"] += 1
+                    if k:
+                        kept_fh.write(dumps(out) + "\n")
+                    elif rej_fh is not None:
+                        rej_fh.write(dumps(out) + "\n")
         except BaseException as e:
             bar.close()  # the error message then starts on its own line
             if rej_ctx:
@@ -383,6 +485,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
         if rej_ctx:
             rej_ctx.__exit__(None, None, None)
     bar.close()
+    flipped = counts.pop("flipped", 0)
     n = sum(counts.values())
     wall = time.perf_counter() - t0
     return FilterSummary(
@@ -394,6 +497,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
         per_relation_tau1=len(thresholds.per_relation),
         rows=n,
         kept=counts["keep"],
+        turned_around=flipped,
         rejected={k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("reject:")},
         wall_s=round(wall, 3),
         triples_per_s=round(n / wall, 1) if wall else None,
@@ -481,11 +585,8 @@ def score_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """S_st and S_tt for in-memory rows (calibration, probes)."""
     lexicons = default_lexicons(lexicon)
-    scorer = Scorer(model, "", evidence=False)
-    views = choose_views(rows, view_source, lexicons)
-    s1, s2 = [], []
-    for i in range(0, len(rows), batch_size):
-        a, b, _ = scorer.score(rows[i : i + batch_size], views[i : i + batch_size])
-        s1.append(a)
-        s2.append(b)
-    return (np.concatenate(s1) if s1 else np.zeros(0)), (np.concatenate(s2) if s2 else np.zeros(0))
+    sc = score_chunk(
+        Scorer(model, "", evidence=False), rows, choose_views(rows, view_source, lexicons), [(None, [])] * len(rows),
+        batch_size,
+    )  # fmt: skip
+    return sc.s_st, sc.s_tt

@@ -31,8 +31,9 @@ Corruption = Literal[
     "wrong_pairing",
 ]
 Decision = Literal["keep", "reject"]
-RejectReason = Literal["below_tau1", "below_tau2", "both", "out_of_schema", "mention_not_in_text"]
-"""Thresholds (``below_tau1``, ``below_tau2``, ``both``) or a ``verifier filter --rules`` check."""
+RejectReason = Literal["below_tau1", "below_tau2", "both", "out_of_schema", "mention_not_in_text", "duplicate"]
+"""Thresholds (``below_tau1``, ``below_tau2``, ``both``), a ``verifier filter --rules`` check, or ``duplicate``: a
+better-scored row of the same document is the same triple."""
 Span = tuple[int, int]
 
 
@@ -213,7 +214,8 @@ class ScoredCandidate(Candidate):
     original: Triple | None = None
     """The triple as the generator wrote it, when ``repair`` changed it (``triple`` is what was scored)."""
     repairs: list[str] = Field(default_factory=list)
-    """What repair changed: ``relation:synonym``, ``relation:inverse``, ``head:mention``, ``tail:mention``."""
+    """What repair changed: ``relation:synonym``, ``relation:inverse``, ``head:mention``, ``tail:mention``, and
+    ``direction:verifier`` when the verifier preferred the reversed triple (``verifier.orient``)."""
     p_correct: float | None = None
     """Calibrated probability that the triple is right (``decision.json`` beside the model); None without one."""
     explanation: list[str] = Field(default_factory=list)

@@ -118,12 +118,17 @@ def test_rules_reject_out_of_schema_relations_and_absent_mentions_from_the_cli(m
     assert all(-1 <= r.s_st <= 1 for r in rej)  # rule-rejected rows are still scored
     assert main([*args, "--rules", "schema"]) == 0  # schema only: the absent tail is kept
     assert len(list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))) == 2
-    assert main([*args[:-1], "--rules", "schema", "mentions"]) == 0  # with repair (the default)
+    assert main([*args[:-1], "--rules", "schema", "mentions", "--no-dedupe"]) == 0  # with repair (the default)
     kept = list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))
     assert [(r.triple.relation, r.original.relation if r.original else None, r.repairs) for r in kept] == [
         ("作者", None, []),
         ("作者", "写作者", ["relation:synonym"]),  # a lexicon synonym is mapped onto the schema, and kept
     ]
+    assert main([*args[:-1], "--rules", "schema", "mentions"]) == 0  # the mapped row is now a copy of the first
+    assert len(list(read_jsonl(tmp_path / "k.jsonl", ScoredCandidate))) == 1
+    assert [
+        (r.original.relation, r.reason) for r in read_jsonl(tmp_path / "r.jsonl", ScoredCandidate) if r.original
+    ] == [("写作者", "duplicate")]
     write_jsonl(inp, [rows[0].model_copy(update={"lang": "en"})])  # no English lexicon unless --lexicon names one
     with pytest.raises(ConfigError, match="no relation lexicon for 'en' rows"):
         run_filter(FilterConfig(input=str(inp), model=str(model_dir), out=str(tmp_path / "k2.jsonl"), rules=["schema"]))
@@ -133,7 +138,7 @@ def test_rules_reject_out_of_schema_relations_and_absent_mentions_from_the_cli(m
 def test_a_filter_output_can_be_filtered_again(model_dir, tmp_path):
     rows = [
         row("d1", "雨巷", "作者", "戴望舒"),
-        row("d1", "雨巷", "写作者", "戴望舒"),
+        row("d1", "戴望舒", "写作者", "雨巷"),
         row("d1", "雨巷", "主角", "徐志摩"),
     ]
     inp, kept = tmp_path / "in.jsonl", tmp_path / "k.jsonl"
