@@ -47,8 +47,8 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
     matching), as ``verifier calibrate --decision --label-mode soft`` fits it; None (with the reason printed)
     when those candidates are all right or all wrong."""
     from verifier.cli import fit_model_decision, repaired_labelled_rows
-    from verifier.orient import DEFAULT_MARGIN
     from verifier.io import read_jsonl
+    from verifier.orient import DEFAULT_MARGIN
     from verifier.schema import Candidate
 
     path = out / "llm" / "calib_candidates.jsonl"
@@ -59,7 +59,9 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
     if not rows or None in labels or len(set(labels)) < 2:
         print(f"  no calibrated decision: {len(rows)} calibration candidates, {sum(y or 0 for y in labels)} right")
         return None
-    dec = fit_model_decision(model, rows, originals, None, "f1", "soft", str(path), gold=gold, orient_margin=DEFAULT_MARGIN)
+    dec = fit_model_decision(
+        model, rows, originals, None, "f1", "soft", str(path), gold=gold, orient_margin=DEFAULT_MARGIN
+    )
     dec.save(model_dir)
     return dec
 
