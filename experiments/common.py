@@ -93,7 +93,7 @@ def prf_of(keep: np.ndarray, y: np.ndarray, n_gold: int) -> dict[str, float]:
 def calibration_features(model_dir: str, val: str, gold_path: str, label_mode: str) -> dict[str, Any]:
     """The calibration candidates as ``verifier calibrate --decision`` sees them: repaired, labelled against
     gold, scored by the model and turned into grounding features (``x``, ``y``, ``docs``, ``rows``, ``gold``)."""
-    from verifier.cli import repaired_labelled_rows
+    from verifier.calibration import repaired_labelled_rows
     from verifier.filter import decision_features, default_lexicons, load_for_inference, score_rows
     from verifier.io import read_jsonl
     from verifier.schema import Candidate, GoldRecord

@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.1, 0.2])
     a = ap.parse_args()
     from verifier.align import default_relation_classes
-    from verifier.cli import repaired_labelled_rows
+    from verifier.calibration import repaired_labelled_rows
     from verifier.filter import load_for_inference, score_rows
     from verifier.io import read_jsonl
     from verifier.metrics import label_candidates

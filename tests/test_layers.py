@@ -7,8 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("verifier", "generation", "eval")
 
-ENTRY = {"verifier.cli", "verifier.demo", "verifier.__main__"}
-"""Floor 3: parse flags, call stages."""
+ENTRY = {"verifier.cli", "verifier.demo", "verifier.calibration", "verifier.__main__"}
+"""Floor 3: parse flags, call stages (``calibration`` joins the verifier stage's scoring and eval's fitting)."""
 KERNEL_PREFIXES = (
     "verifier.schema",
     "verifier.config",

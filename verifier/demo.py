@@ -44,9 +44,10 @@ class DemoConfig(StageConfig):
 
 def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[Any]) -> Any:
     """``decision.json`` from the calibration sentences' LLM candidates labelled against their gold (soft
-    matching), as ``verifier calibrate --decision --label-mode soft`` fits it; None (with the reason printed)
-    when those candidates are all right or all wrong."""
-    from verifier.cli import fit_model_decision, repaired_labelled_rows
+    matching), as ``verifier calibrate --decision --label-mode soft`` fits it (turned around where the verifier
+    prefers the reverse); None (with the reason printed) when those candidates are all right or all wrong."""
+    from verifier.calibration import fit_model_decision, repaired_labelled_rows
+    from verifier.config import ConfigError
     from verifier.io import read_jsonl
     from verifier.orient import DEFAULT_MARGIN
     from verifier.schema import Candidate
@@ -59,9 +60,13 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
     if not rows or None in labels or len(set(labels)) < 2:
         print(f"  no calibrated decision: {len(rows)} calibration candidates, {sum(y or 0 for y in labels)} right")
         return None
-    dec = fit_model_decision(
-        model, rows, originals, None, "f1", "soft", str(path), gold=gold, orient_margin=DEFAULT_MARGIN
-    )
+    try:  # turned around as the filter will turn them (verifier.orient)
+        dec = fit_model_decision(
+            model, rows, originals, None, "f1", "soft", str(path), gold=gold, orient_margin=DEFAULT_MARGIN
+        )
+    except ConfigError as e:
+        print(f"  no calibrated decision: {e}")
+        return None
     dec.save(model_dir)
     return dec
 
