@@ -71,6 +71,16 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
     return dec
 
 
+def done(run: Any) -> int:
+    """Documents answered, in this run or in the earlier one it resumed (a rerun of the demo decodes nothing)."""
+    return run.documents_done + run.documents_skipped_done
+
+
+def count_lines(path: Path) -> int:
+    """Rows of a JSONL file (0 when it does not exist): what the demo's LLM steps wrote, resumed or not."""
+    return sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path.exists() else 0
+
+
 def _split(records: list[Any], n_test: int) -> tuple[list[Any], list[Any], list[Any]]:
     test = records[::3][:n_test]
     rest = [r for r in records if r not in test]
@@ -227,13 +237,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "thresholds": choice.model_dump(),
         "decision": None if decision is None else decision.model_dump(),
         "calibration_llm": {
-            "documents_done": llm_runs["calib"].documents_done,
-            "candidates": llm_runs["calib"].rows_written,
+            "documents_done": done(llm_runs["calib"]),
+            "candidates": count_lines(out / "llm" / "calib_candidates.jsonl"),
         },
         "llm": {
-            "documents_done": gen_summary.documents_done,
+            "documents_done": done(gen_summary),
             "documents_failed": gen_summary.documents_failed,
-            "candidates": gen_summary.rows_written,
+            "candidates": count_lines(out / "llm" / "candidates.jsonl"),
         },
         "filter": fsum.model_dump(),
         "eval_llm": {k: m_llm.get(k) for k in ("before", "after", "auc", "calibration")},
