@@ -6,6 +6,7 @@ other."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -34,37 +35,62 @@ def repaired_labelled_rows(
     return rows, originals
 
 
+MARGINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+"""Orientation margins ``--orient-margin auto`` tries (besides not turning anything around)."""
+
+
 def oriented_labelled_rows(
-    model: Any,
     rows: list[Any],
     originals: list[Any],
     s_st: Any,
+    rev: Any,
     margin: float,
     gold: dict[str, Any],
     label_mode: str,
     lexicon: str | None,
 ) -> tuple[list[Any], list[Any], Any]:
     """The repaired rows as the filter then sees them with ``--orient``: turned around where the verifier prefers
-    the reverse, duplicates dropped (the filter rejects them), labelled again against ``gold``; with their
-    originals and S_st."""
+    the reverse by ``margin`` (``rev``: ``verifier.filter.score_reversed`` of these rows), duplicates dropped (the
+    filter rejects them), labelled again against ``gold``; with their originals and S_st."""
     import numpy as np
 
-    from verifier.filter import ScoredChunk, Scorer, default_lexicons, duplicate_rows, orient_chunk
+    from verifier.filter import ScoredChunk, apply_orientation, duplicate_rows
 
     n = len(rows)
     sc = ScoredChunk(list(rows), list(originals), np.asarray(s_st, dtype=float).copy(), np.full(n, np.nan), [None] * n)
-    orient_chunk(Scorer(model, "", evidence=False), sc, margin, default_lexicons(lexicon))
+    apply_orientation(sc, rev, margin)
     keep = ~duplicate_rows(sc.rows, sc.s_st)
     rows = label_rows([r for r, k in zip(sc.rows, keep, strict=True) if k], gold, label_mode, lexicon)
-    right = sum(int(r.label or 0) for r in rows)
-    if right in (0, len(rows)):
-        from verifier.config import ConfigError
-
-        raise ConfigError(
-            f"{right} of {len(rows)} candidates are right after turning them around (margin {margin:g}); calibration "
-            "needs right and wrong ones: rerun with --no-orient or a larger --orient-margin (nothing was written)"
-        )
     return rows, [o for o, k in zip(sc.originals, keep, strict=True) if k], sc.s_st[keep]
+
+
+def _fit(
+    model: Any,
+    rows: list[Any],
+    originals: list[Any],
+    s_st: Any,
+    lexicon: str | None,
+    objective: str,
+    label_mode: str,
+    source: str,
+    min_relation_rows: int | None,
+    gold: dict[str, Any] | None,
+) -> Any:
+    """The logistic regression and its tau on these (labelled, scored) rows."""
+    import numpy as np
+
+    from eval.calibrate import fit_decision
+    from verifier.filter import decision_features, default_lexicons
+    from verifier.metrics import gold_positives
+
+    x = decision_features(rows, s_st, originals, default_lexicons(lexicon), model)
+    labels = np.asarray([r.label for r in rows])
+    positives, by_relation = gold_positives(rows, gold) if gold is not None else (None, None)
+    return fit_decision(
+        x, labels, objective, label_mode, source, relations=[r.triple.relation for r in rows],
+        min_relation_rows=min_relation_rows, positives=positives, relation_positives=by_relation,
+        groups=[r.doc_id for r in rows],
+    )  # fmt: skip
 
 
 def fit_model_decision(
@@ -78,32 +104,44 @@ def fit_model_decision(
     min_relation_rows: int | None = None,
     s_st: Any = None,
     gold: dict[str, Any] | None = None,
-    orient_margin: float | None = None,
+    orient_margin: float | str | None = None,
 ) -> Any:
     """Score labelled rows, build their grounding features and fit ``decision.json``'s model (not saved). With
-    ``gold``, tau's recall counts every gold triple of the rows' documents, as ``verifier eval`` does, and with
-    ``orient_margin`` too, the rows are first turned around as ``verifier filter --orient`` does
-    (:func:`oriented_labelled_rows`) and the decision records the margin."""
-    import numpy as np
-
-    from eval.calibrate import fit_decision
-    from verifier.filter import decision_features, default_lexicons, score_rows
-    from verifier.metrics import gold_positives
+    ``gold``, tau's recall counts every gold triple of the rows' documents, as ``verifier eval`` does, and an
+    ``orient_margin`` turns the rows around first as ``verifier filter --orient`` will (:func:`oriented_labelled_rows`);
+    ``"auto"`` fits a decision for no turning and for every margin of :data:`MARGINS` and keeps the one whose
+    calibration F1 is highest (ties: the larger margin, not turning counting as the largest). The decision records the
+    margin (None: not turned around) and, with ``auto``, every margin's F1."""
+    from verifier.config import ConfigError
+    from verifier.filter import ScoredChunk, Scorer, default_lexicons, score_reversed, score_rows
 
     if s_st is None:
         s_st, _ = score_rows(model, rows, lexicon=lexicon)
-    if orient_margin is not None and gold is not None:
-        rows, originals, s_st = oriented_labelled_rows(
-            model, rows, originals, s_st, orient_margin, gold, label_mode, lexicon
-        )
-    else:
-        orient_margin = None
-    x = decision_features(rows, s_st, originals, default_lexicons(lexicon), model)
-    labels = np.asarray([r.label for r in rows])
-    positives, by_relation = gold_positives(rows, gold) if gold is not None else (None, None)
-    dec = fit_decision(
-        x, labels, objective, label_mode, source, relations=[r.triple.relation for r in rows],
-        min_relation_rows=min_relation_rows, positives=positives, relation_positives=by_relation,
-        groups=[r.doc_id for r in rows],
-    )  # fmt: skip
-    return dec.model_copy(update={"orient_margin": orient_margin})
+    args = (lexicon, objective, label_mode, source, min_relation_rows, gold)
+    if orient_margin is None or gold is None:
+        return _fit(model, rows, originals, s_st, *args).model_copy(update={"orient_margin": None})
+    import numpy as np
+
+    n = len(rows)
+    base = ScoredChunk(list(rows), list(originals), np.asarray(s_st, dtype=float), np.full(n, np.nan), [None] * n)
+    rev = score_reversed(Scorer(model, "", evidence=False), base, default_lexicons(lexicon))
+    margins = list(MARGINS) if orient_margin == "auto" else [float(orient_margin)]
+    fits: dict[str, tuple[float | None, Any]] = {}
+    if orient_margin == "auto":
+        fits["off"] = (None, _fit(model, rows, originals, s_st, *args))
+    for m in margins:
+        o_rows, o_orig, o_s = oriented_labelled_rows(rows, originals, s_st, rev, m, gold, label_mode, lexicon)
+        right = sum(int(r.label or 0) for r in o_rows)
+        if right in (0, len(o_rows)):
+            if orient_margin == "auto":
+                continue
+            raise ConfigError(
+                f"{right} of {len(o_rows)} candidates are right after turning them around (margin {m:g}); "
+                "calibration needs right and wrong ones: rerun with --no-orient or a larger --orient-margin "
+                "(nothing was written)"
+            )
+        fits[f"{m:g}"] = (m, _fit(model, o_rows, o_orig, o_s, *args))
+    f1 = {k: round(float(d.thresholds.f1), 4) for k, (_, d) in fits.items()}
+    best = max(fits, key=lambda k: (f1[k], math.inf if fits[k][0] is None else fits[k][0]))
+    margin, dec = fits[best]
+    return dec.model_copy(update={"orient_margin": margin, "orient_f1": f1 if orient_margin == "auto" else {}})

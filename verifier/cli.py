@@ -185,13 +185,22 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
-def calibration_margin(args: argparse.Namespace) -> float | None:
-    """``verifier calibrate``'s orientation margin: None with --no-orient, else --orient-margin or the default."""
-    from verifier.orient import DEFAULT_MARGIN
+def calibration_margin(args: argparse.Namespace) -> float | str | None:
+    """``verifier calibrate``'s orientation margin: None with --no-orient, ``"auto"`` (chosen on the calibration
+    candidates) or the number --orient-margin gives."""
+    from verifier.config import ConfigError
 
     if not args.orient:
         return None
-    return DEFAULT_MARGIN if args.orient_margin is None else args.orient_margin
+    if args.orient_margin in (None, "auto"):
+        return "auto"
+    try:
+        margin = float(args.orient_margin)
+    except ValueError:
+        margin = -1.0
+    if not margin >= 0:
+        raise ConfigError(f"--orient-margin {args.orient_margin!r}: give 'auto' or a number >= 0")
+    return margin
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -234,6 +243,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         thr = dec.thresholds
         coef = ", ".join(f"{f} {c:+.2f}" for f, c in zip(dec.features, dec.coef, strict=True))
         turned = f"; turned around with margin {dec.orient_margin:g}" if dec.orient_margin is not None else ""
+        if dec.orient_f1:
+            turned += " (calibration F1 by margin: " + ", ".join(f"{k} {v:.3f}" for k, v in dec.orient_f1.items()) + ")"
         print(
             f"p_correct >= {thr.tau1:.4f} ({len(thr.per_relation)} relations with their own tau1, tau2 off){turned}: "
             f"P={thr.precision:.4f} R={thr.recall:.4f} F1={thr.f1:.4f} on {thr.n} candidates, base rate "
@@ -466,7 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --decision and --gold: turn the candidates around where the verifier prefers the reversed "
         "triple, as `verifier filter` then does, and record it in decision.json (default: on)",
     )
-    c.add_argument("--orient-margin", type=float, default=None, help="S_st the reversed triple must win by")
+    c.add_argument(
+        "--orient-margin",
+        default="auto",
+        help="S_st the reversed triple must win by; auto: the margin (or none) whose decision reaches the highest "
+        "F1 on the calibration candidates (default: auto)",
+    )
     c.add_argument("--view-source", default="auto", choices=["auto", "group", "lexicon"])
     c.add_argument("--lexicon", help="dataset whose lexicon builds views")
     c.add_argument("--device")

@@ -180,6 +180,9 @@ class DecisionModel(_FileBesideModel):
     orient_margin: float | None = None
     """Fitted on candidates turned around by the verifier with this margin (``verifier.orient``); the filter does
     the same by default. None: fitted on the extractor's directions."""
+    orient_f1: dict[str, float] = Field(default_factory=dict)
+    """With ``calibrate --orient-margin auto``: the calibration F1 of the decision fitted for each margin tried
+    (``off``: not turned around), the best of which was kept."""
     c: float | None = None
     """Inverse L2 strength of the logistic regression (chosen by cross-validated log-loss when fitted with enough
     candidates; None in files written before it was recorded)."""

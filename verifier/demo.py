@@ -49,7 +49,6 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
     from verifier.calibration import fit_model_decision, repaired_labelled_rows
     from verifier.config import ConfigError
     from verifier.io import read_jsonl
-    from verifier.orient import DEFAULT_MARGIN
     from verifier.schema import Candidate
 
     path = out / "llm" / "calib_candidates.jsonl"
@@ -61,9 +60,7 @@ def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[A
         print(f"  no calibrated decision: {len(rows)} calibration candidates, {sum(y or 0 for y in labels)} right")
         return None
     try:  # turned around as the filter will turn them (verifier.orient)
-        dec = fit_model_decision(
-            model, rows, originals, None, "f1", "soft", str(path), gold=gold, orient_margin=DEFAULT_MARGIN
-        )
+        dec = fit_model_decision(model, rows, originals, None, "f1", "soft", str(path), gold=gold, orient_margin="auto")
     except ConfigError as e:
         print(f"  no calibrated decision: {e}")
         return None

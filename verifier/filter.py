@@ -304,6 +304,49 @@ def score_chunk(
     )
 
 
+@dataclass
+class ReversedChunk:
+    """The reversed triples of a chunk's extracted rows, scored: ``idx`` their rows' positions in the chunk."""
+
+    idx: list[int]
+    scored: ScoredChunk
+
+
+def score_reversed(
+    scorer: Scorer,
+    sc: ScoredChunk,
+    lexicons: dict[str, Lexicon | None],
+    view_source: ViewSource = "auto",
+    batch_size: int = 64,
+) -> ReversedChunk:
+    """Score the reversed triple (``verifier.orient.reverse``) of every extracted (role ``candidate``) row."""
+    from verifier import orient
+
+    idx = [i for i, r in enumerate(sc.rows) if r.role == "candidate"]
+    rev = [sc.rows[i].model_copy(update={"triple": orient.reverse(sc.rows[i].triple), "label": None}) for i in idx]
+    scored = score_chunk(scorer, rev, choose_views(rev, view_source, lexicons), [(None, [])] * len(rev), batch_size)
+    return ReversedChunk(idx, scored)
+
+
+def apply_orientation(sc: ScoredChunk, rev: ReversedChunk, margin: float) -> int:
+    """Where ``verifier.orient.choose`` prefers the reversed triple, put it in the row's place in ``sc`` (in place;
+    ``original`` keeps the extractor's triple, ``repairs`` gains ``direction:verifier``). Returns how many rows
+    were turned around."""
+    from verifier import orient
+
+    if not rev.idx:
+        return 0
+    flip = orient.choose(sc.s_st[rev.idx], rev.scored.s_st, margin)  # (len(idx),)
+    for j in np.flatnonzero(flip).tolist():
+        i = rev.idx[j]
+        orig, fixes = sc.originals[i]
+        sc.originals[i] = (orig or sc.rows[i].triple, [*fixes, orient.CHANGE])
+        sc.rows[i] = rev.scored.rows[j]
+        sc.s_st[i], sc.s_tt[i] = rev.scored.s_st[j], rev.scored.s_tt[j]
+        sc.evidence[i] = rev.scored.evidence[j]
+    return int(flip.sum())
+
+
 def orient_chunk(
     scorer: Scorer,
     sc: ScoredChunk,
@@ -312,24 +355,9 @@ def orient_chunk(
     view_source: ViewSource = "auto",
     batch_size: int = 64,
 ) -> int:
-    """Score the reversed triple of every extracted (role ``candidate``) row and, where ``verifier.orient.choose``
-    prefers it, put it in the row's place in ``sc`` (``original`` keeps the extractor's triple, ``repairs`` gains
-    ``direction:verifier``). Returns how many rows were turned around."""
-    from verifier import orient
-
-    idx = [i for i, r in enumerate(sc.rows) if r.role == "candidate"]
-    if not idx:
-        return 0
-    rev = [sc.rows[i].model_copy(update={"triple": orient.reverse(sc.rows[i].triple)}) for i in idx]
-    other = score_chunk(scorer, rev, choose_views(rev, view_source, lexicons), [(None, [])] * len(rev), batch_size)
-    flip = orient.choose(sc.s_st[idx], other.s_st, margin)  # (len(idx),)
-    for j in np.flatnonzero(flip).tolist():
-        i = idx[j]
-        orig, fixes = sc.originals[i]
-        sc.originals[i] = (orig or sc.rows[i].triple, [*fixes, orient.CHANGE])
-        sc.rows[i] = rev[j].model_copy(update={"label": None})
-        sc.s_st[i], sc.s_tt[i], sc.evidence[i] = other.s_st[j], other.s_tt[j], other.evidence[j]
-    return int(flip.sum())
+    """Turn the chunk's extracted rows around where the verifier prefers the reversed triple (in place, see
+    :func:`apply_orientation`); returns how many."""
+    return apply_orientation(sc, score_reversed(scorer, sc, lexicons, view_source, batch_size), margin)
 
 
 def duplicate_rows(rows: list[Candidate], score: np.ndarray) -> np.ndarray:

@@ -120,6 +120,13 @@ def test_calibrate_records_the_margin_and_the_filter_follows_it(fusion_dir, tmp_
     s_rev, _ = score_rows(model, [r.model_copy(update={"triple": orient.reverse(r.triple)}) for r in rows])
     flips = int(orient.choose(s, s_rev, 0.0).sum())
     assert flips > 0 and run_filter(cfg, model).turned_around == flips
+    assert main([*args, "--orient-margin", "-1"]) == 2  # a usage error, nothing written
+    assert DecisionModel.load(fusion_dir).orient_margin == 0.0
+    assert main([*args, "--label-mode", "soft"]) == 0  # auto: every margin (and none) fitted, the best F1 kept
+    auto = DecisionModel.load(fusion_dir)
+    assert set(auto.orient_f1) == {"off", "0", "0.05", "0.1", "0.2", "0.3", "0.5"}
+    chosen = "off" if auto.orient_margin is None else f"{auto.orient_margin:g}"
+    assert auto.orient_f1[chosen] == max(auto.orient_f1.values())
     assert main([*args, "--no-orient"]) == 0
     assert DecisionModel.load(fusion_dir).orient_margin is None
     assert run_filter(cfg, model).turned_around == 0
