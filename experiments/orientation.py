@@ -29,25 +29,6 @@ from experiments.common import calibration_parser, document_halves
 from verifier.metrics import gold_positives, prf, reliability
 
 
-def reversed_row(r: Any) -> Any:
-    t = r.triple
-    return r.model_copy(
-        update={
-            "triple": t.model_copy(
-                update={
-                    "head": t.tail,
-                    "tail": t.head,
-                    "head_type": t.tail_type,
-                    "tail_type": t.head_type,
-                    "head_span": t.tail_span,
-                    "tail_span": t.head_span,
-                }
-            ),
-            "label": None,
-        }
-    )
-
-
 def dedupe(rows: list[Any], score: np.ndarray) -> list[int]:
     """Indices of the best-scored row of each (document, head, relation, tail)."""
     best: dict[tuple[str, str, str, str], int] = {}
@@ -113,7 +94,7 @@ def main() -> None:
 
     gold = {g.doc_id: g for g in read_jsonl(a.gold, GoldRecord)}
     rows, originals = repaired_labelled_rows(list(read_jsonl(a.val, Candidate)), gold, a.label_mode, None)
-    rev = [reversed_row(r) for r in rows]
+    rev = [r.model_copy(update={"triple": r.triple.reversed(), "label": None}) for r in rows]
     y = np.asarray([r.label for r in rows], dtype=int)
     y_rev = np.asarray(label_candidates(rev, gold, a.label_mode, default_relation_classes(None, "zh")), dtype=int)
     model = load_for_inference(a.model, "cpu")

@@ -78,7 +78,7 @@ def main() -> None:
     repaired = np.asarray([bool(f) for _, f in originals])
     model = load_for_inference(a.model, "cpu")
     # the shipped orientation first
-    rev = [r.model_copy(update={"triple": orient.reverse(r.triple)}) for r in rows]
+    rev = [r.model_copy(update={"triple": r.triple.reversed()}) for r in rows]
     s, _ = score_rows(model, rows, lexicon=None)
     s_rev, _ = score_rows(model, rev, lexicon=None)
     flip = orient.choose(s, s_rev)
@@ -90,7 +90,7 @@ def main() -> None:
     for i, r in enumerate(rows):
         for rel in near[r.triple.relation]:
             t = r.triple.model_copy(update={"relation": rel, "relation_id": None})
-            for tt in (t, orient.reverse(t)):
+            for tt in (t, t.reversed()):
                 alt_rows.append(r.model_copy(update={"triple": tt, "label": None}))
                 owner.append(i)
     alt_s, _ = score_rows(model, alt_rows, lexicon=None)

@@ -137,16 +137,7 @@ class PerturbGenerator:
     # ------------------------------------------------------------ corruptions
 
     def _swap(self, t: Triple, doc: GoldRecord, rng: random.Random) -> Triple | None:
-        return t.model_copy(
-            update={
-                "head": t.tail,
-                "tail": t.head,
-                "head_type": t.tail_type,
-                "tail_type": t.head_type,
-                "head_span": t.tail_span,
-                "tail_span": t.head_span,
-            }
-        )
+        return t.reversed()
 
     def _confusable(self, t: Triple, doc: GoldRecord, rng: random.Random) -> Triple | None:
         opts = self.lexicon.confusables(t.relation)

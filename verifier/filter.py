@@ -319,11 +319,9 @@ def score_reversed(
     view_source: ViewSource = "auto",
     batch_size: int = 64,
 ) -> ReversedChunk:
-    """Score the reversed triple (``verifier.orient.reverse``) of every extracted (role ``candidate``) row."""
-    from verifier import orient
-
+    """Score the reversed triple (``Triple.reversed``) of every extracted (role ``candidate``) row."""
     idx = [i for i, r in enumerate(sc.rows) if r.role == "candidate"]
-    rev = [sc.rows[i].model_copy(update={"triple": orient.reverse(sc.rows[i].triple), "label": None}) for i in idx]
+    rev = [sc.rows[i].model_copy(update={"triple": sc.rows[i].triple.reversed(), "label": None}) for i in idx]
     scored = score_chunk(scorer, rev, choose_views(rev, view_source, lexicons), [(None, [])] * len(rev), batch_size)
     return ReversedChunk(idx, scored)
 

@@ -7,10 +7,12 @@ at the extractor's. The verifier was trained with head/tail swaps as negatives, 
 apart: on those calibration candidates, where exactly one orientation is right, the higher-scored one is the right
 one 92 % of the time (``python -m experiments.orientation``; docs/results.md section 0b).
 
-The rule: the reversed triple replaces the extractor's when its score is higher by more than ``margin`` (in the
-model's S_st units). Measured on the calibration candidates only (document halves, the decision refitted on each
-half, F1 against the other half's gold), the decision's F1 rose from 22.1 (the extractor's directions) to 35.5 /
-36.9 / 37.3 with margins 0 / 0.1 / 0.2 (cosine S_st of the two-epoch late-fusion model); 0.2 is the default.
+The rule: the reversed triple (``Triple.reversed``) replaces the extractor's when its score is higher by more than
+``margin`` (in the model's S_st units). Measured on the calibration candidates only (document halves, the decision
+refitted on each half, F1 against the other half's gold), the decision's F1 rose from 22.1 (the extractor's
+directions) to 35.5 / 36.9 / 37.3 with margins 0 / 0.1 / 0.2 (cosine S_st of the two-epoch late-fusion model); 0.2
+is the filter's default, and ``verifier calibrate --decision`` chooses the margin for the model it calibrates
+(``verifier.calibration.MARGINS``; 0.2 again for that model).
 
 Turning triples around can make two rows of a document the same triple (the extractor wrote both directions);
 :func:`duplicates` marks all but the best-scored copy, which the filter rejects as ``duplicate`` (eval would count
@@ -23,27 +25,11 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from verifier.schema import Triple
-
 DEFAULT_MARGIN = 0.2
 """S_st by which the reversed triple must beat the extractor's (measured above)."""
 
 CHANGE = "direction:verifier"
 """The ``repairs`` entry of a row the verifier turned around."""
-
-
-def reverse(t: Triple) -> Triple:
-    """``t`` with head and tail (and their types and spans) exchanged, same relation."""
-    return t.model_copy(
-        update={
-            "head": t.tail,
-            "tail": t.head,
-            "head_type": t.tail_type,
-            "tail_type": t.head_type,
-            "head_span": t.tail_span,
-            "tail_span": t.head_span,
-        }
-    )
 
 
 def choose(score: np.ndarray, score_reversed: np.ndarray, margin: float = DEFAULT_MARGIN) -> np.ndarray:
@@ -61,4 +47,4 @@ def duplicates(keys: Sequence[Hashable | None], score: np.ndarray) -> np.ndarray
     return np.asarray([k is not None and best[k] != i for i, k in enumerate(keys)], dtype=bool)
 
 
-__all__ = ["CHANGE", "DEFAULT_MARGIN", "choose", "duplicates", "reverse"]
+__all__ = ["CHANGE", "DEFAULT_MARGIN", "choose", "duplicates"]

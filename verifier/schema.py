@@ -93,6 +93,19 @@ class Triple(BaseModel):
         """The identity used for exact matching: (head, relation, tail)."""
         return (self.head, self.relation, self.tail)
 
+    def reversed(self) -> Triple:
+        """The same relation with head and tail (and their types and spans) exchanged."""
+        return self.model_copy(
+            update={
+                "head": self.tail,
+                "tail": self.head,
+                "head_type": self.tail_type,
+                "tail_type": self.head_type,
+                "head_span": self.tail_span,
+                "tail_span": self.head_span,
+            }
+        )
+
 
 def _text_not_blank(v: str) -> str:
     if not v.strip():

@@ -18,9 +18,9 @@ from verifier.schema import GoldRecord, ScoredCandidate, Triple
 
 def test_reverse_exchanges_head_tail_types_and_spans():
     t = Triple(head="a", relation="r", tail="bb", head_type="X", tail_type="Y", head_span=(0, 1), tail_span=(2, 4))
-    r = orient.reverse(t)
+    r = t.reversed()
     assert (r.head, r.relation, r.tail, r.head_type, r.tail_type) == ("bb", "r", "a", "Y", "X")
-    assert (r.head_span, r.tail_span) == ((2, 4), (0, 1)) and orient.reverse(r) == t
+    assert (r.head_span, r.tail_span) == ((2, 4), (0, 1)) and r.reversed() == t
 
 
 def test_choose_needs_the_reverse_to_win_by_more_than_the_margin():
@@ -59,7 +59,7 @@ def test_filter_turns_a_row_around_exactly_where_the_reverse_scores_higher(fusio
     write_jsonl(inp, rows)
     model = load_for_inference(str(fusion_dir), "cpu")
     s, _ = score_rows(model, rows)
-    s_rev, _ = score_rows(model, [r.model_copy(update={"triple": orient.reverse(r.triple)}) for r in rows])
+    s_rev, _ = score_rows(model, [r.model_copy(update={"triple": r.triple.reversed()}) for r in rows])
     cfg = FilterConfig(
         input=str(inp),
         model=str(fusion_dir),
@@ -97,10 +97,10 @@ def test_calibrate_records_the_margin_and_the_filter_follows_it(fusion_dir, tmp_
     both = [("雨巷", "戴望舒"), ("戴望舒", "雨巷")]
     rows = []
     for i in range(12):
-        rows += [
+        rows += [  # both directions of one fact: with margin 0 exactly one of the two is turned around
             row(f"d{i}", "雨巷", "作者", "戴望舒"),
+            row(f"d{i}", "戴望舒", "作者", "雨巷"),
             row(f"d{i}", "雨巷", "主演", "徐志摩"),
-            row(f"d{i}", "诗人", "作者", "戴望舒"),
         ]
     val, gold = tmp_path / "val.jsonl", tmp_path / "gold.jsonl"
     write_jsonl(val, rows)
@@ -117,7 +117,7 @@ def test_calibrate_records_the_margin_and_the_filter_follows_it(fusion_dir, tmp_
     cfg = FilterConfig(input=str(val), model=str(fusion_dir), out=str(tmp_path / "k.jsonl"), progress=False)
     model = load_for_inference(str(fusion_dir), "cpu")
     s, _ = score_rows(model, rows)
-    s_rev, _ = score_rows(model, [r.model_copy(update={"triple": orient.reverse(r.triple)}) for r in rows])
+    s_rev, _ = score_rows(model, [r.model_copy(update={"triple": r.triple.reversed()}) for r in rows])
     flips = int(orient.choose(s, s_rev, 0.0).sum())
     assert flips > 0 and run_filter(cfg, model).turned_around == flips
     assert main([*args, "--orient-margin", "-1"]) == 2  # a usage error, nothing written
