@@ -72,6 +72,11 @@ class FilterConfig(StageConfig):
     tau2: float | None = Field(None, ge=-1, le=1)
     """Triple-triple (S_tt) threshold; default: the calibrated one (off in a decision.json)."""
     view_source: ViewSource = "auto"
+    s_tt: Literal["gate", "always"] = "gate"
+    """When S_tt is computed: ``gate``, only when the gate uses it (a tau2 is set: the paper's gate or an explicit
+    --tau2; a ``decision.json`` gate has none, and then every row's ``s_tt`` is null); ``always``, for every row
+    with a view. Each view is one more forward pass: the decision gate's filter runs about 1.5x faster without
+    them (docs/results.md section 0b)."""
     missing_view: MissingView = "pass"
     lexicon: str | None = None
     """Dataset whose relation lexicon builds views (default: duie for Chinese rows, none otherwise)."""
@@ -316,13 +321,15 @@ def score_reversed(
     scorer: Scorer,
     sc: ScoredChunk,
     lexicons: dict[str, Lexicon | None],
-    view_source: ViewSource = "auto",
+    view_source: ViewSource | None = "auto",
     batch_size: int = 64,
 ) -> ReversedChunk:
-    """Score the reversed triple (``Triple.reversed``) of every extracted (role ``candidate``) row."""
+    """Score the reversed triple (``Triple.reversed``) of every extracted (role ``candidate``) row (``view_source``
+    None: no S_tt)."""
     idx = [i for i, r in enumerate(sc.rows) if r.role == "candidate"]
     rev = [sc.rows[i].model_copy(update={"triple": sc.rows[i].triple.reversed(), "label": None}) for i in idx]
-    scored = score_chunk(scorer, rev, choose_views(rev, view_source, lexicons), [(None, [])] * len(rev), batch_size)
+    views = choose_views(rev, view_source, lexicons) if view_source else [None] * len(rev)
+    scored = score_chunk(scorer, rev, views, [(None, [])] * len(rev), batch_size)
     return ReversedChunk(idx, scored)
 
 
@@ -350,7 +357,7 @@ def orient_chunk(
     sc: ScoredChunk,
     margin: float,
     lexicons: dict[str, Lexicon | None],
-    view_source: ViewSource = "auto",
+    view_source: ViewSource | None = "auto",
     batch_size: int = 64,
 ) -> int:
     """Turn the chunk's extracted rows around where the verifier prefers the reversed triple (in place, see
@@ -452,6 +459,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
     indexes = relation_indexes(lexicons) if cfg.repair else {}
     schema = schema_of(lexicons) if decision is not None else None  # once per run, not per batch
     margin = orient_margin(cfg, decision)
+    need_tt = cfg.s_tt == "always" or thresholds.tau2 is not None
     counts: Counter[str] = Counter()
     t0 = time.perf_counter()
     rej_ctx = atomic_writer(cfg.rejected) if cfg.rejected else None
@@ -463,10 +471,12 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
                 originals: list[tuple[Triple | None, list[str]]] = [(None, [])] * len(chunk)
                 if cfg.repair:
                     chunk, originals = repair_rows(chunk, lexicons, indexes)
-                views = choose_views(chunk, cfg.view_source, lexicons)
+                views = choose_views(chunk, cfg.view_source, lexicons) if need_tt else [None] * len(chunk)
                 sc = score_chunk(scorer, chunk, views, originals, cfg.batch_size, bar.update)
                 if margin is not None:
-                    counts["flipped"] += orient_chunk(scorer, sc, margin, lexicons, cfg.view_source, cfg.batch_size)
+                    counts["flipped"] += orient_chunk(
+                        scorer, sc, margin, lexicons, cfg.view_source if need_tt else None, cfg.batch_size
+                    )
                 p_ok, why_p = [None] * len(sc.rows), [[] for _ in sc.rows]
                 gate_score = sc.s_st
                 if decision is not None:

@@ -165,6 +165,11 @@ def test_calibrate_decision_then_filter_writes_p_correct(tiny_encoder, tmp_path)
     rej = list(read_jsonl(tmp_path / "r.jsonl", ScoredCandidate))
     assert {(r.triple.relation, r.triple.tail) for r in kept} == {("作者", "戴望舒")} and len(kept) == 12
     assert all(r.p_correct is not None and r.explanation for r in kept + rej)
+    assert all(r.s_tt is None for r in kept + rej)  # the decision's gate has no tau2: no view is scored
+    args = ["filter", str(val), "--model", str(d), "--out", str(tmp_path / "k2.jsonl"), "--no-progress"]
+    assert main([*args, "--s-tt", "always"]) == 0
+    both = list(read_jsonl(tmp_path / "k2.jsonl", ScoredCandidate))
+    assert any(r.s_tt is not None for r in both) and [r.p_correct for r in both] == [r.p_correct for r in kept]
     assert min(r.p_correct for r in kept) > max(r.p_correct for r in rej)
     assert (
         main(
