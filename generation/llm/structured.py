@@ -72,18 +72,24 @@ MAX_ITEMS = 16
 small model that starts repeating a triple otherwise runs to the token cap."""
 
 
+MAX_CHARS = 64
+"""Schema cap on every string (``--constrain schema``): the longest DuIE train/dev entity is 42 characters and the
+longest FewRel relation name 56; a 0.5B answer once looped inside one string until the 768-token cap
+(docs/results.md section 3)."""
+
+
 def answer_schema(kind: str, relations: list[str], max_items: int = MAX_ITEMS) -> dict[str, Any]:
     """The JSON schema of a valid answer (the models above), for decoding constrained to it: relations of
     extracted triples and anchors are an enum of the dataset's relations; positives (paraphrases) and negatives
-    (wrong on purpose) may name others; every list has ``maxItems``; a CACRE answer has at least one group; an
-    expansion (``kind="expand"``) is one positive and 1..``max_items`` negatives."""
+    (wrong on purpose) may name others; every list has ``maxItems`` and every string ``maxLength``; a CACRE answer
+    has at least one group; an expansion (``kind="expand"``) is one positive and 1..``max_items`` negatives."""
 
     def triple(enum: list[str] | None) -> dict[str, Any]:
-        rel: dict[str, Any] = {"type": "string", "enum": list(enum)} if enum else {"type": "string", "minLength": 1}
+        text: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_CHARS}
+        rel: dict[str, Any] = {"type": "string", "enum": list(enum)} if enum else text
         return {
             "type": "object",
-            "properties": {"head": {"type": "string", "minLength": 1}, "relation": rel,
-                           "tail": {"type": "string", "minLength": 1}},
+            "properties": {"head": text, "relation": rel, "tail": text},
             "required": ["head", "relation", "tail"],
             "additionalProperties": False,
         }  # fmt: skip

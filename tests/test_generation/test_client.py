@@ -108,6 +108,20 @@ def test_a_cacre_schema_asks_for_at_least_one_group_and_frees_the_paraphrase():
     assert "enum" not in s["properties"]["positives"]["items"]["properties"]["relation"]  # synonyms allowed
 
 
+def test_every_string_of_an_answer_is_bounded_and_llama_cpp_compiles_the_schema():
+    from generation.llm.structured import MAX_CHARS, answer_schema
+
+    for kind in ("extract", "cacre", "expand"):
+        s = answer_schema(kind, ["作者", "主演"])
+        triples = [v.get("items", v) for v in s["properties"].values()]
+        for t in triples:
+            for name in ("head", "tail"):
+                assert t["properties"][name]["maxLength"] == MAX_CHARS
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(answer_schema("expand", [])))
+    assert "root" in gbnf and len(gbnf) > 100
+
+
 def test_500_then_success_and_timeout_then_success(tmp_path, duie_lexicon):
     script = [Reply(status=500), Reply(content=GOOD, delay_s=3.0), Reply(content=GOOD)]
     with ScriptedServer(script) as srv:
