@@ -15,9 +15,8 @@ import asyncio
 import math
 import time
 from pathlib import Path
-from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from generation.llm.client import LLMClient
 from generation.llm.prompts import defuse, load_prompt
@@ -84,8 +83,24 @@ async def judge_rows(
     return [0.5 if p is None else p for p in got], sum(p is None for p in got)
 
 
-def run_judge(cfg: JudgeConfig) -> dict[str, Any]:
-    """Judge ``cfg.input`` into ``cfg.out``; returns the summary (rows, undecided, wall time, triples/s)."""
+class JudgeSummary(BaseModel):
+    """What one judge run did (written as ``<out>.summary.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str
+    model: str
+    rows: int
+    undecided: int
+    """Rows whose first answer token was neither yes nor no among the top log-probabilities (P = 0.5)."""
+    kept: int
+    """Rows with P(yes) >= 0.5."""
+    wall_s: float
+    triples_per_s: float | None
+
+
+def run_judge(cfg: JudgeConfig) -> JudgeSummary:
+    """Judge ``cfg.input`` into ``cfg.out``; returns the summary."""
     from generation.run import GenerateConfig, _local_model_path, resolve_preset
     from verifier.config import cache_dir
     from verifier.io import atomic_writer, dumps, read_jsonl
@@ -151,15 +166,15 @@ def run_judge(cfg: JudgeConfig) -> dict[str, Any]:
                 )
                 + "\n"
             )
-    return {
-        "input": cfg.input,
-        "model": model_name,
-        "rows": len(rows),
-        "undecided": undecided,
-        "kept": sum(p >= 0.5 for p in probs),
-        "wall_s": round(wall, 1),
-        "triples_per_s": round(len(rows) / wall, 3) if wall else None,
-    }
+    return JudgeSummary(
+        input=cfg.input,
+        model=model_name,
+        rows=len(rows),
+        undecided=undecided,
+        kept=sum(p >= 0.5 for p in probs),
+        wall_s=round(wall, 1),
+        triples_per_s=round(len(rows) / wall, 3) if wall else None,
+    )
 
 
-__all__ = ["JudgeConfig", "judge_rows", "p_yes", "run_judge"]
+__all__ = ["JudgeConfig", "JudgeSummary", "judge_rows", "p_yes", "run_judge"]

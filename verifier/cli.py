@@ -179,8 +179,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
     s = run_judge(cfg)
     write_json(f"{cfg.out}.summary.json", s)
     print(
-        f"judged {s['rows']} candidates with {s['model']} ({s['undecided']} without a yes/no token) at "
-        f"{s['triples_per_s']} triples/s; P(yes) >= 0.5 for {s['kept']} -> {cfg.out}"
+        f"judged {s.rows} candidates with {s.model} ({s.undecided} without a yes/no token) at "
+        f"{s.triples_per_s} triples/s; P(yes) >= 0.5 for {s.kept} -> {cfg.out}"
     )
     return 0
 

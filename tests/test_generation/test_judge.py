@@ -56,4 +56,4 @@ def test_judge_over_http_writes_scored_rows(tmp_path):
     out = list(read_jsonl(tmp_path / "j.jsonl", ScoredCandidate))
     np.testing.assert_allclose([r.s_st for r in out], [0.9 / (0.9 + 0.1 + 0), 0.2 / 1.0], atol=1e-3)
     assert [r.decision for r in out] == ["keep", "reject"] and out[0].verifier == "judge:scripted"
-    assert s["rows"] == 2 and s["undecided"] == 0 and s["triples_per_s"] > 0 and again["rows"] == 2
+    assert s.rows == 2 and s.undecided == 0 and s.triples_per_s > 0 and again.rows == 2
