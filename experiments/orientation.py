@@ -39,7 +39,15 @@ def dedupe(rows: list[Any], score: np.ndarray) -> list[int]:
     return sorted(best.values())
 
 
-def evaluate(rows: list[Any], score: np.ndarray, repaired: list[bool], gold: dict[str, Any], a: Any) -> dict[str, Any]:
+def evaluate(
+    rows: list[Any],
+    score: np.ndarray,
+    repaired: list[bool],
+    gold: dict[str, Any],
+    a: Any,
+    extra: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Cross-validated decision on these rows (``extra``: (N, E) more feature columns beside the grounding ones)."""
     from verifier.align import default_relation_classes
     from verifier.decision import grounding_features
     from verifier.filter import default_lexicons, schema_of
@@ -59,6 +67,8 @@ def evaluate(rows: list[Any], score: np.ndarray, repaired: list[bool], gold: dic
         [r.triple.head_type for r in rows],
         [r.triple.tail_type for r in rows],
     )
+    if extra is not None:
+        x = np.concatenate([x, extra], axis=1)
     docs = np.asarray([r.doc_id for r in rows])
     m: dict[str, list[float]] = {"ece": [], "auc": [], "f1_vs_gold": [], "right_kept": [], "precision": []}
     for half in document_halves(docs, a.repeats):
@@ -122,6 +132,10 @@ def main() -> None:
         c_rows, c_score, c_rep = [chosen[i] for i in idx], score[idx], (repaired | flip)[idx].tolist()
         name = f"better of both, margin {margin}"
         policies[name] = evaluate(c_rows, c_score, c_rep, gold, a) | {"flipped": int(flip.sum())}
+        print(name, json.dumps({k: v for k, v in policies[name].items() if k != "f1_folds"}))
+        gap = (np.where(flip, s_rev - s, s - s_rev))[idx][:, None]  # (M, 1): the chosen direction's lead
+        name += ", + direction gap feature"
+        policies[name] = evaluate(c_rows, c_score, c_rep, gold, a, gap) | {"flipped": int(flip.sum())}
         print(name, json.dumps({k: v for k, v in policies[name].items() if k != "f1_folds"}))
     report["policies"] = policies
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
