@@ -158,7 +158,52 @@ def probe_aucs(scorer: ProbeScorer, rows: list[Any], probes: list[Probe]) -> dic
     return out
 
 
-def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> dict[str, Any]:
+class PassRate(BaseModel):
+    """Negatives of one corruption type that the filter kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n: int
+    kept: int
+    rate: float
+
+
+class CalibrationReport(BaseModel):
+    """How well ``p_correct`` is calibrated: expected calibration error, the reliability bins, and its AUC."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ece: float
+    bins: list[dict[str, float]]
+    auc_p_correct: float | None
+
+
+class EvalReport(BaseModel):
+    """What one eval run measured (``metrics.json``; a part is absent when its inputs were not given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after: dict[str, PRF]
+    """Kept predictions against gold, per matching mode (strict, soft)."""
+    per_relation_after: dict[str, dict[str, PRF]]
+    n_gold_docs: int
+    n_gold_triples: int
+    before: dict[str, PRF] | None = None
+    """Every candidate (``--candidates``) against gold: the unfiltered row of Table 3."""
+    auc: dict[str, float | None] | None = None
+    """ROC AUC of S_st (``text``) and S_tt (``anchor``) against the candidates' labels."""
+    calibration: CalibrationReport | None = None
+    """Present when the candidates carry ``p_correct``."""
+    hallucination_pass_rate: dict[str, PassRate] | None = None
+    probes: dict[str, Any] | None = None
+    """Context-or-names probes (``--probe``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``metrics.json`` layout: the parts that were measured."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> EvalReport:
     """``probe_scorer``: the verifier that ``--probe`` re-scores with (the CLI builds it from ``--model``)."""
     from eval.plots import histogram_figure, pr_figure, roc_figure, threshold_figure
 
@@ -294,5 +339,6 @@ def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> dict[s
         for k, v in metrics["probes"].items():
             tables.append(f"| {k} | {fmt(v['text_auc'])} | {fmt(v['anchor_auc'])} |")
     (out / "tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    report = EvalReport.model_validate(metrics)
+    write_json(out / "metrics.json", report.to_json())
+    return report

@@ -342,14 +342,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             score=lambda rows: score_rows(model, rows, lexicon=cfg.lexicon), mask_token=model.encoder.mask_token
         )
     m = run_eval(cfg, scorer)
-    a = m["after"]["strict"]
-    line = f"filtered (strict): P={a['precision']:.4f} R={a['recall']:.4f} F1={a['f1']:.4f}"
-    if "before" in m:
-        b = m["before"]["strict"]
-        line = f"raw (strict): P={b['precision']:.4f} R={b['recall']:.4f} F1={b['f1']:.4f}; " + line
-    if "auc" in m:
+    a = m.after["strict"]
+    line = f"filtered (strict): P={a.precision:.4f} R={a.recall:.4f} F1={a.f1:.4f}"
+    if m.before is not None:
+        b = m.before["strict"]
+        line = f"raw (strict): P={b.precision:.4f} R={b.recall:.4f} F1={b.f1:.4f}; " + line
+    if m.auc is not None:
         fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
-        line += f"; AUC text {fmt(m['auc']['text'])}, anchor {fmt(m['auc']['anchor'])}"
+        line += f"; AUC text {fmt(m.auc.get('text'))}, anchor {fmt(m.auc.get('anchor'))}"
     print(line)
     written = sorted(p.name for p in Path(cfg.out).iterdir() if p.suffix in (".png", ".json", ".md"))
     print(f"written to {cfg.out}: {', '.join(written)}")  # what this run wrote, not what it could have

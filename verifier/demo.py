@@ -211,7 +211,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     print("[7/7] evaluating", flush=True)
 
     def evaluate(kept: Path, rejected: Path, name: str) -> dict[str, Any]:
-        """Eval of one filtered set against the test sentences' gold."""
+        """Eval of one filtered set against the test sentences' gold (``metrics.json``'s layout)."""
         return run_eval(
             EvalConfig(
                 pred=str(kept),
@@ -220,7 +220,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                 out=str(out / name),
                 model=str(model_dir),
             )
-        )
+        ).to_json()
 
     m_llm = evaluate(out / "llm" / "kept.jsonl", out / "llm" / "rejected.jsonl", "eval_llm")
     m_paper = (
