@@ -165,7 +165,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
     per = f", {s.per_relation_tau1} relations with their own tau1" if s.per_relation_tau1 else ""
     print(
         f"kept {s.kept} of {s.rows} ({s.gate}: tau1={s.tau1:.4f}{per}, tau2={tau2}; rejected "
-        f"{s.rejected}) at {s.triples_per_s} triples/s -> {cfg.out}"
+        f"{s.rejected}; {s.turned_around} turned around) at {s.triples_per_s} triples/s -> {cfg.out}"
     )
     return 0
 
