@@ -11,13 +11,12 @@ from typing import Any
 
 
 def label_rows(rows: list[Any], gold: dict[str, Any], label_mode: str, lexicon: str | None) -> list[Any]:
-    """``rows`` labelled against ``gold`` (doc_id -> GoldRecord) by eval's ``label_mode`` matching (a row's own
-    label is replaced)."""
+    """``rows`` labelled against ``gold`` (doc_id -> GoldRecord) by eval's ``label_mode`` matching; a row that
+    carries its own label keeps it (a row the verifier turned around carries none)."""
     from verifier.align import default_relation_classes
     from verifier.metrics import label_candidates
 
     lang = rows[0].lang if rows else "zh"
-    rows = [r.model_copy(update={"label": None}) for r in rows]
     labels = label_candidates(rows, gold, label_mode, default_relation_classes(lexicon, lang))
     return [r.model_copy(update={"label": y}) for r, y in zip(rows, labels, strict=True)]
 

@@ -132,3 +132,14 @@ def test_calibrate_records_the_margin_and_the_filter_follows_it(fusion_dir, tmp_
     assert run_filter(cfg, model).turned_around == 0
     on = cfg.model_copy(update={"orient": True, "orient_margin": 0.0})
     assert run_filter(on, model).turned_around == flips
+
+
+def test_relabelling_keeps_a_rows_own_label_and_labels_a_turned_row_from_gold():
+    from verifier.calibration import label_rows
+
+    text = "《雨巷》是戴望舒的代表作，戴望舒是诗人。"
+    gold = {"d": GoldRecord(doc_id="d", text=text, triples=[Triple(head="雨巷", relation="作者", tail="戴望舒")])}
+    own = row("d", "雨巷", "主演", "徐志摩", label=1)  # a labelled row: its label stands
+    turned = row("d", "戴望舒", "作者", "雨巷")
+    turned = turned.model_copy(update={"triple": turned.triple.reversed()})  # as the filter turns it: no label
+    assert [r.label for r in label_rows([own, turned], gold, "strict", None)] == [1, 1]
