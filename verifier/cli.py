@@ -274,27 +274,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = config_from_args(DemoConfig, args)
     r = run_demo(cfg)
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    row = lambda name, m: f"  {name:<22} P={m['precision']:.3f} R={m['recall']:.3f} F1={m['f1']:.3f}"  # noqa: E731
-    paper = r["eval_llm_paper_gate"]
-    print(f"\nLLM candidates ({r['llm']['candidates']} from {r['llm']['documents_done']} test sentences):")
+    row = lambda name, m: f"  {name:<22} P={m.precision:.3f} R={m.recall:.3f} F1={m.f1:.3f}"  # noqa: E731
+    paper = r.eval_llm_paper_gate
+    before = r.eval_llm.before or {}
+    print(f"\nLLM candidates ({r.llm.candidates} from {r.llm.documents_done} test sentences):")
     for mode in ("strict", "soft"):
-        b, a = r["eval_llm"]["before"][mode], r["eval_llm"]["after"][mode]
+        b, a = before[mode], r.eval_llm.after[mode]
         print(f" {mode} match")
         print(row("raw", b))
         if paper is not None:
-            print(row("paper gate (S_st,S_tt)", paper["after"][mode]))
-        print(row("calibrated decision" if r["decision"] else "paper gate (S_st,S_tt)", a))
-    b, a = r["eval_llm"]["before"]["strict"], r["eval_llm"]["after"]["strict"]
-    if r["decision"]:
-        thr = r["decision"]["thresholds"]
+            print(row("paper gate (S_st,S_tt)", paper.after[mode]))
+        print(row("calibrated decision" if r.decision else "paper gate (S_st,S_tt)", a))
+    b, a = before["strict"], r.eval_llm.after["strict"]
+    if r.decision:
         print(
-            f"  decision: p_correct >= {thr['tau1']:.3f}, fitted on {r['calibration_llm']['candidates']} LLM "
-            f"candidates of the calibration sentences (base rate {r['decision']['base_rate']:.2f})"
+            f"  decision: p_correct >= {r.decision.thresholds.tau1:.3f}, fitted on {r.calibration_llm.candidates} LLM "
+            f"candidates of the calibration sentences (base rate {r.decision.base_rate:.2f})"
         )
-    if a["f1"] > b["f1"]:
+    if a.f1 > b.f1:
         print(
-            f"  the filter raised strict F1 {100 * b['f1']:.1f} -> {100 * a['f1']:.1f} (precision "
-            f"{100 * b['precision']:.1f} -> {100 * a['precision']:.1f}) on {r['llm']['candidates']} candidates: "
+            f"  the filter raised strict F1 {100 * b.f1:.1f} -> {100 * a.f1:.1f} (precision "
+            f"{100 * b.precision:.1f} -> {100 * a.precision:.1f}) on {r.llm.candidates} candidates: "
             "few, so read it as a demonstration; docs/results.md has the 580-candidate figures"
         )
     else:
@@ -303,7 +303,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "minutes is too weak to help here (docs/results.md has what a full CPU run reaches); do not read this as "
             "a result"
         )
-    auc = r["eval_groups"].get("auc") or {}
+    auc = r.eval_groups.auc or {}
     print(f"synthetic test groups: text AUC {fmt(auc.get('text'))}, anchor AUC {fmt(auc.get('anchor'))}")
     print(
         f"ROC: {cfg.out}/eval_groups/roc.png and {cfg.out}/eval_llm/roc.png; "

@@ -15,14 +15,16 @@ Like the CLI, this module sits above the stages and may import all of them.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from eval.report import EvalReport
 from verifier.config import StageConfig
+from verifier.decision import DecisionModel, Thresholds
+from verifier.filter import FilterSummary
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,38 @@ def _split(records: list[Any], n_test: int) -> tuple[list[Any], list[Any], list[
     return train, calib, test
 
 
-def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+class LLMCandidates(BaseModel):
+    """What the local LLM extracted for one set of demo sentences (resumed runs included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents_done: int
+    documents_failed: int = 0
+    candidates: int
+
+
+class DemoResult(BaseModel):
+    """What one demo run measured (``demo_summary.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: dict[str, Any]
+    """Steps, wall seconds and best validation AUC of the demo's short training."""
+    thresholds: Thresholds
+    """The paper's gate, calibrated on the synthetic calibration groups."""
+    decision: DecisionModel | None
+    """The calibrated decision, fitted on the calibration sentences' LLM candidates (None: too few to fit)."""
+    calibration_llm: LLMCandidates
+    llm: LLMCandidates
+    filter: FilterSummary
+    eval_llm: EvalReport
+    """The test sentences' LLM candidates, raw and as the filter kept them."""
+    eval_llm_paper_gate: EvalReport | None
+    eval_groups: EvalReport
+    """The synthetic test groups (both views' ROC)."""
+
+
+def run_demo(cfg: DemoConfig) -> DemoResult:
     import asyncio
 
     from eval.calibrate import calibrate
@@ -210,8 +243,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     print("[7/7] evaluating", flush=True)
 
-    def evaluate(kept: Path, rejected: Path, name: str) -> dict[str, Any]:
-        """Eval of one filtered set against the test sentences' gold (``metrics.json``'s layout)."""
+    def evaluate(kept: Path, rejected: Path, name: str) -> EvalReport:
+        """Eval of one filtered set against the test sentences' gold."""
         return run_eval(
             EvalConfig(
                 pred=str(kept),
@@ -220,7 +253,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                 out=str(out / name),
                 model=str(model_dir),
             )
-        ).to_json()
+        )
 
     m_llm = evaluate(out / "llm" / "kept.jsonl", out / "llm" / "rejected.jsonl", "eval_llm")
     m_paper = (
@@ -229,23 +262,23 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         else None
     )
     m_grp = evaluate(out / "groups" / "test_kept.jsonl", out / "groups" / "test_rejected.jsonl", "eval_groups")
-    result = {
-        "train": summary.model_dump(mode="json", include={"steps", "wall_s", "best"}),
-        "thresholds": choice.model_dump(),
-        "decision": None if decision is None else decision.model_dump(),
-        "calibration_llm": {
-            "documents_done": done(llm_runs["calib"]),
-            "candidates": count_lines(out / "llm" / "calib_candidates.jsonl"),
-        },
-        "llm": {
-            "documents_done": done(gen_summary),
-            "documents_failed": gen_summary.documents_failed,
-            "candidates": count_lines(out / "llm" / "candidates.jsonl"),
-        },
-        "filter": fsum.model_dump(),
-        "eval_llm": {k: m_llm.get(k) for k in ("before", "after", "auc", "calibration")},
-        "eval_llm_paper_gate": None if m_paper is None else {k: m_paper.get(k) for k in ("before", "after")},
-        "eval_groups": {k: m_grp.get(k) for k in ("auc", "hallucination_pass_rate")},
-    }
-    (out / "demo_summary.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    result = DemoResult(
+        train=summary.model_dump(mode="json", include={"steps", "wall_s", "best"}),
+        thresholds=choice,
+        decision=decision,
+        calibration_llm=LLMCandidates(
+            documents_done=done(llm_runs["calib"]),
+            candidates=count_lines(out / "llm" / "calib_candidates.jsonl"),
+        ),
+        llm=LLMCandidates(
+            documents_done=done(gen_summary),
+            documents_failed=gen_summary.documents_failed,
+            candidates=count_lines(out / "llm" / "candidates.jsonl"),
+        ),
+        filter=fsum,
+        eval_llm=m_llm,
+        eval_llm_paper_gate=m_paper,
+        eval_groups=m_grp,
+    )
+    (out / "demo_summary.json").write_text(result.model_dump_json(indent=2, exclude_none=True), encoding="utf-8")
     return result
