@@ -294,6 +294,7 @@ def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> EvalRe
                         "label": int(lbl),
                         "s_st": r.s_st,
                         "s_tt": r.s_tt,
+                        "p_correct": r.p_correct,
                         "decision": r.decision,
                     }
                     for r, lbl in zip(scored, lab, strict=True)

@@ -38,6 +38,7 @@ def small_eval_dir(tmp_path: Path) -> Path:
                 label=label,
                 s_st=s_st,
                 s_tt=s_tt,
+                p_correct=float((s_st + 1) / 2),
                 decision="keep" if keep else "reject",
                 reason=None if keep else "below_tau1",
                 evidence=Evidence(),
@@ -68,6 +69,8 @@ def test_report_files_and_numbers(tmp_path):
     assert m["after"]["strict"]["precision"] >= 0.5 and 0.5 < m["auc"]["text"] <= 1.0
     assert m["hallucination_pass_rate"]["head_tail_swap"]["n"] == 30
     assert "| strict |" in (d / "tables.md").read_text()
+    rows = [json.loads(line) for line in (d / "scores.jsonl").read_text().splitlines()]
+    assert all(0 <= r["p_correct"] <= 1 for r in rows) and m["calibration"]["auc_p_correct"] > 0.5
 
 
 @pytest.mark.parametrize("name", ["roc.ipynb", "similarity.ipynb"])
