@@ -323,13 +323,14 @@ def score_reversed(
     lexicons: dict[str, Lexicon | None],
     view_source: ViewSource | None = "auto",
     batch_size: int = 64,
+    on_batch: Callable[[int], object] | None = None,
 ) -> ReversedChunk:
     """Score the reversed triple (``Triple.reversed``) of every extracted (role ``candidate``) row (``view_source``
-    None: no S_tt)."""
+    None: no S_tt; ``on_batch`` as in :func:`score_chunk`)."""
     idx = [i for i, r in enumerate(sc.rows) if r.role == "candidate"]
     rev = [sc.rows[i].model_copy(update={"triple": sc.rows[i].triple.reversed(), "label": None}) for i in idx]
     views = choose_views(rev, view_source, lexicons) if view_source else [None] * len(rev)
-    scored = score_chunk(scorer, rev, views, [(None, [])] * len(rev), batch_size)
+    scored = score_chunk(scorer, rev, views, [(None, [])] * len(rev), batch_size, on_batch)
     return ReversedChunk(idx, scored)
 
 
@@ -350,19 +351,6 @@ def apply_orientation(sc: ScoredChunk, rev: ReversedChunk, margin: float) -> int
         sc.s_st[i], sc.s_tt[i] = rev.scored.s_st[j], rev.scored.s_tt[j]
         sc.evidence[i] = rev.scored.evidence[j]
     return int(flip.sum())
-
-
-def orient_chunk(
-    scorer: Scorer,
-    sc: ScoredChunk,
-    margin: float,
-    lexicons: dict[str, Lexicon | None],
-    view_source: ViewSource | None = "auto",
-    batch_size: int = 64,
-) -> int:
-    """Turn the chunk's extracted rows around where the verifier prefers the reversed triple (in place, see
-    :func:`apply_orientation`); returns how many."""
-    return apply_orientation(sc, score_reversed(scorer, sc, lexicons, view_source, batch_size), margin)
 
 
 def duplicate_rows(rows: list[Candidate], score: np.ndarray) -> np.ndarray:
@@ -407,13 +395,17 @@ def default_lexicons(name: str | None) -> dict[str, Lexicon | None]:
     return {"zh": lexicon_for("duie"), "en": None}
 
 
-def count_valid_rows(path: str | os.PathLike[str]) -> int:
-    """Validate every row of ``path`` before the model loads or anything is scored, and count them: a bad line
-    at the end of a large file is found in seconds, not after an hour of scoring (and the bar knows its total)."""
-    n = sum(1 for _ in read_candidates(path))
+def count_valid_rows(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Validate every row of ``path`` before the model loads or anything is scored, and count them and the
+    extracted (role ``candidate``) ones among them: a bad line at the end of a large file is found in seconds, not
+    after an hour of scoring (and the bar knows its total)."""
+    n = extracted = 0
+    for row in read_candidates(path):
+        n += 1
+        extracted += row.role == "candidate"
     if n == 0:
         raise InputError(path, 1, "record", "no candidate rows (the file is empty)")
-    return n
+    return n, extracted
 
 
 class FilterSummary(BaseModel):
@@ -452,7 +444,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
         if x in paths and y in paths and paths[x] == paths[y]:
             raise ConfigError(f"{x} {named[x]} is the same file as {y}: it would be overwritten (nothing was written)")
     thresholds, decision = resolve_gate(cfg)
-    total = count_valid_rows(cfg.input)
+    total, extracted = count_valid_rows(cfg.input)
     model = model if model is not None else load_for_inference(cfg.model, cfg.device)
     scorer = Scorer(model, cfg.model, cfg.evidence)
     lexicons = default_lexicons(cfg.lexicon)
@@ -465,7 +457,8 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
     rej_ctx = atomic_writer(cfg.rejected) if cfg.rejected else None
     with atomic_writer(cfg.out) as kept_fh:
         rej_fh = rej_ctx.__enter__() if rej_ctx else None
-        bar = tqdm(total=total, desc="filter", unit="triple", disable=not cfg.progress, dynamic_ncols=True)
+        passes = total + (extracted if margin is not None else 0)  # the reversed triples are scored too
+        bar = tqdm(total=passes, desc="filter", unit="triple", disable=not cfg.progress, dynamic_ncols=True)
         try:
             for chunk in iter_chunks(cfg.input, cfg.chunk_size):
                 originals: list[tuple[Triple | None, list[str]]] = [(None, [])] * len(chunk)
@@ -474,9 +467,10 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
                 views = choose_views(chunk, cfg.view_source, lexicons) if need_tt else [None] * len(chunk)
                 sc = score_chunk(scorer, chunk, views, originals, cfg.batch_size, bar.update)
                 if margin is not None:
-                    counts["flipped"] += orient_chunk(
-                        scorer, sc, margin, lexicons, cfg.view_source if need_tt else None, cfg.batch_size
+                    rev = score_reversed(
+                        scorer, sc, lexicons, cfg.view_source if need_tt else None, cfg.batch_size, bar.update
                     )
+                    counts["flipped"] += apply_orientation(sc, rev, margin)
                 p_ok, why_p = [None] * len(sc.rows), [[] for _ in sc.rows]
                 gate_score = sc.s_st
                 if decision is not None:
