@@ -54,9 +54,11 @@ def oriented_labelled_rows(
     import numpy as np
 
     from verifier.filter import ScoredChunk, apply_orientation, duplicate_rows
+    from verifier.schema import Evidence
 
     n = len(rows)
-    sc = ScoredChunk(list(rows), list(originals), np.asarray(s_st, dtype=float).copy(), np.full(n, np.nan), [None] * n)
+    s = np.asarray(s_st, dtype=float).copy()  # (N,)
+    sc = ScoredChunk(list(rows), list(originals), s, np.full(n, np.nan), [Evidence()] * n)
     apply_orientation(sc, rev, margin)
     keep = ~duplicate_rows(sc.rows, sc.s_st)
     rows = label_rows([r for r, k in zip(sc.rows, keep, strict=True) if k], gold, label_mode, lexicon)
@@ -112,18 +114,14 @@ def fit_model_decision(
     calibration F1 is highest (ties: the larger margin, not turning counting as the largest). The decision records the
     margin (None: not turned around) and, with ``auto``, every margin's F1."""
     from verifier.config import ConfigError
-    from verifier.filter import ScoredChunk, Scorer, default_lexicons, score_reversed, score_rows
+    from verifier.filter import Scorer, default_lexicons, score_reversed, score_rows
 
     if s_st is None:
-        s_st, _ = score_rows(model, rows, lexicon=lexicon)
+        s_st, _ = score_rows(model, rows, view_source=None, lexicon=lexicon)
     args = (lexicon, objective, label_mode, source, min_relation_rows, gold)
     if orient_margin is None or gold is None:
         return _fit(model, rows, originals, s_st, *args).model_copy(update={"orient_margin": None})
-    import numpy as np
-
-    n = len(rows)
-    base = ScoredChunk(list(rows), list(originals), np.asarray(s_st, dtype=float), np.full(n, np.nan), [None] * n)
-    rev = score_reversed(Scorer(model, "", evidence=False), base, default_lexicons(lexicon))
+    rev = score_reversed(Scorer(model, "", evidence=False), rows, default_lexicons(lexicon), view_source=None)
     margins = list(MARGINS) if orient_margin == "auto" else [float(orient_margin)]
     fits: dict[str, tuple[float | None, Any]] = {}
     if orient_margin == "auto":

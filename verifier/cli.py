@@ -231,7 +231,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "(nothing was written)"
         )
     model = load_for_inference(args.model, args.device)
-    s_st, s_tt = score_rows(model, rows, view_source=args.view_source, lexicon=args.lexicon)
+    # the decision does not read S_tt, so its views are not scored
+    s_st, s_tt = score_rows(model, rows, view_source=None if args.decision else args.view_source, lexicon=args.lexicon)
     labels = np.asarray([r.label for r in rows])
     relations = [r.triple.relation for r in rows]
     if args.decision:

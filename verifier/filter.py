@@ -178,7 +178,12 @@ def group_views(rows: list[Candidate]) -> list[Triple | None]:
     return out
 
 
-def choose_views(rows: list[Candidate], source: ViewSource, lexicons: dict[str, Lexicon | None]) -> list[Triple | None]:
+def choose_views(
+    rows: list[Candidate], source: ViewSource | None, lexicons: dict[str, Lexicon | None]
+) -> list[Triple | None]:
+    """Each row's view for S_tt (see the module docstring); ``source`` None: no views (S_tt is not scored)."""
+    if source is None:
+        return [None] * len(rows)
     grp = group_views(rows) if source in ("auto", "group") else [None] * len(rows)
     out: list[Triple | None] = []
     for r, g in zip(rows, grp, strict=True):
@@ -319,7 +324,7 @@ class ReversedChunk:
 
 def score_reversed(
     scorer: Scorer,
-    sc: ScoredChunk,
+    rows: list[Candidate],
     lexicons: dict[str, Lexicon | None],
     view_source: ViewSource | None = "auto",
     batch_size: int = 64,
@@ -327,9 +332,9 @@ def score_reversed(
 ) -> ReversedChunk:
     """Score the reversed triple (``Triple.reversed``) of every extracted (role ``candidate``) row (``view_source``
     None: no S_tt; ``on_batch`` as in :func:`score_chunk`)."""
-    idx = [i for i, r in enumerate(sc.rows) if r.role == "candidate"]
-    rev = [sc.rows[i].model_copy(update={"triple": sc.rows[i].triple.reversed(), "label": None}) for i in idx]
-    views = choose_views(rev, view_source, lexicons) if view_source else [None] * len(rev)
+    idx = [i for i, r in enumerate(rows) if r.role == "candidate"]
+    rev = [rows[i].model_copy(update={"triple": rows[i].triple.reversed(), "label": None}) for i in idx]
+    views = choose_views(rev, view_source, lexicons)
     scored = score_chunk(scorer, rev, views, [(None, [])] * len(rev), batch_size, on_batch)
     return ReversedChunk(idx, scored)
 
@@ -464,12 +469,11 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
                 originals: list[tuple[Triple | None, list[str]]] = [(None, [])] * len(chunk)
                 if cfg.repair:
                     chunk, originals = repair_rows(chunk, lexicons, indexes)
-                views = choose_views(chunk, cfg.view_source, lexicons) if need_tt else [None] * len(chunk)
+                view_source = cfg.view_source if need_tt else None
+                views = choose_views(chunk, view_source, lexicons)
                 sc = score_chunk(scorer, chunk, views, originals, cfg.batch_size, bar.update)
                 if margin is not None:
-                    rev = score_reversed(
-                        scorer, sc, lexicons, cfg.view_source if need_tt else None, cfg.batch_size, bar.update
-                    )
+                    rev = score_reversed(scorer, sc.rows, lexicons, view_source, cfg.batch_size, bar.update)
                     counts["flipped"] += apply_orientation(sc, rev, margin)
                 p_ok, why_p = [None] * len(sc.rows), [[] for _ in sc.rows]
                 gate_score = sc.s_st
@@ -609,11 +613,11 @@ def repair_rows(
 def score_rows(
     model: Any,
     rows: list[Candidate],
-    view_source: ViewSource = "auto",
+    view_source: ViewSource | None = "auto",
     lexicon: str | None = None,
     batch_size: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """S_st and S_tt for in-memory rows (calibration, probes)."""
+    """S_st and S_tt for in-memory rows (calibration, probes); ``view_source`` None: S_st only (S_tt all NaN)."""
     lexicons = default_lexicons(lexicon)
     sc = score_chunk(
         Scorer(model, "", evidence=False), rows, choose_views(rows, view_source, lexicons), [(None, [])] * len(rows),
