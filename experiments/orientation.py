@@ -26,17 +26,15 @@ from sklearn.metrics import roc_auc_score
 
 from eval.calibrate import fit_decision
 from experiments.common import calibration_parser, document_halves
+from verifier import orient
 from verifier.metrics import gold_positives, prf, reliability
 
 
-def dedupe(rows: list[Any], score: np.ndarray) -> list[int]:
-    """Indices of the best-scored row of each (document, head, relation, tail)."""
-    best: dict[tuple[str, str, str, str], int] = {}
-    for i, r in enumerate(rows):
-        k = (r.doc_id, r.triple.head, r.triple.relation, r.triple.tail)
-        if k not in best or score[i] > score[best[k]]:
-            best[k] = i
-    return sorted(best.values())
+def dedupe(rows: list[Any], score: np.ndarray) -> np.ndarray:
+    """Indices of the rows the filter keeps as distinct triples (``verifier.filter.duplicate_rows``)."""
+    from verifier.filter import duplicate_rows
+
+    return np.flatnonzero(~duplicate_rows(rows, score))
 
 
 def evaluate(
@@ -45,16 +43,16 @@ def evaluate(
     repaired: list[bool],
     gold: dict[str, Any],
     a: Any,
+    model: Any,
     extra: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Cross-validated decision on these rows (``extra``: (N, E) more feature columns beside the grounding ones)."""
-    from verifier.align import default_relation_classes
+    from verifier.calibration import label_rows
     from verifier.decision import grounding_features
-    from verifier.filter import default_lexicons, schema_of
-    from verifier.metrics import label_candidates
+    from verifier.filter import default_lexicons, is_probability, schema_of
 
-    rows = [r.model_copy(update={"label": None}) for r in rows]
-    y = np.asarray(label_candidates(rows, gold, a.label_mode, default_relation_classes(None, "zh")), dtype=int)
+    rows = label_rows([r.model_copy(update={"label": None}) for r in rows], gold, a.label_mode, None)
+    y = np.asarray([r.label for r in rows], dtype=int)
     x = grounding_features(
         [r.text for r in rows],
         [r.triple.head for r in rows],
@@ -63,7 +61,7 @@ def evaluate(
         score,
         schema_of(default_lexicons(None)),
         repaired,
-        True,
+        is_probability(model),
         [r.triple.head_type for r in rows],
         [r.triple.tail_type for r in rows],
     )
@@ -122,20 +120,20 @@ def main() -> None:
     }
     print(json.dumps(report))
     repaired = np.asarray([bool(f) for _, f in originals])
-    policies: dict[str, Any] = {"extractor's direction": evaluate(rows, s, repaired.tolist(), gold, a)}
+    policies: dict[str, Any] = {"extractor's direction": evaluate(rows, s, repaired.tolist(), gold, a, model)}
     print("base", json.dumps({k: v for k, v in policies["extractor's direction"].items() if k != "f1_folds"}))
     for margin in a.margins:
-        flip = s_rev > s + margin  # (N,)
+        flip = orient.choose(s, s_rev, margin)  # (N,)
         chosen = [rv if f else r for r, rv, f in zip(rows, rev, flip, strict=True)]
         score = np.where(flip, s_rev, s)
         idx = dedupe(chosen, score)
         c_rows, c_score, c_rep = [chosen[i] for i in idx], score[idx], (repaired | flip)[idx].tolist()
         name = f"better of both, margin {margin}"
-        policies[name] = evaluate(c_rows, c_score, c_rep, gold, a) | {"flipped": int(flip.sum())}
+        policies[name] = evaluate(c_rows, c_score, c_rep, gold, a, model) | {"flipped": int(flip.sum())}
         print(name, json.dumps({k: v for k, v in policies[name].items() if k != "f1_folds"}))
         gap = (np.where(flip, s_rev - s, s - s_rev))[idx][:, None]  # (M, 1): the chosen direction's lead
         name += ", + direction gap feature"
-        policies[name] = evaluate(c_rows, c_score, c_rep, gold, a, gap) | {"flipped": int(flip.sum())}
+        policies[name] = evaluate(c_rows, c_score, c_rep, gold, a, model, gap) | {"flipped": int(flip.sum())}
         print(name, json.dumps({k: v for k, v in policies[name].items() if k != "f1_folds"}))
     report["policies"] = policies
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -107,7 +107,7 @@ def main() -> None:
         score = np.where(take, best_alt, cur_s)
         idx = dedupe(chosen, score)
         rep = (repaired | flip | take)[idx].tolist()
-        res = evaluate([chosen[i] for i in idx], score[idx], rep, gold, a) | {"relabelled": int(take.sum())}
+        res = evaluate([chosen[i] for i in idx], score[idx], rep, gold, a, model) | {"relabelled": int(take.sum())}
         report[name] = res
         print(name, json.dumps({k: v for k, v in res.items() if k != "f1_folds"}))
 
