@@ -9,8 +9,8 @@ one 92 % of the time (``python -m experiments.orientation``; docs/results.md sec
 
 The rule: the reversed triple (``Triple.reversed``) replaces the extractor's when its score is higher by more than
 ``margin`` (in the model's S_st units). Measured on the calibration candidates only (document halves, the decision
-refitted on each half, F1 against the other half's gold), the decision's F1 rose from 22.1 (the extractor's
-directions) to 35.5 / 36.9 / 37.3 with margins 0 / 0.1 / 0.2 (cosine S_st of the two-epoch late-fusion model); 0.2
+refitted on each half, F1 against the other half's gold), the decision's F1 rose from 22.2 (the extractor's
+directions) to 35.3 / 36.9 / 37.1 with margins 0 / 0.1 / 0.2 (cosine S_st of the two-epoch late-fusion model); 0.2
 is the filter's default, and ``verifier calibrate --decision`` chooses the margin for the model it calibrates
 (``verifier.calibration.MARGINS``; 0.2 again for that model).
 
