@@ -185,6 +185,9 @@ class TrainConfig(StageConfig, InfoNceParams):
     epochs: int = Field(70, ge=1)
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (a CPU budget)."""
+    length_buckets: int = Field(50, ge=0)
+    """Length-sorted batches: sort each run of N batches by text length, then shuffle the batches (less padding,
+    the same groups per epoch; ``verifier.train.epoch_order``). 0: random batches."""
     max_minutes: float | None = Field(None, gt=0)
     """Stop after this much wall time."""
     negatives_per_group: int | None = Field(None, ge=1)

@@ -68,6 +68,27 @@ def split_groups(groups: list[Group], fraction: float, seed: int) -> tuple[list[
     return [g for g in groups if g.doc_id not in val_docs], [g for g in groups if g.doc_id in val_docs]
 
 
+def epoch_order(lengths: list[int], batch_size: int, seed: int, bucket: int) -> list[int]:
+    """One epoch's permutation of the groups; its consecutive slices of ``batch_size`` are the batches.
+
+    ``bucket`` = N: the random permutation is cut into runs of N batches, each run is sorted by length, and the
+    batches (not the groups inside them) are shuffled again, so dynamic padding pads little while the order of
+    lengths stays random; the partial batch, if any, stays last so that every slice is one batch. 0: plain
+    random batches. Measured on the errors.v1 groups of the 5,000 DuIE train sentences (batch 16, e5 tokens):
+    padded text tokens 1.51x the real ones with random batches, 1.01x with N = 50 (docs/results.md, section 0)."""
+    rng = np.random.RandomState(seed)
+    order = rng.permutation(len(lengths)).tolist()
+    if not bucket:
+        return order
+    span = batch_size * bucket
+    batches: list[list[int]] = []
+    for a in range(0, len(order), span):
+        run = sorted(order[a : a + span], key=lambda i: lengths[i])  # stable: ties keep the random order
+        batches += [run[b : b + batch_size] for b in range(0, len(run), batch_size)]
+    tail = [batches.pop()] if len(batches[-1]) < batch_size else []
+    return [i for j in rng.permutation(len(batches)) for i in batches[j]] + [i for b in tail for i in b]
+
+
 def build_model(cfg: TrainConfig, encoder: Any | None = None):
     """The verifier of ``cfg``; ``encoder``: an already loaded (possibly shared, frozen and cached) encoder."""
     from verifier.model.bce import BceConfig, CrossEncoderVerifier
@@ -397,8 +418,8 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
 
     stop = False
     while not stop and state["step"] < total_steps and state["epoch"] < cfg.epochs:
-        order = (
-            state["order"] or np.random.RandomState(cfg.seed + state["epoch"]).permutation(len(train_groups)).tolist()
+        order = state["order"] or epoch_order(
+            [len(g.text) for g in train_groups], cfg.batch_size, cfg.seed + state["epoch"], cfg.length_buckets
         )
         state["order"] = order
         batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -13,7 +14,7 @@ from safetensors.torch import load_file
 from verifier.config import TrainConfig
 from verifier.io import write_jsonl
 from verifier.schema import Candidate, Provenance, Triple
-from verifier.train import train
+from verifier.train import epoch_order, train
 
 NAMES = list("张王李赵刘陈杨黄周吴郑孙马朱胡林郭何高罗梁宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢")
 
@@ -259,3 +260,25 @@ def test_ddp_with_torchrun_on_cpu(tiny_encoder, tmp_path):
     assert (tmp_path / "run" / "best" / "model.safetensors").exists()
     log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in log] == [2, 4]  # rank 0 alone evaluates
+
+
+@pytest.mark.parametrize("n,batch,bucket", [(1000, 16, 50), (1000, 16, 3), (37, 8, 2), (5, 8, 50)])
+def test_epoch_order_is_a_permutation_of_length_sorted_batches(n, batch, bucket):
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(5, 200, size=n).tolist()
+    order = epoch_order(lengths, batch, seed=7, bucket=bucket)
+    assert sorted(order) == list(range(n))
+    batches = [order[i : i + batch] for i in range(0, n, batch)]
+    assert all(len(b) == batch for b in batches[:-1])  # only the last slice may be partial
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    randoms = epoch_order(lengths, batch, seed=7, bucket=0)
+    assert sorted(randoms) == list(range(n))
+    padded_random = sum(
+        len(b) * max(lengths[i] for i in b) for b in (randoms[i : i + batch] for i in range(0, n, batch))
+    )
+    if n >= 1000:
+        assert padded < 0.8 * padded_random  # the point of buckets: less padding
+        # the batches' lengths are not in order (a run sorted end to end would make the schedule see lengths)
+        maxima = [max(lengths[i] for i in b) for b in batches]
+        assert maxima != sorted(maxima)
+    assert epoch_order(lengths, batch, seed=7, bucket=bucket) == order  # seeded
