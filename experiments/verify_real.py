@@ -7,7 +7,10 @@ and as within-document AUC (mean over documents that have both classes). The rul
 entities in the text" are scored beside them as a 0/1/2 feature. Nothing here fits, calibrates or chooses.
 
 Typed negatives (``--groups``, e.g. perturb.v1 groups of the DuIE dev subset): gold text AUC (the anchor, i.e. the
-gold triple, against the negatives, pooled), the same within groups, and per corruption type.
+gold triple, against the negatives, pooled), the same within groups, and per corruption type. Every negative counts
+as wrong there (strict labels). Beside it, ``gold_text_auc_soft``: the labels ``verifier eval --label-mode soft``
+gives (a negative that soft-matches its group's gold triple, e.g. a span cut inside the mention, counts as right),
+the labels the errors.v1 recipe trains with.
 
     python -m experiments.verify_real --candidates runs/results/llm15/candidates.jsonl \
         --gold runs/results/llm15/gold.jsonl --models late=runs/v16/late/best --out runs/results/verify15
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from verifier.align import relation_classes
+from verifier.align import default_relation_classes, relation_classes, triple_matches
 from verifier.io import read_jsonl
 from verifier.lexicon import lexicon_for
 from verifier.metrics import roc_auc
@@ -105,12 +108,24 @@ def groups_report(model_dir: str, groups_path: str, limit: int | None) -> dict:
     }
     gid = [g.group_id for g in groups] + [g.group_id for g in groups for _ in g.negatives]
     w, n = within_auc(lab, np.r_[gold, neg], gid)
+    soft_right = np.asarray(
+        [
+            triple_matches(t, g.anchor, "soft", g.lang, default_relation_classes(None, g.lang))
+            for g in groups
+            for t in g.negatives
+        ],
+        dtype=bool,
+    )
+    lab_soft = np.r_[np.ones(len(gold)), soft_right.astype(float)]
     return {
         "groups": len(groups),
         "gold_text_auc": roc_auc(lab, np.r_[gold, neg]),
         "gold_text_auc_within_group": w,
         "groups_scored": n,
         "per_corruption": per_kind,
+        "gold_text_auc_soft": roc_auc(lab_soft, np.r_[gold, neg]),
+        "negatives_right_under_soft": {k: int(soft_right[kinds == k].sum()) for k in sorted(set(kinds))},
+        "negatives": {k: int((kinds == k).sum()) for k in sorted(set(kinds))},
         "wall_s": round(wall, 1),
     }
 
