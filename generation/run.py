@@ -15,7 +15,7 @@ from pydantic import Field
 from generation.base import RunSummary, run_generation
 from generation.llm.local_server import Draft
 from generation.llm.presets import PRESETS, Preset, cost_usd
-from generation.llm.structured import EntityPolicy, ValidationPolicy
+from generation.llm.structured import AnswerFormat, EntityPolicy, ValidationPolicy
 from verifier.config import ConfigError, StageConfig, cache_dir
 from verifier.io import InputError, read_json, read_jsonl, write_json
 from verifier.lexicon import Lexicon, lexicon_for
@@ -49,6 +49,9 @@ class GenerateConfig(StageConfig):
     """Decoding constraint: schema = the answer's JSON schema (relations an enum of the dataset's, lists capped),
     sent where the endpoint takes one (local llama.cpp, openai-compatible); json = JSON mode; none = free text,
     the raw behaviour the verifier is measured against. Default: the preset's (json, or none for reasoners)."""
+    answer_format: AnswerFormat = "objects"
+    """Extraction answers (--prompt extract, hybrid, staged): each triple as an object {head, relation, tail} or
+    as a [head, relation, tail] list (the ``extract-lists`` prompts; about a third fewer tokens to decode)."""
     lang: Literal["zh", "en"] | None = None
     """Prompt language (default: the dataset's)."""
     data: str | None = "sample"
@@ -205,7 +208,7 @@ async def _run_llm(
     )
     gen: Any = LLMGenerator(
         client, lexicon, kind=kind, lang=lang, policy=policy, model_name=cfg.model or preset.model,
-        constrain_schema=constrain == "schema",
+        constrain_schema=constrain == "schema", answer_format=cfg.answer_format,
     )  # fmt: skip
     if cfg.prompt == "hybrid":
         from generation.hybrid import HybridGenerator
@@ -246,7 +249,7 @@ def _local_model_path(name: str) -> str:
 FINGERPRINT_FIELDS = (
     "generator", "matcher", "relations", "no_relation_threshold", "pairs_from", "llm", "prompt", "lang", "data",
     "split", "input", "model", "base_url", "temperature", "entities", "relation_errors", "equal_counts",
-    "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed", "constrain",
+    "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed", "constrain", "answer_format",
 )  # fmt: skip
 """Settings that change what a document's rows are; a resumed run must use the same ones."""
 
@@ -260,7 +263,8 @@ def check_fingerprint(cfg: GenerateConfig) -> None:
         before = read_json(path)
         if not isinstance(before, dict):
             raise InputError(path, 1, "record", "not a run fingerprint (expected a JSON object); remove it to resume")
-        changed = sorted(k for k in FINGERPRINT_FIELDS if before.get(k) != now.get(k))
+        defaults = {k: GenerateConfig.model_fields[k].default for k in FINGERPRINT_FIELDS}
+        changed = sorted(k for k in FINGERPRINT_FIELDS if before.get(k, defaults[k]) != now.get(k))  # a newer field
         if changed:
             diff = ", ".join(f"--{k.replace('_', '-')} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
             raise ConfigError(
@@ -279,6 +283,8 @@ def generate(cfg: GenerateConfig) -> RunSummary:
     if cfg.generator == "llm.v1":
         preset = resolve_preset(cfg)
         constrain = resolve_constrain(cfg, preset)  # a usage error before any input is read or server started
+        if cfg.answer_format == "lists" and cfg.prompt == "cacre":
+            raise ConfigError("--answer-format lists is for the extraction prompts (--prompt extract, hybrid, staged)")
         _validate_inputs(cfg)  # before anything is written, started or paid
     check_fingerprint(cfg)
     if cfg.generator == "perturb.v1":

