@@ -8,7 +8,8 @@ nothing. Default: the 0.5B model on 10 sentences of the shipped sample, JSON mod
 (a few minutes on 2 cores).
 
     python bench/local_generation.py [--models qwen2.5-coder-0.5b qwen2.5-coder-1.5b] [--sentences 50] \
-        [--data duie --split dev] [--constrain json schema] [--draft none prompt-lookup]
+        [--data duie --split dev] [--constrain json schema] [--draft none prompt-lookup] \
+        [--answer-format objects lists]
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def server_seconds(log: Path) -> dict[str, float]:
             "server_total_s": round(sums["total"], 1)}  # fmt: skip
 
 
-def run_one(model: str, constrain: str, draft: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
+def run_one(
+    model: str, constrain: str, draft: str, fmt: str, args: argparse.Namespace, work: Path
+) -> dict[str, object]:
     from verifier.align import default_relation_classes
     from verifier.data.catalog import load_split
     from verifier.io import read_jsonl, write_jsonl
@@ -42,7 +45,8 @@ def run_one(model: str, constrain: str, draft: str, args: argparse.Namespace, wo
     from verifier.metrics import triple_prf
     from verifier.schema import Candidate
 
-    out = work / f"{model}-{constrain}-{draft}" / "candidates.jsonl"
+    tag = f"{model}-{constrain}-{draft}" + ("" if fmt == "objects" else f"-{fmt}")  # the earlier runs' folders
+    out = work / tag / "candidates.jsonl"
     gold = list(load_split(args.data, args.split))[: args.sentences]
     docs = work / "docs.jsonl"
     write_jsonl(docs, gold)
@@ -50,8 +54,8 @@ def run_one(model: str, constrain: str, draft: str, args: argparse.Namespace, wo
         sys.executable, "-m", "verifier.cli", "-q", "generate", "--llm", "local", "--model", model,
         "--prompt", "extract", "--data", args.data, "--split", args.split, "--input", str(docs),
         "--constrain", constrain, "--concurrency", "1", "--max-tokens", "384", "--max-tokens-cap", "768",
-        "--draft", draft, "--draft-tokens", str(args.draft_tokens),
-        "--cache", str(work / f"cache-{model}-{constrain}-{draft}.sqlite"), "--out", str(out),
+        "--draft", draft, "--draft-tokens", str(args.draft_tokens), "--answer-format", fmt,
+        "--cache", str(work / f"cache-{tag}.sqlite"), "--out", str(out),
     ]  # fmt: skip
     t0 = time.perf_counter()
     subprocess.run(cmd, capture_output=True, text=True)  # exit 1 when some documents failed: read the files
@@ -70,13 +74,16 @@ def run_one(model: str, constrain: str, draft: str, args: argparse.Namespace, wo
     langs = {x.doc_id: x.lang for x in gold}
     rc = default_relation_classes(None, gold[0].lang if gold else "zh")
     prf = {m: triple_prf(by_doc, g, m, langs, rc)[0] for m in ("strict", "soft")}
+    summary = json.loads((out.parent / "summary.json").read_text()) if (out.parent / "summary.json").exists() else {}
     return {
         "model": model,
         "constrain": constrain,
         "draft": draft,
+        "answer_format": fmt,
         "sentences": len(gold),
         "s_per_sentence": round(wall / max(1, len(gold)), 2),
         "failed": len(failures),
+        "completion_tokens_per_sentence": round(summary.get("tokens", {}).get("completion", 0) / max(1, len(gold)), 1),
         **server_seconds(out.parent / "llama_server.log"),
         "cut_at_cap": sum("cut off" in str(f.get("reason", "")) for f in failures),
         "candidates": len(rows),
@@ -91,6 +98,7 @@ def main() -> None:
     ap.add_argument("--constrain", nargs="+", default=["json", "schema"])
     ap.add_argument("--draft", nargs="+", default=["none"], help="speculative decoding: none, prompt-lookup")
     ap.add_argument("--draft-tokens", type=int, default=10)
+    ap.add_argument("--answer-format", nargs="+", default=["objects"], choices=["objects", "lists"])
     ap.add_argument("--data", default="sample")
     ap.add_argument("--split", default="zh")
     ap.add_argument("--sentences", type=int, default=10)
@@ -101,7 +109,9 @@ def main() -> None:
     for model in args.models:
         for constrain in args.constrain:
             for draft in args.draft:
-                print(json.dumps(run_one(model, constrain, draft, args, work), ensure_ascii=False), flush=True)
+                for fmt in args.answer_format:
+                    row = run_one(model, constrain, draft, fmt, args, work)
+                    print(json.dumps(row, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
