@@ -93,6 +93,7 @@ def main() -> None:
                         batch_size=args.batch_size,
                         freeze_encoder_layers=0 if model == "desc" else args.freeze_encoder_layers,
                         hubness=args.hubness,
+                        progress=False,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         train_markers=model != "desc"
                         and not args.frozen_markers

@@ -22,9 +22,10 @@ KERNEL_PREFIXES = (
     "verifier.model.encoder",
     "verifier.model.persistence",
     "verifier.model.inputs",
+    "verifier.loop",
 )
 """Floor 1: contracts and what several stages share (records, config, IO, data, lexicons, the thresholds and the
-gate, metrics and matching, the encoder wrapper and model files, input text transforms)."""
+gate, metrics and matching, the encoder wrapper and model files, input text transforms, the training loop)."""
 
 
 def floor(module: str) -> tuple[int, str]:

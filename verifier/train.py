@@ -28,6 +28,7 @@ from pydantic import BaseModel, field_validator
 
 from verifier.config import ConfigError, TrainConfig, save_resolved
 from verifier.data.groups import Group, GroupStats, read_groups
+from verifier.loop import Budget, Loop, LoopState, chunks
 from verifier.model.registry import CachesLowerStates, Verifier
 
 log = logging.getLogger(__name__)
@@ -332,34 +333,25 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
     total_steps = min(cfg.max_steps or steps_per_epoch * cfg.epochs, steps_per_epoch * cfg.epochs)
     opt = torch.optim.AdamW(_param_groups(core, cfg), weight_decay=cfg.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
-    state = {
-        "step": 0,
-        "epoch": 0,
-        "batch_in_epoch": 0,
-        "best": -1.0,
-        "bad_evals": 0,
-        "order": None,
-        "train_groups": None,
-    }
+    budget = Budget(total_steps=total_steps, epochs=cfg.epochs, eval_every=cfg.eval_every, max_minutes=cfg.max_minutes)
+    loop: Loop[list[int]] = Loop(budget, progress=cfg.progress and rank == 0, desc=f"train {cfg.head}")
+    ls = LoopState()
+    state: dict[str, Any] = {"best": -1.0, "bad_evals": 0, "order": None, "train_groups": None}
     if resume_from is not None:
         weights, ts = resume_from
         core.load_state_dict(weights)
         opt.load_state_dict(ts["optimizer"])
         sched.load_state_dict(ts["scheduler"])
         _set_rng_state(ts["rng"], getattr(core, "_rng", None))
-        state.update(ts["state"])
+        saved = dict(ts["state"])
+        ls = LoopState.model_validate({k: saved.pop(k) for k in LoopState.model_fields if k in saved})
+        state.update(saved)
         if state["train_groups"] is not None:
             train_groups = [Group.model_validate(g) for g in state["train_groups"]]
-        log.info("resumed at step %d (epoch %d, batch %d)", state["step"], state["epoch"], state["batch_in_epoch"])
+        log.info("resumed at step %d (epoch %d, batch %d)", ls.step, ls.epoch, ls.batch_in_epoch)
     from verifier.model.precision import autocast_for
 
     log_path = out / "train_log.jsonl"
-    t0 = time.perf_counter()
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=total_steps, initial=state["step"], desc=f"train {cfg.head}", disable=not cfg.progress, dynamic_ncols=True
-    )
     evals: dict[str, EvalPoint] = {}  # "best" and "last"
 
     def evaluate() -> dict[str, Any]:
@@ -368,9 +360,9 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
         core.train()
         return {
             **roc_aucs(scores),
-            "step": state["step"],
-            "epoch": state["epoch"],
-            "elapsed_s": round(time.perf_counter() - t0, 1),
+            "step": ls.step,
+            "epoch": ls.epoch,
+            "elapsed_s": round(loop.elapsed_s(), 1),
         }
 
     def save_last() -> None:
@@ -381,6 +373,7 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
                 "scheduler": sched.state_dict(),
                 "rng": _rng_state(getattr(core, "_rng", None)),
                 "state": {
+                    **ls.model_dump(),
                     **state,
                     "train_groups": [g.model_dump() for g in train_groups] if cfg.mine_hard_negatives else None,
                 },
@@ -388,8 +381,7 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
             last / "training_state.pt",
         )
 
-    def eval_and_checkpoint() -> bool:
-        state["last_eval_step"] = state["step"]  # on every rank, so all agree on the final evaluation
+    def eval_and_checkpoint(_: LoopState) -> bool:
         if world > 1:
             import torch.distributed as dist
 
@@ -412,48 +404,37 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
         else:
             state["bad_evals"] += 1
         evals["last"] = EvalPoint.model_validate(metrics)
-        bar.set_postfix(auc=f"{score:.3f}", best=f"{state['best']:.3f}", refresh=False)
+        loop.note = {"best": f"{state['best']:.3f}"}
         save_last()
         return cfg.patience is not None and state["bad_evals"] >= cfg.patience
 
-    stop = False
-    while not stop and state["step"] < total_steps and state["epoch"] < cfg.epochs:
-        order = state["order"] or epoch_order(
-            [len(g.text) for g in train_groups], cfg.batch_size, cfg.seed + state["epoch"], cfg.length_buckets
+    def epoch_batches(s: LoopState) -> list[list[list[int]]]:
+        """This epoch's optimizer steps, each ``grad_accum`` batches of group indices (the order is drawn once per
+        epoch and kept in the checkpoint)."""
+        state["order"] = state["order"] or epoch_order(
+            [len(g.text) for g in train_groups], cfg.batch_size, cfg.seed + s.epoch, cfg.length_buckets
         )
-        state["order"] = order
-        batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-        batches = [b for b in batches if len(b) >= world]  # every DDP rank needs at least one group
-        while state["batch_in_epoch"] < len(batches):
-            opt.zero_grad(set_to_none=True)
-            for _ in range(cfg.grad_accum):
-                if state["batch_in_epoch"] >= len(batches):
-                    break
-                batch = [train_groups[i] for i in batches[state["batch_in_epoch"]][rank::world]]
-                state["batch_in_epoch"] += 1
-                with autocast_for(device, cfg.bf16):
-                    loss, _ = model(batch, cfg.negatives_per_group)
-                (loss / cfg.grad_accum).backward()
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            state["step"] += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", best=f"{state['best']:.3f}", refresh=False)
-            timed_out = cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes
-            if state["step"] % cfg.eval_every == 0 or state["step"] >= total_steps or timed_out:
-                stop = eval_and_checkpoint() or timed_out
-            if stop or state["step"] >= total_steps:
-                break
-        if state["batch_in_epoch"] >= len(batches):
-            state["epoch"] += 1
-            state["batch_in_epoch"] = 0
-            state["order"] = None
-            if cfg.mine_hard_negatives:
-                train_groups = mine_negatives(core, train_groups, cfg.batch_size)
-    if state.get("last_eval_step") != state["step"]:
-        eval_and_checkpoint()
-    bar.close()
+        batches = [b for b in chunks(state["order"], cfg.batch_size) if len(b) >= world]  # one group per DDP rank
+        return chunks(batches, cfg.grad_accum)
+
+    def step(micro: list[list[int]]) -> float:
+        opt.zero_grad(set_to_none=True)
+        for b in micro:
+            with autocast_for(device, cfg.bf16):
+                loss, _ = model([train_groups[i] for i in b[rank::world]], cfg.negatives_per_group)
+            (loss / cfg.grad_accum).backward()
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.max_grad_norm)
+        opt.step()
+        sched.step()
+        return loss.item()
+
+    def on_epoch_end(_: LoopState) -> None:
+        nonlocal train_groups
+        state["order"] = None
+        if cfg.mine_hard_negatives:
+            train_groups = mine_negatives(core, train_groups, cfg.batch_size)
+
+    loop.fit(ls, epoch_batches, step, eval_and_checkpoint, on_epoch_end)
     summary = TrainSummary(
         groups=gstats,
         train_groups=len(train_groups),
@@ -461,9 +442,9 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
         device=str(device),
         state_cache_prefill=prefill,
         **evals,
-        steps=state["step"],
-        epochs_completed=state["epoch"],
-        wall_s=round(time.perf_counter() - t0, 1),
+        steps=ls.step,
+        epochs_completed=ls.epoch,
+        wall_s=round(loop.elapsed_s(), 1),
         best_mean_auc=state["best"],
     )
     if rank == 0:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from verifier.config import StageConfig
 from verifier.data.splits import ZeroShotSplit
+from verifier.loop import Budget, Loop, LoopState, chunks
 from verifier.metrics import PRF
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ class ZsreConfig(StageConfig):
     epochs: int = Field(1, ge=1)
     max_steps: int | None = Field(None, ge=1)
     max_minutes: float | None = Field(None, gt=0)
-    """Stop training after this much wall time (a budget stated in minutes)."""
+    """Stop training after this much wall time from the first step (a budget stated in minutes)."""
+    progress: bool = True
+    """A progress bar of the training steps on stderr."""
     eval_every: int = Field(50, ge=1)
     """With --n-val > 0: score the validation relations every N steps and keep the best checkpoint (early
     stopping on held-out validation relations, never on the test ones)."""
@@ -394,30 +397,35 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
                 model.desc_mean.copy_(desc_train["v"].mean(0))
             if val_ex:
                 validate()  # step 0: where training starts (the best checkpoint can be the untrained one)
-            while steps < total:
+
+            def epoch_batches(_: LoopState) -> list[list[Any]]:
                 order = list(range(len(train_ex)))
                 rng.shuffle(order)
-                for i in range(0, len(order) - bs + 1, bs):
-                    batch = [train_ex[j] for j in order[i : i + bs]]
-                    loss, _ = (
-                        model.loss(batch, desc_train)
-                        if cfg.model == "sdzre"
-                        else model.loss(batch, desc_train["v"], infos)
-                    )
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    steps += 1
-                    if val_ex and steps % cfg.eval_every == 0:
-                        validate()
-                    over_time = cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes
-                    if over_time:
-                        total = steps
-                    if steps >= total:
-                        break
-            if val_ex:
-                if val_log[-1]["step"] != steps:  # step 0 was validated before the loop
+                return [[train_ex[j] for j in b] for b in chunks(order, bs, drop_last=True)]
+
+            def step(batch: list[Any]) -> float:
+                loss, _ = (
+                    model.loss(batch, desc_train) if cfg.model == "sdzre" else model.loss(batch, desc_train["v"], infos)
+                )
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                return loss.item()
+
+            def evaluate(s: LoopState) -> bool:
+                nonlocal steps
+                steps = s.step
+                if val_ex:
                     validate()
+                return False
+
+            budget = Budget(total_steps=total, epochs=2**31, eval_every=cfg.eval_every, max_minutes=cfg.max_minutes)
+            steps = (
+                Loop(budget, progress=cfg.progress, desc=f"train {cfg.model}")
+                .fit(LoopState(last_eval_step=0), epoch_batches, step, evaluate)
+                .step
+            )
+            if val_ex:  # the loop validated the last step too
                 assert best is not None
                 model.load_state_dict(best[2])
                 log.info("best validation macro F1 %.4f at step %d of %d", best[0], best[1], steps)
