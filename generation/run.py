@@ -10,12 +10,15 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from generation.base import RunSummary, run_generation
+from generation.errors import ErrorGroupsConfig
+from generation.llm.client import RequestOptions
 from generation.llm.local_server import Draft
 from generation.llm.presets import PRESETS, Preset, cost_usd
 from generation.llm.structured import AnswerFormat, EntityPolicy, ValidationPolicy
+from generation.perturb import PerturbConfig
 from verifier.config import ConfigError, StageConfig, cache_dir
 from verifier.io import InputError, read_json, read_jsonl, write_json
 from verifier.lexicon import Lexicon, lexicon_for
@@ -24,7 +27,11 @@ from verifier.schema import GoldRecord
 log = logging.getLogger(__name__)
 
 
-class GenerateConfig(StageConfig):
+class GenerateConfig(StageConfig, RequestOptions):
+    """The ``generate`` stage's flags. Request options are ``RequestOptions``'s; a generator's own settings
+    (``PerturbConfig``, ``ErrorGroupsConfig``) own their defaults: a flag left unset here keeps that default
+    (:func:`negative_settings`)."""
+
     section = "generate"
 
     generator: Literal["llm.v1", "perturb.v1", "errors.v1", "zrcm.v1", "sdzre.v1"] = "llm.v1"
@@ -69,17 +76,7 @@ class GenerateConfig(StageConfig):
     base_url: str | None = None
     api_key_env: str | None = None
     """Environment variable holding the API key (never the key itself)."""
-    temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(1024, ge=16)
-    """Completion budget of the first request."""
-    max_tokens_cap: int = Field(4096, ge=16)
-    """A cut-off answer is asked again with twice the budget, up to this cap; cut off at the cap, the document
-    fails at once (small local models can loop until the cap: set the cap to --max-tokens to never escalate)."""
-    timeout_s: float = Field(60.0, gt=0)
-    max_attempts: int = Field(5, ge=1)
-    max_reasks: int = Field(2, ge=0)
     concurrency: int = Field(8, ge=1)
-    rpm: float | None = Field(None, gt=0)
     refresh: bool = False
     """Bypass the cache for reads."""
     cache: str | None = None
@@ -101,17 +98,34 @@ class GenerateConfig(StageConfig):
     forward; measured no faster on 2 cores, and its answers differ: ``generation.llm.local_server.Draft``)."""
     draft_tokens: int = Field(10, ge=1, le=64)
     """Local server with --draft prompt-lookup: tokens proposed per step."""
-    n_negatives: int = Field(5, ge=1)
-    """perturb.v1, hybrid and staged: negatives per group (staged: at most, as the LLM writes them)."""
-    paraphrase_negatives: float = Field(0.0, ge=0.0, le=1.0)
-    """perturb.v1: probability that a negative's relation is written as a lexicon synonym (removes the shortcut
-    "relation outside the schema => correct"; 0 = perturb.v1 as published)."""
+    n_negatives: int | None = Field(None, ge=1)
+    """perturb.v1, errors.v1, hybrid and staged: negatives per group (staged: at most, as the LLM writes them).
+    Default: the generator's own (perturb.v1, hybrid, staged 5; errors.v1 6)."""
+    paraphrase_negatives: float | None = Field(None, ge=0.0, le=1.0)
+    """perturb.v1, errors.v1, hybrid: probability that a negative's relation is written as a lexicon synonym
+    (removes the shortcut "relation outside the schema => correct"). Default: the generator's own (perturb.v1 0,
+    as published; errors.v1 0.5)."""
     llm_candidates: str | None = None
     """errors.v1: real LLM candidates (``verifier generate --prompt extract``) of the same training documents;
     those that match no gold triple become negatives."""
-    label_mode: Literal["soft", "strict"] = "soft"
-    """errors.v1: the matching that decides labels (soft: as `verifier eval` reports soft P/R/F1)."""
-    seed: int = 13
+    label_mode: Literal["soft", "strict"] | None = None
+    """errors.v1: the matching that decides labels (default soft: as `verifier eval` reports soft P/R/F1)."""
+    seed: int | None = None
+    """Seed of the negatives' draws (default: the generator's, 13)."""
+
+
+def given(cfg: GenerateConfig, model: type[BaseModel]) -> dict[str, Any]:
+    """The flags of ``cfg`` that ``model`` (a generator's own settings) declares and that were set."""
+    return {
+        k: getattr(cfg, k) for k in model.model_fields if k in type(cfg).model_fields and getattr(cfg, k) is not None
+    }
+
+
+def negative_settings(cfg: GenerateConfig) -> PerturbConfig | ErrorGroupsConfig:
+    """The negatives' settings of this run: the flags given, the rest the generator's own defaults (errors.v1:
+    ``ErrorGroupsConfig``; perturb.v1, hybrid, staged and the others: ``PerturbConfig``)."""
+    model = ErrorGroupsConfig if cfg.generator == "errors.v1" else PerturbConfig
+    return model(**given(cfg, model))
 
 
 def default_split(dataset: str) -> str:
@@ -188,13 +202,7 @@ async def _run_llm(
         json_mode=constrain != "none",
         schema_format=preset.schema_format,
         reasoner=preset.reasoner,
-        temperature=cfg.temperature,
-        max_tokens=cfg.max_tokens,
-        max_tokens_cap=max(cfg.max_tokens, cfg.max_tokens_cap),
-        timeout_s=cfg.timeout_s,
-        max_attempts=cfg.max_attempts,
-        max_reasks=cfg.max_reasks,
-        rpm=cfg.rpm,
+        **{**given(cfg, RequestOptions), "max_tokens_cap": max(cfg.max_tokens, cfg.max_tokens_cap)},
     )
     cache = CompletionCache(cfg.cache or cache_dir() / "llm_cache.sqlite")
     client = LLMClient(settings, cache=cache, refresh=cfg.refresh)
@@ -212,14 +220,14 @@ async def _run_llm(
     )  # fmt: skip
     if cfg.prompt == "hybrid":
         from generation.hybrid import HybridGenerator
-        from generation.perturb import PerturbConfig, PerturbGenerator
+        from generation.perturb import PerturbGenerator
 
-        pc = PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives)
-        gen = HybridGenerator(gen, lexicon, PerturbGenerator(lexicon, config=pc))
+        gen = HybridGenerator(gen, lexicon, PerturbGenerator(lexicon, config=negative_settings(cfg)))
     elif cfg.prompt == "staged":
         from generation.staged import StagedGenerator
 
-        gen = StagedGenerator(gen, lexicon, lang, cfg.n_negatives, constrain_schema=constrain == "schema")
+        n = negative_settings(cfg).n_negatives
+        gen = StagedGenerator(gen, lexicon, lang, n, constrain_schema=constrain == "schema")
     try:
         return await run_generation(
             gen,
@@ -252,6 +260,8 @@ FINGERPRINT_FIELDS = (
     "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed", "constrain", "answer_format",
 )  # fmt: skip
 """Settings that change what a document's rows are; a resumed run must use the same ones."""
+NEGATIVE_FIELDS = ("n_negatives", "paraphrase_negatives", "label_mode", "seed")
+"""Recorded as the generator's values in force (:func:`negative_settings`), not as the flags."""
 
 
 def check_fingerprint(cfg: GenerateConfig) -> None:
@@ -259,6 +269,8 @@ def check_fingerprint(cfg: GenerateConfig) -> None:
     runs in one file, so it is refused (a new ``--out`` starts a new run). The first run writes the file."""
     path = Path(f"{cfg.out}.run.json")
     now = cfg.model_dump(mode="json", include=set(FINGERPRINT_FIELDS))
+    neg = negative_settings(cfg).model_dump(mode="json")  # the values in force, as earlier runs recorded them
+    now.update({k: neg.get(k, ErrorGroupsConfig.model_fields[k].default) for k in NEGATIVE_FIELDS})
     if path.exists():
         before = read_json(path)
         if not isinstance(before, dict):
@@ -331,20 +343,20 @@ def _validate_inputs(cfg: GenerateConfig) -> None:
 
 
 async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:
-    from generation.perturb import EntityPool, PerturbConfig, PerturbGenerator
+    from generation.perturb import EntityPool, PerturbGenerator
 
     lexicon, _ = resolve_lexicon(cfg)
     pool = EntityPool().add(iter_documents(cfg))
     gen = PerturbGenerator(
         lexicon,
         pool,
-        PerturbConfig(n_negatives=cfg.n_negatives, seed=cfg.seed, paraphrase_negatives=cfg.paraphrase_negatives),
+        negative_settings(cfg),
     )
     return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
 
 
 async def _run_errors(cfg: GenerateConfig, out: Path) -> RunSummary:
-    from generation.errors import ErrorGroupGenerator, ErrorGroupsConfig, llm_by_doc
+    from generation.errors import ErrorGroupGenerator, llm_by_doc
     from generation.perturb import EntityPool
     from verifier.schema import Candidate
 
@@ -354,12 +366,7 @@ async def _run_errors(cfg: GenerateConfig, out: Path) -> RunSummary:
         lexicon,
         EntityPool().add(iter_documents(cfg)),
         llm,
-        ErrorGroupsConfig(
-            n_negatives=cfg.n_negatives,
-            label_mode=cfg.label_mode,
-            paraphrase_negatives=cfg.paraphrase_negatives,
-            seed=cfg.seed,
-        ),
+        negative_settings(cfg),
     )
     return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
 

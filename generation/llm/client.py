@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import openai
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from generation.llm.cache import CachedCompletion, CompletionCache, cache_key
@@ -37,7 +37,28 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class LLMSettings(BaseModel):
+class RequestOptions(BaseModel):
+    """How each request is made and retried: declared once, shared by ``LLMSettings`` and the ``generate`` stage's
+    flags (``GenerateConfig``)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(1024, ge=1)
+    """Completion budget of the first request."""
+    max_tokens_cap: int = Field(4096, ge=1)
+    """A cut-off answer is asked again with twice the budget, up to this cap; cut off at the cap, the document
+    fails at once (small local models can loop until the cap: set the cap to --max-tokens to never escalate)."""
+    timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    """Transport attempts per request (first try included)."""
+    max_reasks: int = Field(2, ge=0)
+    """Re-asks after an invalid answer."""
+    rpm: float | None = Field(None, gt=0)
+    """Requests per minute (None: unlimited)."""
+
+
+class LLMSettings(RequestOptions):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str
@@ -50,22 +71,12 @@ class LLMSettings(BaseModel):
     schema_format: SchemaFormat | None = None
     """How a JSON schema for the answer is sent when the caller gives one (``Preset.schema_format``)."""
     reasoner: bool = False
-    temperature: float = 0.0
-    max_tokens: int = 1024
-    max_tokens_cap: int = 4096
-    timeout_s: float = 60.0
-    max_attempts: int = 5
-    """Transport attempts per request (first try included)."""
-    max_reasks: int = 2
-    """Re-asks after an invalid answer."""
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
     """Cap of our own exponential backoff (no ``Retry-After`` from the server)."""
     retry_after_max_s: float = 300.0
     """Cap of a server's ``Retry-After`` (seconds or an HTTP date). A rate-limited endpoint that asks for 60 s and is
     retried after 30 answers 429 again and burns an attempt; beyond this cap the wait is this cap."""
-    rpm: float | None = None
-    """Requests per minute (None: unlimited)."""
 
 
 class LLMCallError(RuntimeError):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +197,26 @@ def test_resuming_with_other_settings_is_refused_and_the_same_settings_resume(tm
     with pytest.raises(ConfigError, match="--seed 13 -> 14"):
         generate(cfg.model_copy(update={"seed": 14}))
     assert out.read_bytes() == before
+
+
+def test_each_generator_owns_its_negative_defaults_and_old_fingerprints_still_resume(tmp_path):
+    """--n-negatives / --paraphrase-negatives left unset keep the generator's own defaults (errors.v1 6 and 0.5,
+    declared once in ErrorGroupsConfig); a run recorded before the flags became optional resumes when the values
+    in force are the same, and is refused when they are not."""
+    from generation.errors import ErrorGroupsConfig
+    from generation.perturb import PerturbConfig
+    from generation.run import GenerateConfig, check_fingerprint, negative_settings
+    from verifier.config import ConfigError
+
+    errors = negative_settings(GenerateConfig(generator="errors.v1"))
+    assert isinstance(errors, ErrorGroupsConfig) and (errors.n_negatives, errors.paraphrase_negatives) == (6, 0.5)
+    perturb = negative_settings(GenerateConfig(generator="perturb.v1", n_negatives=3))
+    assert isinstance(perturb, PerturbConfig) and (perturb.n_negatives, perturb.paraphrase_negatives) == (3, 0.0)
+    out = tmp_path / "c.jsonl"
+    old = {"generator": "perturb.v1", "data": "sample", "llm": "local", "prompt": "cacre", "n_negatives": 5,
+           "paraphrase_negatives": 0.0, "label_mode": "soft", "seed": 13, "temperature": 0.0}  # fmt: skip
+    Path(f"{out}.run.json").write_text(json.dumps(old))
+    check_fingerprint(GenerateConfig(generator="perturb.v1", data="sample", out=str(out)))  # same values in force
+    Path(f"{out}.run.json").write_text(json.dumps({**old, "generator": "errors.v1"}))
+    with pytest.raises(ConfigError, match="n-negatives 5 -> 6"):
+        check_fingerprint(GenerateConfig(generator="errors.v1", data="sample", out=str(out)))
