@@ -44,6 +44,7 @@ class RequestOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     temperature: float = Field(0.0, ge=0, le=2)
+    """Sampling temperature (0: greedy, the same answer on a rerun)."""
     max_tokens: int = Field(1024, ge=1)
     """Completion budget of the first request."""
     max_tokens_cap: int = Field(4096, ge=1)
