@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from generation.base import RunSummary, run_generation
 from generation.errors import ErrorGroupsConfig
@@ -287,48 +287,77 @@ def check_fingerprint(cfg: GenerateConfig) -> None:
     write_json(path, now)
 
 
+class LLMPlan(BaseModel):
+    """What ``llm.v1`` settles before anything is written: the endpoint preset and the decoding constraint."""
+
+    preset: Preset
+    constrain: str
+
+
+def _check_llm(cfg: GenerateConfig) -> LLMPlan:
+    preset = resolve_preset(cfg)
+    constrain = resolve_constrain(cfg, preset)  # a usage error before any input is read or server started
+    if cfg.answer_format == "lists" and cfg.prompt == "cacre":
+        raise ConfigError("--answer-format lists is for the extraction prompts (--prompt extract, hybrid, staged)")
+    _validate_inputs(cfg)  # before anything is written, started or paid
+    return LLMPlan(preset=preset, constrain=constrain)
+
+
+def _generate_llm(cfg: GenerateConfig, out: Path, plan: LLMPlan | None) -> RunSummary:
+    assert plan is not None
+    preset, constrain = plan.preset, plan.constrain
+    if not preset.local:
+        assert preset.base_url and preset.model
+        return asyncio.run(_run_llm(cfg, preset, constrain, preset.base_url, preset.model, out))
+    from generation.llm.local_server import LocalLlamaServer
+
+    model = cfg.model or preset.model or "qwen2.5-coder-0.5b"
+    path = _local_model_path(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with LocalLlamaServer(
+        path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log", draft=cfg.draft, draft_tokens=cfg.draft_tokens
+    ) as server:
+        return asyncio.run(_run_llm(cfg, preset, constrain, server.url, Path(model).name, out))
+
+
+class StageRunner(BaseModel):
+    """How ``generate`` runs one registered generator: ``check`` raises usage errors before anything is written
+    (and returns what ``run`` needs), ``run`` writes the candidates and returns the summary."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    check: Callable[[GenerateConfig], LLMPlan | None]
+    run: Callable[[GenerateConfig, Path, LLMPlan | None], RunSummary]
+
+
+def _no_check(cfg: GenerateConfig) -> None:
+    return None
+
+
+RUNNERS: dict[str, StageRunner] = {
+    "llm.v1": StageRunner(check=_check_llm, run=_generate_llm),
+    "perturb.v1": StageRunner(check=_no_check, run=lambda cfg, out, _: asyncio.run(_run_perturb(cfg, out))),
+    "errors.v1": StageRunner(check=_no_check, run=lambda cfg, out, _: asyncio.run(_run_errors(cfg, out))),
+    "zrcm.v1": StageRunner(check=_no_check, run=lambda cfg, out, _: asyncio.run(_run_matcher(cfg, out))),
+    "sdzre.v1": StageRunner(check=_no_check, run=lambda cfg, out, _: asyncio.run(_run_matcher(cfg, out))),
+}
+"""``--generator`` id -> how the stage runs it (the generator classes are in ``generation.base.REGISTRY``)."""
+
+
 def generate(cfg: GenerateConfig) -> RunSummary:
     """Run the generate stage; writes ``out``, ``failures.jsonl``, ``summary.json`` beside it."""
     out = Path(cfg.out)
-    preset: Preset | None = None
-    constrain = "json"
-    if cfg.generator == "llm.v1":
-        preset = resolve_preset(cfg)
-        constrain = resolve_constrain(cfg, preset)  # a usage error before any input is read or server started
-        if cfg.answer_format == "lists" and cfg.prompt == "cacre":
-            raise ConfigError("--answer-format lists is for the extraction prompts (--prompt extract, hybrid, staged)")
-        _validate_inputs(cfg)  # before anything is written, started or paid
+    runner = RUNNERS[cfg.generator]
+    plan = runner.check(cfg)
     check_fingerprint(cfg)
-    if cfg.generator == "perturb.v1":
-        summary = asyncio.run(_run_perturb(cfg, out))
-    elif cfg.generator == "errors.v1":
-        summary = asyncio.run(_run_errors(cfg, out))
-    elif cfg.generator in ("zrcm.v1", "sdzre.v1"):
-        summary = asyncio.run(_run_matcher(cfg, out))
-    else:
-        assert preset is not None
-        if preset.local:
-            from generation.llm.local_server import LocalLlamaServer
-
-            model = cfg.model or preset.model or "qwen2.5-coder-0.5b"
-            path = _local_model_path(model)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with LocalLlamaServer(
-                path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log", draft=cfg.draft,
-                draft_tokens=cfg.draft_tokens,
-            ) as server:  # fmt: skip
-                summary = asyncio.run(_run_llm(cfg, preset, constrain, server.url, Path(model).name, out))
-        else:
-            assert preset.base_url and preset.model
-            summary = asyncio.run(_run_llm(cfg, preset, constrain, preset.base_url, preset.model, out))
+    summary = runner.run(cfg, out, plan)
     stats = summary.generator_stats
+    tokens = (stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0))
     report = {
         "config": cfg.model_dump(mode="json"),
         "summary": summary.model_dump(mode="json"),
-        "tokens": {"prompt": stats.get("prompt_tokens", 0), "completion": stats.get("completion_tokens", 0)},
-        "cost_usd": round(cost_usd(preset, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0)), 6)
-        if preset
-        else 0.0,
+        "tokens": {"prompt": tokens[0], "completion": tokens[1]},
+        "cost_usd": round(cost_usd(plan.preset, *tokens), 6) if plan else 0.0,
     }
     write_json(out.parent / "summary.json", report)
     return summary

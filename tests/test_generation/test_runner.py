@@ -220,3 +220,11 @@ def test_each_generator_owns_its_negative_defaults_and_old_fingerprints_still_re
     Path(f"{out}.run.json").write_text(json.dumps({**old, "generator": "errors.v1"}))
     with pytest.raises(ConfigError, match="n-negatives 5 -> 6"):
         check_fingerprint(GenerateConfig(generator="errors.v1", data="sample", out=str(out)))
+
+
+def test_every_generator_flag_value_has_a_runner():
+    import typing
+
+    from generation.run import RUNNERS, GenerateConfig
+
+    assert set(RUNNERS) == set(typing.get_args(GenerateConfig.model_fields["generator"].annotation))
