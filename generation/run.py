@@ -105,6 +105,10 @@ class GenerateConfig(StageConfig, RequestOptions):
     """perturb.v1, errors.v1, hybrid: probability that a negative's relation is written as a lexicon synonym
     (removes the shortcut "relation outside the schema => correct"). Default: the generator's own (perturb.v1 0,
     as published; errors.v1 0.5)."""
+    anchors_from: str | None = None
+    """perturb.v1: build the groups around the triples of this candidates file instead of gold triples, e.g. the
+    kept rows of ``verifier filter`` (verified anchors for documents without gold). A row anchors a group when it
+    was kept (or carries no decision), its relation is in the schema and both mentions occur in its text."""
     llm_candidates: str | None = None
     """errors.v1: real LLM candidates (``verifier generate --prompt extract``) of the same training documents;
     those that match no gold triple become negatives."""
@@ -258,6 +262,7 @@ FINGERPRINT_FIELDS = (
     "generator", "matcher", "relations", "no_relation_threshold", "pairs_from", "llm", "prompt", "lang", "data",
     "split", "input", "model", "base_url", "temperature", "entities", "relation_errors", "equal_counts",
     "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed", "constrain", "answer_format",
+    "anchors_from",
 )  # fmt: skip
 """Settings that change what a document's rows are; a resumed run must use the same ones."""
 NEGATIVE_FIELDS = ("n_negatives", "paraphrase_negatives", "label_mode", "seed")
@@ -371,17 +376,32 @@ def _validate_inputs(cfg: GenerateConfig) -> None:
         pass
 
 
+def anchor_documents(path: str, lexicon: Lexicon) -> list[GoldRecord]:
+    """One record per document of a candidates file, its triples the rows that can anchor a group
+    (``generation.hybrid.anchors_of``); rows the filter rejected never do."""
+    from generation.hybrid import anchors_of
+    from verifier.io import iter_json_lines, parse_record
+    from verifier.schema import Candidate, ScoredCandidate
+
+    rows: dict[str, list[Candidate]] = {}
+    for lineno, obj in iter_json_lines(path):
+        model = ScoredCandidate if isinstance(obj, dict) and "decision" in obj else Candidate
+        row = parse_record(model, obj, path, lineno)
+        if not isinstance(row, ScoredCandidate) or row.decision == "keep":
+            rows.setdefault(row.doc_id, []).append(row)
+    docs = [GoldRecord(doc_id=d, text=r[0].text, lang=r[0].lang, triples=[]) for d, r in rows.items()]
+    return [doc.model_copy(update={"triples": anchors_of(rows[doc.doc_id], doc, lexicon)}) for doc in docs]
+
+
 async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:
     from generation.perturb import EntityPool, PerturbGenerator
 
     lexicon, _ = resolve_lexicon(cfg)
-    pool = EntityPool().add(iter_documents(cfg))
-    gen = PerturbGenerator(
-        lexicon,
-        pool,
-        negative_settings(cfg),
-    )
-    return await run_generation(gen, iter_documents(cfg), out, concurrency=cfg.concurrency)
+    anchored = anchor_documents(cfg.anchors_from, lexicon) if cfg.anchors_from else None
+    pool = EntityPool().add(anchored if anchored is not None else iter_documents(cfg))  # the gold path streams
+    gen = PerturbGenerator(lexicon, pool, negative_settings(cfg))
+    docs = iter(anchored) if anchored is not None else iter_documents(cfg)
+    return await run_generation(gen, docs, out, concurrency=cfg.concurrency)
 
 
 async def _run_errors(cfg: GenerateConfig, out: Path) -> RunSummary:

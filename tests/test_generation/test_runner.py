@@ -228,3 +228,35 @@ def test_every_generator_flag_value_has_a_runner():
     from generation.run import RUNNERS, GenerateConfig
 
     assert set(RUNNERS) == set(typing.get_args(GenerateConfig.model_fields["generator"].annotation))
+
+
+def test_perturb_groups_around_the_filters_kept_rows(tmp_path):
+    """--anchors-from: verified hybrid. Kept, grounded, in-schema rows anchor groups; a rejected row, a row whose
+    head is not in its text and a row outside the schema do not; a document with nothing kept is not read."""
+    from generation.run import GenerateConfig, generate
+    from verifier.io import write_jsonl
+    from verifier.schema import Provenance, ScoredCandidate
+
+    docs = [d for d in load_split("sample", "zh") if d.triples][:3]
+    prov = Provenance(generator="llm.v1")
+
+    def row(doc, t, keep=True):
+        return ScoredCandidate(
+            doc_id=doc.doc_id, text=doc.text, lang=doc.lang, triple=t, provenance=prov, s_st=0.5,
+            decision="keep" if keep else "reject", reason=None if keep else "below_tau1",
+        )  # fmt: skip
+
+    a, b, c = docs
+    ghost = a.triples[0].model_copy(update={"head": "不在文中的人", "head_span": None, "tail_span": None})
+    off_schema = b.triples[0].model_copy(update={"relation": "不是关系"})
+    kept = [row(a, a.triples[0]), row(a, ghost), row(b, b.triples[0]), row(b, off_schema), row(c, c.triples[0], False)]
+    write_jsonl(tmp_path / "kept.jsonl", kept)
+    out = tmp_path / "groups.jsonl"
+    summary = generate(
+        GenerateConfig(generator="perturb.v1", data="sample", anchors_from=str(tmp_path / "kept.jsonl"), out=str(out))
+    )
+    rows = list(read_jsonl(out, Candidate))
+    anchors = {(r.doc_id, r.triple.key()) for r in rows if r.role == "anchor"}
+    assert anchors == {(a.doc_id, a.triples[0].key()), (b.doc_id, b.triples[0].key())}
+    assert summary.documents_done == 2 and not any(r.doc_id == c.doc_id for r in rows)  # c: nothing kept
+    assert {r.role for r in rows} == {"anchor", "positive", "negative"}
