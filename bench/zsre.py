@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[40, 41, 42])
     ap.add_argument("--hubness", choices=["none", "center", "csls"], default="center")
     ap.add_argument("--zrcm-paper", action="store_true", help="ZRCM's literal reading (random start, [CLS], ...)")
+    ap.add_argument("--zrcm-input", choices=["markers", "appended"], default="markers", help="ZRCM's input form")
     ap.add_argument("--sdzre-lr", type=float, default=2e-5)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--freeze-encoder-layers", type=int, default=10)
@@ -95,6 +96,7 @@ def main() -> None:
                         hubness=args.hubness,
                         progress=False,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
+                        zrcm_input=args.zrcm_input,
                         train_markers=model != "desc"
                         and not args.frozen_markers
                         and not (model == "zrcm" and args.zrcm_paper),

@@ -50,7 +50,11 @@ the literal value as its other setting:
 - ``negative_path="same"``: ReNS and ENS go through the same path as V+ (markers, mention pooling, fusion),
   so the model cannot tell them from positives by the path they took (``"cls"``: the paper's [CLS] path);
 - ``train_markers``: with the embeddings frozen (a CPU budget) the marker rows of the embedding matrix still
-  train; otherwise ``[E1]`` ... keep their random initial vectors.
+  train; otherwise ``[E1]`` ... keep their random initial vectors;
+- ``input_form="appended"``: no markers at all; the sentence is read as the description baseline reads it,
+  ``sentence (head ; tail)``, and He1 / He2 pool the appended mentions. With the four options above, step 0 is
+  then the baseline's own sentence vector (through tanh) instead of a marked sentence e5 never saw in training
+  (``"markers"``: the paper's).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from generation.matching.common import (
 from verifier.data.relations import RelationInfo
 from verifier.model.encoder import TextEncoder
 from verifier.model.persistence import SavedModelMixin
+from verifier.schema import Span
 
 Similarity = Literal["inner", "cosine", "euclidean"]
 _STOP = set("the of a an in on at to for by from with and or is was are were be been this that which as its it".split())
@@ -97,6 +102,10 @@ class ZrcmConfig(BaseModel):
     """H0: the first token's state (the paper's) or the mean of the sentence's token states."""
     prefix: str = ""
     """Prepended to every sentence (e5: 'query: ')."""
+    input_form: Literal["markers", "appended"] = "markers"
+    """How the encoder sees the pair: markers around the mentions (``[E1] head [/E1]``, the paper's) or the
+    sentence with the pair appended in plain text, ``sentence (head ; tail)``, the form the untrained description
+    baseline embeds; He1 / He2 then pool the appended mentions."""
     negative_path: Literal["cls", "same"] = "cls"
     """ReNS / ENS through [CLS] -> tanh -> dropout -> out (the paper's) or through V+'s own path."""
     train_markers: bool = False
@@ -262,10 +271,21 @@ class ZRCM(SavedModelMixin, nn.Module):
             return desc
         return F.normalize(desc - self.desc_mean, dim=-1)
 
+    def encoder_input(self, e: ZSExample) -> tuple[str, Span, Span]:
+        """The text the encoder reads and the head's and tail's character spans in it (``input_form``). The
+        appended mentions are read from the text's spans, so a masked mention (ENS) stays masked."""
+        if self.config.input_form == "markers":
+            return mark_entities(e.text, e.head_span, e.tail_span)
+        head, tail = e.text[e.head_span[0] : e.head_span[1]], e.text[e.tail_span[0] : e.tail_span[1]]
+        before_head = f"{e.text} ("
+        before_tail = f"{before_head}{head} ; "
+        spans = (len(before_head), len(before_head) + len(head)), (len(before_tail), len(before_tail) + len(tail))
+        return f"{before_tail}{tail})", spans[0], spans[1]
+
     def represent(self, examples: list[ZSExample]) -> torch.Tensor:
         """V+ for each example (Eq. 1-2 and the residual fusion). -> (B, D)"""
         pre = self.config.prefix
-        marked = [mark_entities(e.text, e.head_span, e.tail_span) for e in examples]
+        marked = [self.encoder_input(e) for e in examples]
         marked = [
             (pre + t, (hs[0] + len(pre), hs[1] + len(pre)), (ts[0] + len(pre), ts[1] + len(pre)))
             for t, hs, ts in marked

@@ -103,6 +103,9 @@ class ZsreConfig(StageConfig):
     mean-pooling encoder such as e5 produces); with an e5 encoder the sentence also gets its 'query: ' prefix."""
     negative_path: Literal["cls", "same"] = "cls"
     """ZRCM ReNS / ENS: through [CLS] (the paper's) or through the positives' own path (markers, mentions)."""
+    zrcm_input: Literal["markers", "appended"] = "markers"
+    """ZRCM input: entity markers in the sentence (the paper's) or the pair appended in plain text,
+    'sentence (head ; tail)', as the description baseline reads it."""
     zrcm_negatives: list[Literal["rns", "rens", "ens"]] = Field(default_factory=lambda: ["rns", "rens", "ens"])
     """ZRCM's negative samples (ablations: leave one out, e.g. --zrcm-negatives rns ens)."""
     train_markers: bool = False
@@ -244,6 +247,7 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
             sentence_state=cfg.sentence_state,
             prefix="query: " if cfg.sentence_state == "mean" and is_e5(cfg.encoder) else "",
             negative_path=cfg.negative_path,
+            input_form=cfg.zrcm_input,
             train_markers=cfg.train_markers,
             negatives=cfg.zrcm_negatives,
             rns=cfg.rns,

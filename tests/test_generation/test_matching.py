@@ -313,6 +313,28 @@ def test_identity_start_is_the_mean_pooled_sentence_and_negatives_take_its_path(
     assert torch.isfinite(loss) and model.fuse.weight.grad.abs().sum() > 0
 
 
+def test_appended_input_starts_at_the_baselines_sentence_and_masks_carry_into_the_pair(tiny_encoder):
+    """input_form="appended": the encoder reads 'query: sentence (head ; tail)' as the description baseline does,
+    the mention spans point at the appended pair, and ENS's masked mentions stay masked there."""
+    from generation.matching.zrcm import ens_example
+
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    cfg = ZrcmConfig(
+        encoder=str(tiny_encoder), desc_dim=enc.hidden_size, init="identity", sentence_state="mean",
+        prefix="query: ", input_form="appended", seen_relations=["P57", "P1"],
+    )  # fmt: skip
+    model = ZRCM(cfg, enc).eval()
+    text, hs, ts = model.encoder_input(EX)
+    assert text == f"{EX.text} ({EX.head} ; {EX.tail})"
+    assert (text[hs[0] : hs[1]], text[ts[0] : ts[1]]) == (EX.head, EX.tail) and hs[0] > len(EX.text)
+    batch = model.encoder.tokenize(["query: " + text], 128)
+    h = model.encoder(batch["input_ids"], batch["attention_mask"])  # (1, L, H)
+    with torch.no_grad():
+        assert torch.allclose(model.represent([EX]), torch.tanh(h.mean(1)), atol=1e-5)
+    masked = model.encoder_input(ens_example(EX, "[MASK]"))[0]
+    assert masked.endswith("([MASK] ; [MASK])") and EX.head not in masked
+
+
 def test_marker_rows_train_while_the_rest_of_the_embeddings_stay(tiny_encoder):
     from generation.matching.common import MARKERS, train_marker_rows
     from generation.matching.zsre import param_groups
