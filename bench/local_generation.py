@@ -9,7 +9,7 @@ nothing. Default: the 0.5B model on 10 sentences of the shipped sample, JSON mod
 
     python bench/local_generation.py [--models qwen2.5-coder-0.5b qwen2.5-coder-1.5b] [--sentences 50] \
         [--data duie --split dev] [--constrain json schema] [--draft none prompt-lookup] \
-        [--answer-format objects lists]
+        [--answer-format objects lists] [--repeat-penalty server 1.0]
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def server_seconds(log: Path) -> dict[str, float]:
 
 
 def run_one(
-    model: str, constrain: str, draft: str, fmt: str, args: argparse.Namespace, work: Path
+    model: str, constrain: str, draft: str, fmt: str, penalty: str, args: argparse.Namespace, work: Path
 ) -> dict[str, object]:
+    """One ``verifier generate`` run; ``penalty`` "server" sends no repeat penalty (the server's own, 1.1)."""
     from verifier.align import default_relation_classes
     from verifier.data.catalog import load_split
     from verifier.io import read_jsonl, write_jsonl
@@ -46,6 +47,7 @@ def run_one(
     from verifier.schema import Candidate
 
     tag = f"{model}-{constrain}-{draft}" + ("" if fmt == "objects" else f"-{fmt}")  # the earlier runs' folders
+    tag += "" if penalty == "server" else f"-rp{penalty}"
     out = work / tag / "candidates.jsonl"
     gold = list(load_split(args.data, args.split))[: args.sentences]
     docs = work / "docs.jsonl"
@@ -55,6 +57,7 @@ def run_one(
         "--prompt", "extract", "--data", args.data, "--split", args.split, "--input", str(docs),
         "--constrain", constrain, "--concurrency", "1", "--max-tokens", "384", "--max-tokens-cap", "768",
         "--draft", draft, "--draft-tokens", str(args.draft_tokens), "--answer-format", fmt,
+        *([] if penalty == "server" else ["--repeat-penalty", penalty]),
         "--cache", str(work / f"cache-{tag}.sqlite"), "--out", str(out),
     ]  # fmt: skip
     t0 = time.perf_counter()
@@ -80,6 +83,7 @@ def run_one(
         "constrain": constrain,
         "draft": draft,
         "answer_format": fmt,
+        "repeat_penalty": penalty,
         "sentences": len(gold),
         "s_per_sentence": round(wall / max(1, len(gold)), 2),
         "failed": len(failures),
@@ -99,6 +103,7 @@ def main() -> None:
     ap.add_argument("--draft", nargs="+", default=["none"], help="speculative decoding: none, prompt-lookup")
     ap.add_argument("--draft-tokens", type=int, default=10)
     ap.add_argument("--answer-format", nargs="+", default=["objects"], choices=["objects", "lists"])
+    ap.add_argument("--repeat-penalty", nargs="+", default=["server"], help="server (none sent: 1.1) or a value")
     ap.add_argument("--data", default="sample")
     ap.add_argument("--split", default="zh")
     ap.add_argument("--sentences", type=int, default=10)
@@ -110,8 +115,9 @@ def main() -> None:
         for constrain in args.constrain:
             for draft in args.draft:
                 for fmt in args.answer_format:
-                    row = run_one(model, constrain, draft, fmt, args, work)
-                    print(json.dumps(row, ensure_ascii=False), flush=True)
+                    for penalty in args.repeat_penalty:
+                        row = run_one(model, constrain, draft, fmt, penalty, args, work)
+                        print(json.dumps(row, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

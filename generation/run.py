@@ -262,7 +262,7 @@ FINGERPRINT_FIELDS = (
     "generator", "matcher", "relations", "no_relation_threshold", "pairs_from", "llm", "prompt", "lang", "data",
     "split", "input", "model", "base_url", "temperature", "entities", "relation_errors", "equal_counts",
     "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed", "constrain", "answer_format",
-    "anchors_from",
+    "anchors_from", "repeat_penalty",
 )  # fmt: skip
 """Settings that change what a document's rows are; a resumed run must use the same ones."""
 NEGATIVE_FIELDS = ("n_negatives", "paraphrase_negatives", "label_mode", "seed")

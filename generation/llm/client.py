@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+BODY_ONLY = ("repeat_penalty",)
+"""Request parameters outside the OpenAI API, sent in the request body as they are (llama.cpp's server takes them)."""
+
+
 class RequestOptions(BaseModel):
     """How each request is made and retried: declared once, shared by ``LLMSettings`` and the ``generate`` stage's
     flags (``GenerateConfig``)."""
@@ -57,6 +61,9 @@ class RequestOptions(BaseModel):
     """Re-asks after an invalid answer."""
     rpm: float | None = Field(None, gt=0)
     """Requests per minute (None: unlimited)."""
+    repeat_penalty: float | None = Field(None, gt=0)
+    """llama.cpp's penalty on tokens repeated within the last 64 (1.0: none). Sent only when set: llama-cpp-python's
+    server applies 1.1 to a request that names none, and the online APIs take no such parameter."""
 
 
 class LLMSettings(RequestOptions):
@@ -193,6 +200,8 @@ class LLMClient:
 
     def _params(self, max_tokens: int, schema: dict[str, Any] | None = None) -> dict[str, Any]:
         p: dict[str, Any] = {"temperature": self.settings.temperature, "max_tokens": max_tokens}
+        if self.settings.repeat_penalty is not None:
+            p["repeat_penalty"] = self.settings.repeat_penalty
         if self.settings.reasoner:  # reasoners take no response format
             return p
         fmt = self.settings.schema_format if schema is not None else None
@@ -217,7 +226,11 @@ class LLMClient:
                 self.usage.transport_retries += 1
             await self._limiter.wait()
             self.usage.requests += 1
-            resp = await self._client.chat.completions.create(model=self.settings.model, messages=messages, **params)
+            known = {k: v for k, v in params.items() if k not in BODY_ONLY}
+            body = {k: params[k] for k in BODY_ONLY if k in params}  # server options the openai client does not name
+            resp = await self._client.chat.completions.create(
+                model=self.settings.model, messages=messages, **known, **({"extra_body": body} if body else {})
+            )
             usage = resp.usage
             if usage is not None:
                 self.usage.prompt_tokens += usage.prompt_tokens or 0

@@ -148,6 +148,14 @@ def test_lists_format_asks_for_list_triples_and_reads_them(tmp_path, duie_lexico
         answer_schema("cacre", ["作者"], answer_format="lists")
 
 
+def test_repeat_penalty_is_sent_only_when_set(tmp_path, duie_lexicon):
+    """llama-cpp-python's server applies 1.1 to a request that names no penalty; --repeat-penalty 1.0 turns it off."""
+    with ScriptedServer([Reply(content=GOOD)] * 2) as srv:
+        ask(LLMGenerator(make_client(srv.url, tmp_path / "a", repeat_penalty=1.0), duie_lexicon, kind="extract"))
+        ask(LLMGenerator(make_client(srv.url, tmp_path / "b"), duie_lexicon, kind="extract"))
+    assert srv.requests[0]["repeat_penalty"] == 1.0 and "repeat_penalty" not in srv.requests[1]
+
+
 def test_500_then_success_and_timeout_then_success(tmp_path, duie_lexicon):
     script = [Reply(status=500), Reply(content=GOOD, delay_s=3.0), Reply(content=GOOD)]
     with ScriptedServer(script) as srv:
