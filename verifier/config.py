@@ -289,7 +289,9 @@ def add_config_flags(parser: Any, cls: type[StageConfig], skip: tuple[str, ...] 
         default = info.get_default(call_default_factory=True)
         kwargs: dict[str, Any] = {
             "default": None,
-            "help": f"{(info.description or '').strip()} (default: {default if default != [] else 'none'})",
+            "help": f"{(info.description or '').strip()} (default: {default if default != [] else 'none'})".replace(
+                "%", "%%"
+            ),  # argparse formats help with %: a docstring's "15 %" must not be read as a format
         }
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
