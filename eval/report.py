@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from verifier.align import default_relation_classes
 from verifier.config import StageConfig
 from verifier.decision import Thresholds
-from verifier.io import InputError, iter_json_lines, parse_record, read_jsonl, write_json, write_jsonl
+from verifier.io import InputError, read_candidate_rows, read_jsonl, write_json, write_jsonl
 from verifier.metrics import PRF, roc_auc, triple_prf
 from verifier.schema import Candidate, GoldRecord, ScoredCandidate, Triple
 
@@ -49,14 +49,6 @@ class EvalConfig(StageConfig):
     """Shortcut probes: onlyc (mentions masked) and/or onlym (mentions only)."""
     label_mode: Literal["strict", "soft"] = "strict"
     """How candidates without a label are labelled against gold for ROC/AUC."""
-
-
-def _read_rows(path: str) -> list[ScoredCandidate | Candidate]:
-    rows: list[ScoredCandidate | Candidate] = []
-    for lineno, obj in iter_json_lines(path):
-        model = ScoredCandidate if isinstance(obj, dict) and "s_st" in obj else Candidate
-        rows.append(parse_record(model, obj, path, lineno))
-    return rows
 
 
 def _by_doc(rows: list[Any]) -> dict[str, list[Triple]]:
@@ -215,7 +207,7 @@ def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> EvalRe
         raise InputError(cfg.gold, 0, "gold", "no gold records: nothing to evaluate against")
     gold = {g.doc_id: g.triples for g in gold_recs}
     langs = {g.doc_id: g.lang for g in gold_recs}
-    all_pred = list(_read_rows(cfg.pred))
+    all_pred = list(read_candidate_rows(cfg.pred))
     pred_rows = [r for r in all_pred if r.doc_id in gold]
     if all_pred and not pred_rows:
         raise InputError(
@@ -241,7 +233,7 @@ def run_eval(cfg: EvalConfig, probe_scorer: ProbeScorer | None = None) -> EvalRe
     if cfg.candidates:
         cand_rows: list[Any] = []
         for p in cfg.candidates:
-            cand_rows += [r for r in _read_rows(p) if r.doc_id in gold]
+            cand_rows += [r for r in read_candidate_rows(p) if r.doc_id in gold]
         cand_rows.sort(key=lambda r: r.doc_id)
         before = {}
         correct_by_mode = {}

@@ -381,17 +381,18 @@ def anchor_documents(path: str, lexicon: Lexicon) -> list[GoldRecord]:
     """One record per document of a candidates file, its triples the rows that can anchor a group
     (``generation.hybrid.anchors_of``); rows the filter rejected never do."""
     from generation.hybrid import anchors_of
-    from verifier.io import iter_json_lines, parse_record
-    from verifier.schema import Candidate, ScoredCandidate
+    from verifier.io import read_candidate_rows
+    from verifier.schema import Document, ScoredCandidate
 
-    rows: dict[str, list[Candidate]] = {}
-    for lineno, obj in iter_json_lines(path):
-        model = ScoredCandidate if isinstance(obj, dict) and "decision" in obj else Candidate
-        row = parse_record(model, obj, path, lineno)
+    rows: dict[str, list[Any]] = {}
+    for row in read_candidate_rows(path):
         if not isinstance(row, ScoredCandidate) or row.decision == "keep":
             rows.setdefault(row.doc_id, []).append(row)
-    docs = [GoldRecord(doc_id=d, text=r[0].text, lang=r[0].lang, triples=[]) for d, r in rows.items()]
-    return [doc.model_copy(update={"triples": anchors_of(rows[doc.doc_id], doc, lexicon)}) for doc in docs]
+    out = []
+    for doc_id, doc_rows in rows.items():
+        doc = Document(doc_id=doc_id, text=doc_rows[0].text, lang=doc_rows[0].lang)
+        out.append(GoldRecord(**doc.model_dump(), triples=anchors_of(doc_rows, doc, lexicon)))
+    return out
 
 
 async def _run_perturb(cfg: GenerateConfig, out: Path) -> RunSummary:

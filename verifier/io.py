@@ -232,6 +232,16 @@ def to_polars(records: Iterable[BaseModel]) -> Any:
     return pl.DataFrame([r.model_dump(mode="json") for r in records])
 
 
+def read_candidate_rows(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """Candidate rows, each read as a ``ScoredCandidate`` when it carries the verifier's scores (``verifier
+    filter``'s output) and as a plain ``Candidate`` otherwise; bad input is a located error."""
+    from verifier.schema import Candidate, ScoredCandidate
+
+    for lineno, obj in iter_json_lines(path):
+        model = ScoredCandidate if isinstance(obj, dict) and "s_st" in obj else Candidate
+        yield parse_record(model, obj, path, lineno)
+
+
 def read_jsonl_frame(path: str | os.PathLike[str], model: type[M]) -> Any:
     """Read a JSONL file into polars after validating every row against ``model``."""
     return to_polars(read_jsonl(path, model))
