@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-BODY_ONLY = ("repeat_penalty",)
-"""Request parameters outside the OpenAI API, sent in the request body as they are (llama.cpp's server takes them)."""
-
-
 class RequestOptions(BaseModel):
     """How each request is made and retried: declared once, shared by ``LLMSettings`` and the ``generate`` stage's
     flags (``GenerateConfig``)."""
@@ -200,8 +196,8 @@ class LLMClient:
 
     def _params(self, max_tokens: int, schema: dict[str, Any] | None = None) -> dict[str, Any]:
         p: dict[str, Any] = {"temperature": self.settings.temperature, "max_tokens": max_tokens}
-        if self.settings.repeat_penalty is not None:
-            p["repeat_penalty"] = self.settings.repeat_penalty
+        if self.settings.repeat_penalty is not None:  # outside the OpenAI API: in the body as it is
+            p["extra_body"] = {"repeat_penalty": self.settings.repeat_penalty}
         if self.settings.reasoner:  # reasoners take no response format
             return p
         fmt = self.settings.schema_format if schema is not None else None
@@ -226,11 +222,7 @@ class LLMClient:
                 self.usage.transport_retries += 1
             await self._limiter.wait()
             self.usage.requests += 1
-            known = {k: v for k, v in params.items() if k not in BODY_ONLY}
-            body = {k: params[k] for k in BODY_ONLY if k in params}  # server options the openai client does not name
-            resp = await self._client.chat.completions.create(
-                model=self.settings.model, messages=messages, **known, **({"extra_body": body} if body else {})
-            )
+            resp = await self._client.chat.completions.create(model=self.settings.model, messages=messages, **params)
             usage = resp.usage
             if usage is not None:
                 self.usage.prompt_tokens += usage.prompt_tokens or 0
