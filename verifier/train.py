@@ -85,7 +85,7 @@ def epoch_order(lengths: list[int], batch_size: int, seed: int, bucket: int) -> 
     batches: list[list[int]] = []
     for a in range(0, len(order), span):
         run = sorted(order[a : a + span], key=lambda i: lengths[i])  # stable: ties keep the random order
-        batches += [run[b : b + batch_size] for b in range(0, len(run), batch_size)]
+        batches += chunks(run, batch_size)
     tail = [batches.pop()] if len(batches[-1]) < batch_size else []
     return [i for j in rng.permutation(len(batches)) for i in batches[j]] + [i for b in tail for i in b]
 
@@ -334,7 +334,7 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
     opt = torch.optim.AdamW(_param_groups(core, cfg), weight_decay=cfg.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
     budget = Budget(total_steps=total_steps, epochs=cfg.epochs, eval_every=cfg.eval_every, max_minutes=cfg.max_minutes)
-    loop: Loop[list[int]] = Loop(budget, progress=cfg.progress and rank == 0, desc=f"train {cfg.head}")
+    loop: Loop[list[list[int]]] = Loop(budget, progress=cfg.progress and rank == 0, desc=f"train {cfg.head}")
     ls = LoopState()
     state: dict[str, Any] = {"best": -1.0, "bad_evals": 0, "order": None, "train_groups": None}
     if resume_from is not None:
