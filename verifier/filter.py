@@ -457,6 +457,7 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
     schema = schema_of(lexicons) if decision is not None else None  # once per run, not per batch
     margin = orient_margin(cfg, decision)
     need_tt = cfg.s_tt == "always" or thresholds.tau2 is not None
+    view_source = cfg.view_source if need_tt else None  # None: no views, S_tt is not scored
     counts: Counter[str] = Counter()
     t0 = time.perf_counter()
     rej_ctx = atomic_writer(cfg.rejected) if cfg.rejected else None
@@ -469,7 +470,6 @@ def run_filter(cfg: FilterConfig, model: Any | None = None) -> FilterSummary:
                 originals: list[tuple[Triple | None, list[str]]] = [(None, [])] * len(chunk)
                 if cfg.repair:
                     chunk, originals = repair_rows(chunk, lexicons, indexes)
-                view_source = cfg.view_source if need_tt else None
                 views = choose_views(chunk, view_source, lexicons)
                 sc = score_chunk(scorer, chunk, views, originals, cfg.batch_size, bar.update)
                 if margin is not None:
