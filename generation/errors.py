@@ -10,7 +10,7 @@ itself) and negatives, in this order:
 2. typed negatives up to ``n_negatives``: ``wrong_pairing`` (the head or tail exchanged for an entity of another
    gold triple of the same sentence), ``head_tail_swap``, ``entity_substitution`` (an entity of another
    sentence: usually absent from the text), ``confusable_relation``, ``unsupported_relation`` and, with
-   ``label_mode = "strict"``, ``span_corruption`` (cut or extended spans).
+   ``label_mode = "strict"`` or ``span_negatives``, ``span_corruption`` (cut or extended spans).
 
 Labels follow the matching that ``verifier eval`` reports (``label_mode``, default ``soft``: entity containment and
 lexicon synonyms count as right, so a cut or extended span is *not* a negative under soft labels and the positive
@@ -47,6 +47,10 @@ class ErrorGroupsConfig(BaseModel):
     """The matching that decides a label (soft: what `verifier eval` reports as soft P/R/F1)."""
     paraphrase_negatives: float = Field(0.5, ge=0.0, le=1.0)
     """Probability that a typed negative's relation is written as a lexicon synonym."""
+    span_negatives: bool = False
+    """Under soft labels too, cut or extended spans (``span_corruption``) become negatives whenever they match no
+    gold triple *strictly*: the exact mention must outrank a cut one. Off (the default) keeps one matching for
+    every label; on trades soft for strict ranking of span variants (docs/results.md, section 0)."""
     seed: int = 13
 
 
@@ -87,9 +91,11 @@ class ErrorGroupGenerator:
             self._rel_classes[lang] = relation_classes(self.lexicon, lang)
         return self._rel_classes[lang]
 
-    def is_correct(self, t: Triple, doc: GoldRecord) -> bool:
+    def is_correct(self, t: Triple, doc: GoldRecord, strict: bool = False) -> bool:
+        """Does ``t`` match a gold triple of ``doc`` (under ``label_mode``, or strictly when ``strict``)?"""
         rc = self._classes(doc.lang)
-        return any(triple_matches(t, g, self.config.label_mode, doc.lang, rc) for g in doc.triples)
+        mode: Mode = "strict" if strict else self.config.label_mode
+        return any(triple_matches(t, g, mode, doc.lang, rc) for g in doc.triples)
 
     def _positive(self, t: Triple, doc: GoldRecord, llm_right: list[Triple], rng: random.Random) -> Triple:
         rc = self._classes(doc.lang)
@@ -136,7 +142,7 @@ class ErrorGroupGenerator:
         share: list[list[Triple]] = [[] for _ in doc.triples]
         for i, c in enumerate(llm_wrong):
             share[i % max(1, len(doc.triples))].append(c)
-        kinds = list(TYPED) + (["span_corruption"] if cfg.label_mode == "strict" else [])
+        kinds = list(TYPED) + (["span_corruption"] if cfg.label_mode == "strict" or cfg.span_negatives else [])
         rows: list[Candidate] = []
         for gi, t in enumerate(doc.triples):
             gid = f"{doc.doc_id}#e{gi}"
@@ -170,7 +176,7 @@ class ErrorGroupGenerator:
                 kind = order[i % len(order)]
                 i += 1
                 neg = self._typed(kind, t, doc, rng)
-                if neg is None or neg.key() in seen or self.is_correct(neg, doc):
+                if neg is None or neg.key() in seen or self.is_correct(neg, doc, strict=kind == "span_corruption"):
                     misses += 1
                     continue
                 seen.add(neg.key())

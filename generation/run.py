@@ -115,6 +115,9 @@ class GenerateConfig(StageConfig, RequestOptions):
     those that match no gold triple become negatives."""
     label_mode: Literal["soft", "strict"] | None = None
     """errors.v1: the matching that decides labels (default soft: as `verifier eval` reports soft P/R/F1)."""
+    span_negatives: bool | None = None
+    """errors.v1: cut or extended spans become negatives under soft labels too (the exact mention must outrank
+    them). Default: off."""
     seed: int | None = None
     """Seed of the negatives' draws (default: the generator's, 13)."""
 
@@ -263,10 +266,10 @@ FINGERPRINT_FIELDS = (
     "generator", "matcher", "relations", "no_relation_threshold", "pairs_from", "llm", "prompt", "lang", "data",
     "split", "input", "model", "base_url", "temperature", "entities", "relation_errors", "equal_counts",
     "n_negatives", "paraphrase_negatives", "llm_candidates", "label_mode", "seed", "constrain", "answer_format",
-    "anchors_from", "repeat_penalty",
+    "anchors_from", "repeat_penalty", "span_negatives",
 )  # fmt: skip
 """Settings that change what a document's rows are; a resumed run must use the same ones."""
-NEGATIVE_FIELDS = ("n_negatives", "paraphrase_negatives", "label_mode", "seed")
+NEGATIVE_FIELDS = ("n_negatives", "paraphrase_negatives", "label_mode", "seed", "span_negatives")
 """Recorded as the generator's values in force (:func:`negative_settings`), not as the flags."""
 
 

@@ -66,6 +66,18 @@ def test_typed_negatives_include_wrong_pairings_and_never_a_soft_match():
     assert paraphrased  # negatives leave the schema too: the relation string alone does not tell the label
 
 
+def test_span_negatives_under_soft_labels_are_strictly_wrong_and_soft_right():
+    rows = asyncio.run(gen(n_negatives=6, span_negatives=True, paraphrase_negatives=0.0).generate(DOC))
+    spans = [r.triple for r in rows if r.corruption == "span_corruption"]
+    assert spans  # offered under soft labels too
+    rc = relation_classes(lexicon_for("sample", "zh"), "zh")
+    for t in spans:
+        assert not any(triple_matches(t, g, "strict", "zh", rc) for g in DOC.triples)  # never an exact gold triple
+    assert any(triple_matches(t, g, "soft", "zh", rc) for t in spans for g in DOC.triples)  # a cut/extended mention
+    anchors = [r.triple.key() for r in rows if r.role == "anchor"]
+    assert [r.triple.key() for r in rows if r.role == "positive"] != anchors  # the rest keeps soft labels: synonyms
+
+
 def test_contract_and_cli_on_the_sample(tmp_path):
     recs = list(load_split("sample", "zh"))[:5]
     check_generator_contract(gen(), recs)
