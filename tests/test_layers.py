@@ -22,6 +22,7 @@ KERNEL_PREFIXES = (
     "verifier.model.encoder",
     "verifier.model.persistence",
     "verifier.model.inputs",
+    "verifier.model.configs",
     "verifier.loop",
 )
 """Floor 1: contracts and what several stages share (records, config, IO, data, lexicons, the thresholds and the

@@ -24,26 +24,14 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the flag, e.g. ``--tau2 must be in [-1, 1]``."""
 
 
-DEFAULT_ENCODER = "hfl/chinese-roberta-wwm-ext"
-"""The encoder of every model config and of the GPU recipe (a hub name; offline: ``e5-small``)."""
-
-
-class InfoNceParams(BaseModel):
-    """The loss hyperparameters of CACRE's multi-granularity InfoNCE (Table 2 defaults), declared once: the
-    training config and every CACRE-family model config inherit them."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
-
-    tau: float = Field(0.07, gt=0)
-    """InfoNCE temperature (Eq. 20, Table 2)."""
-    w: float = Field(0.7, ge=0, le=1)
-    """Weight of the local term in the fused similarity (Eq. 16)."""
-    top_k: float = Field(0.8, gt=0, le=1)
-    """Share of the negatives kept as hard negatives (Eq. 18)."""
-    base_margin: float = Field(0.08, ge=0)
-    """Base of the dynamic margin (Eq. 19, Table 2)."""
-    beta: float = Field(0.05, ge=0)
-    """Dynamic-margin scale (Eq. 19); not given in the paper."""
+# the model configs own the model hyperparameters (the training config nests one); re-exported for their users
+from verifier.model.configs import (  # noqa: E402
+    DEFAULT_ENCODER,
+    MODEL_CONFIGS,
+    FusionConfig,
+    ModelConfig,
+    model_fields,
+)
 
 
 class StageConfig(BaseModel):
@@ -58,6 +46,11 @@ class StageConfig(BaseModel):
     def field_help(cls, name: str) -> str:
         info = cls.model_fields[name]
         return (info.description or "").strip()
+
+    @classmethod
+    def flag_fields(cls) -> dict[str, Any]:
+        """The fields that become ``--flags`` (name -> field info): every field of the config."""
+        return dict(cls.model_fields)
 
 
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
@@ -102,9 +95,11 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class TrainConfig(StageConfig, InfoNceParams):
-    """Training stage; defaults follow CACRE Table 2 where the paper gives a value (the loss's own in
-    :class:`InfoNceParams`)."""
+class TrainConfig(StageConfig):
+    """Training stage: how to train (data, optimiser, budget) and, nested in ``model``, what to train (the model
+    config a saved verifier folder keeps, ``verifier.model.configs``). The model's fields are given as flat
+    flags (``--fusion-layers 6``, ``--tau 0.07``) or as a ``[train.model]`` TOML table; ``--head`` and
+    ``--interaction`` pick its type. Defaults follow CACRE Table 2 where the paper gives a value."""
 
     section = "train"
 
@@ -114,12 +109,13 @@ class TrainConfig(StageConfig, InfoNceParams):
 
     @model_validator(mode="before")
     @classmethod
-    def _apply_preset(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("preset"):
-            if values["preset"] not in TRAIN_PRESETS:
-                return values  # the Literal check names the flag
-            return {**TRAIN_PRESETS[values["preset"]], **values}
-        return values
+    def _preset_and_model(cls, values: Any) -> Any:
+        """Apply the preset, then gather the flat model fields into the nested ``model`` config."""
+        if not isinstance(values, dict):
+            return values
+        if values.get("preset") in TRAIN_PRESETS:  # another value: the Literal check names the flag
+            values = {**TRAIN_PRESETS[values["preset"]], **values}
+        return nest_model_fields(values)
 
     candidates: str = ""
     """Training groups (Candidate JSONL with anchor/positive/negative roles)."""
@@ -128,52 +124,23 @@ class TrainConfig(StageConfig, InfoNceParams):
     val_fraction: float = Field(0.1, ge=0, lt=1)
     """Share of the training groups held out for validation when --val is not given (split by document)."""
     out: str = "runs/train"
-    encoder: str = DEFAULT_ENCODER
-    """HF encoder name or path; offline: e5-small (built by `verifier models pull e5-small`)."""
     head: Literal["cacre", "bce"] = "cacre"
     """cacre: the CACRE verifier; bce: the cross-encoder baseline on the same data."""
     interaction: Literal["late", "paper"] = "late"
     """CACRE's text-triple interaction: late = the encoder's top --fusion-layers layers run jointly over
     [text; triple] (verifier.model.fusion, the reading that works); paper = the literal randomly initialised
     cross-attention module of Eq. 2-4 on separately encoded states (the ablation row)."""
-    fusion_layers: int | None = Field(None, ge=1)
-    """Late fusion: the number of top encoder layers that run jointly and train (default: all, a full
-    cross-encoder; the CPU preset uses 6)."""
-    pointwise_weight: float = Field(1.0, ge=0)
-    """Late fusion: weight of the pointwise binary cross-entropy (scores comparable across texts)."""
-    pointwise_on: Literal["pooled", "similarity"] = "pooled"
-    """Late fusion: the pointwise BCE reads a linear head on the mean-pooled fused states (pooled) or the fused
-    cosine S_st through a learned scale and bias (similarity: the cross-text loss shapes the filter's score)."""
-    infonce_weight: float = Field(1.0, ge=0)
-    """Late fusion: weight of the multi-granularity InfoNCE."""
-    score: Literal["pointwise", "similarity"] = "similarity"
-    """Late fusion: S_st is the fused text-triple cosine (default; measured best, docs/results.md section 0) or
-    the pointwise head's probability."""
-    text_prefix: str = ""
-    """Late fusion and BCE: prepended to every text (e5 encoders: 'passage: ')."""
-    triple_prefix: str = ""
-    """Late fusion and BCE: prepended to every linearised triple (e5 encoders: 'query: ')."""
-    cross_attention: bool = True
-    """False = CACRE-att ablation (Table 4): no text-triple interaction, texts and triples encoded apart."""
-    projection: bool = True
-    """False = CACRE-pro ablation (Table 4)."""
-    linearization: Literal["plain", "typed"] = "plain"
-    """Triple as 'head / relation / tail' or the CLoCE knowledge-injected template with entity types."""
-    aggregation: Literal["cross", "same"] = "cross"
-    projection_dim: int = 512
-    n_heads: int = 8
-    dropout: float = 0.2
-    max_text_length: int = 128
-    max_triple_length: int = 32
-    local_mode: Literal["position", "maxsim", "align"] | None = None
-    """Local term of Eq. 8-11 (default: position for --interaction paper, align for late)."""
-    text_weight: float = 1.0
-    anchor_weight: float = 1.0
-    entity_mask_prob: float = Field(0.0, ge=0, le=1)
-    """Mask head/tail mentions in the text with this probability (learn from context, not names)."""
-    text_positives: Literal["anchor_and_positive", "positive"] = "anchor_and_positive"
-    """Correct triples of the text view: the anchor (gold, schema form) and the positive (default), or the
-    positive only (the paper's literal reading; see ``CacreConfig.text_positives``)."""
+    model: ModelConfig = Field(default_factory=lambda: FusionConfig())
+    """The verifier's config (fusion, cacre or bce by --head and --interaction; --cross-attention false gives
+    the CACRE-att ablation), from the model flags below."""
+
+    @classmethod
+    def flag_fields(cls) -> dict[str, Any]:
+        """The training fields, then every model config's fields (declared once, in ``verifier.model.configs``),
+        as flat flags; ``model`` itself is not a flag."""
+        own = {k: v for k, v in cls.model_fields.items() if k != "model"}
+        return {**own, **{k: info for k, (_, info) in model_fields().items() if k not in own}}
+
     lr: float = Field(1e-4, gt=0)
     """Head learning rate (Table 2)."""
     encoder_lr: float | None = Field(None, gt=0)
@@ -217,6 +184,39 @@ class TrainConfig(StageConfig, InfoNceParams):
     progress: bool = True
 
 
+def model_type_for(head: str, interaction: str, cross_attention: bool) -> str:
+    """The model config a training run builds: bce for --head bce; the paper's module for --interaction paper
+    and for CACRE-att (no interaction at all, whichever reading of Eq. 2-4); late fusion otherwise."""
+    if head == "bce":
+        return "bce"
+    return "fusion" if interaction == "late" and cross_attention else "cacre"
+
+
+def nest_model_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Flat training values (flags, presets, TOML, older flat ``config.resolved.json``) -> the same with the model
+    fields inside ``model``. A field the chosen model does not have is left out (``--fusion-layers`` means
+    nothing to ``--head bce``); None means the model's default; for bce, max_length = text + triple lengths."""
+    fields = model_fields()
+    flat = {k: values[k] for k in fields if k in values and values[k] is not None}
+    rest = {k: v for k, v in values.items() if k not in fields}
+    given = rest.get("model")
+    nested = dict(given.model_dump() if isinstance(given, BaseModel) else given or {})
+    if "model_type" in nested and "head" not in rest and "interaction" not in rest:  # a nested config speaks
+        kind = nested["model_type"]
+        rest["head"] = "bce" if kind == "bce" else "cacre"
+        rest["interaction"] = "late" if kind == "fusion" else rest.get("interaction", "paper")
+    merged = {**nested, **flat}
+    kind = model_type_for(
+        rest.get("head", "cacre"), rest.get("interaction", "late"), bool(merged.get("cross_attention", True))
+    )
+    if kind == "bce" and "max_length" not in merged and ("max_text_length" in merged or "max_triple_length" in merged):
+        merged["max_length"] = merged.get("max_text_length", 128) + merged.get("max_triple_length", 32)
+    cls = {c.model_fields["model_type"].default: c for c in MODEL_CONFIGS}[kind]
+    # a known field of another model is left out; an unknown key stays, so validation names it
+    keep = {k: v for k, v in merged.items() if k != "model_type" and (k in cls.model_fields or k not in fields)}
+    return {**rest, "model": {**keep, "model_type": kind}}
+
+
 def _flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
@@ -243,10 +243,12 @@ def resolve_config(
         return cls.model_validate(values)
     except ValidationError as e:
         first = e.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "config"
+        loc = [str(x) for x in first["loc"]]  # a nested model field: ("model", "fusion", "fusion_layers")
+        field = next((x for x in reversed(loc) if x in cls.flag_fields()), loc[0] if loc else "config")
         msg = first["msg"]
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f"unknown config key {field!r} for [{cls.section}]") from None
+            table = ".".join([cls.section, *(x for x in loc[:-1] if x in cls.model_fields)])  # [train.model]
+            raise ConfigError(f"unknown config key {loc[-1] if loc else field!r} for [{table}]") from None
         raise ConfigError(f"{_flag(field)}: {msg}") from None
 
 
@@ -276,7 +278,7 @@ def add_config_flags(parser: Any, cls: type[StageConfig], skip: tuple[str, ...] 
     import argparse
     import typing
 
-    for name, info in cls.model_fields.items():
+    for name, info in cls.flag_fields().items():
         if name in skip:
             continue
         ann = info.annotation
@@ -306,5 +308,5 @@ def add_config_flags(parser: Any, cls: type[StageConfig], skip: tuple[str, ...] 
 
 def config_from_args(cls: type[C], args: Any) -> C:
     """Resolve ``cls`` from ``args.config`` (TOML) and the flags ``add_config_flags`` added."""
-    overrides = {name: getattr(args, name, None) for name in cls.model_fields}
+    overrides = {name: getattr(args, name, None) for name in cls.flag_fields()}
     return resolve_config(cls, getattr(args, "config", None), overrides)

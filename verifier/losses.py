@@ -28,14 +28,12 @@ module holding the hyperparameters (Table 2 defaults).
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-LocalMode = Literal["position", "maxsim", "align"]
-LocalMask = Literal["both", "anchor"]
+from verifier.model.configs import LocalMask, LocalMode
 
 
 def _pad_to(x: torch.Tensor, m: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:

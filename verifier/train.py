@@ -91,59 +91,23 @@ def epoch_order(lengths: list[int], batch_size: int, seed: int, bucket: int) -> 
 
 
 def build_model(cfg: TrainConfig, encoder: Any | None = None):
-    """The verifier of ``cfg``; ``encoder``: an already loaded (possibly shared, frozen and cached) encoder."""
-    from verifier.model.bce import BceConfig, CrossEncoderVerifier
-    from verifier.model.cacre import CacreConfig, CacreFamilyConfig, TripleVerifier
+    """The verifier of ``cfg.model`` (its ``model_type`` picks the class); ``encoder``: an already loaded
+    (possibly shared, frozen and cached) encoder."""
+    from verifier.model.bce import CrossEncoderVerifier
+    from verifier.model.cacre import TripleVerifier
     from verifier.model.encoder import TextEncoder
+    from verifier.model.fusion import LateFusionVerifier
 
-    # CACRE-att (no interaction at all) is the separately-encoded model whichever reading of Eq. 2-4 is chosen
-    late = cfg.head == "cacre" and cfg.interaction == "late" and cfg.cross_attention
+    mc = cfg.model
+    late = mc.model_type == "fusion"
     if encoder is None:
-        encoder = TextEncoder.from_name(cfg.encoder)
+        encoder = TextEncoder.from_name(mc.encoder)
         if not late:  # late fusion freezes its own lower layers and caches their states itself
             encoder.freeze_bottom(cfg.freeze_encoder_layers)
         if cfg.cache_frozen_states and encoder.fully_frozen and not late:
             encoder.enable_state_cache()
-    # the fields a model config shares with TrainConfig under the same name (their owner: CacreFamilyConfig)
-    shared = cfg.model_dump(include=set(CacreFamilyConfig.model_fields) & set(TrainConfig.model_fields))
-    if late:
-        from verifier.model.fusion import FusionConfig, LateFusionVerifier
-
-        fc = FusionConfig(
-            **shared,
-            **cfg.model_dump(
-                include={
-                    "fusion_layers",
-                    "text_prefix",
-                    "triple_prefix",
-                    "infonce_weight",
-                    "pointwise_weight",
-                    "pointwise_on",
-                    "score",
-                }
-            ),
-            local_mode=cfg.local_mode or "align",
-        )
-        return LateFusionVerifier(fc, encoder)
-    if cfg.head == "bce":
-        return CrossEncoderVerifier(
-            BceConfig(
-                encoder=cfg.encoder,
-                dropout=cfg.dropout,
-                linearization=cfg.linearization,
-                max_length=cfg.max_text_length + cfg.max_triple_length,
-                entity_mask_prob=cfg.entity_mask_prob,
-                text_prefix=cfg.text_prefix,
-                triple_prefix=cfg.triple_prefix,
-            ),
-            encoder,
-        )
-    mc = CacreConfig(
-        **shared,
-        **cfg.model_dump(include={"n_heads", "cross_attention", "aggregation", "text_weight", "text_positives"}),
-        local_mode=cfg.local_mode or "position",
-    )
-    return TripleVerifier(mc, encoder)
+    cls = {"fusion": LateFusionVerifier, "bce": CrossEncoderVerifier, "cacre": TripleVerifier}[mc.model_type]
+    return cls(mc, encoder)
 
 
 def auc_pos_neg(pos: list[float], neg: list[float]) -> float | None:

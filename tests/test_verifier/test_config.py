@@ -93,3 +93,40 @@ def test_train_with_no_groups_or_a_missing_cuda_is_a_usage_error_that_writes_not
             == 2
         )
         assert "no CUDA device" in capsys.readouterr().err and not out.exists()
+
+
+def test_train_config_nests_the_model_config_from_flat_flags(tmp_path: Path):
+    from verifier.config import TrainConfig
+    from verifier.model.configs import BceConfig, CacreConfig, FusionConfig
+
+    cpu = resolve_config(TrainConfig, None, {"preset": "cpu", "tau": 0.05, "fusion_layers": None})
+    assert isinstance(cpu.model, FusionConfig)
+    assert (cpu.model.fusion_layers, cpu.model.tau, cpu.model.text_prefix) == (6, 0.05, "passage: ")
+    assert cpu.model.local_mode == "align" and not hasattr(cpu, "fusion_layers")  # declared once: in the model
+    paper = TrainConfig(interaction="paper", fusion_layers=4, max_text_length=96)
+    assert isinstance(paper.model, CacreConfig)  # --fusion-layers means nothing to the paper's module: left out
+    assert (paper.model.local_mode, paper.model.max_text_length) == ("position", 96)
+    assert isinstance(TrainConfig(cross_attention=False).model, CacreConfig)  # CACRE-att, whichever reading
+    bce = TrainConfig(head="bce", max_text_length=96, max_triple_length=32, tau=0.1)
+    assert isinstance(bce.model, BceConfig) and bce.model.max_length == 128
+    # the resolved file is nested and loads back; an older flat one still loads
+    again = TrainConfig.model_validate_json(save_resolved(cpu, tmp_path).read_text(encoding="utf-8"))
+    assert again == cpu
+    flat = {**cpu.model.model_dump(exclude={"model_type", "hidden_size"}), "head": "cacre", "local_mode": None}
+    assert TrainConfig(**flat).model == cpu.model
+
+
+def test_train_toml_model_table_and_nested_errors_name_the_flag(tmp_path: Path):
+    from verifier.config import TrainConfig
+
+    p = tmp_path / "t.toml"
+    p.write_text('[train]\nbatch_size = 8\n[train.model]\nmodel_type = "bce"\nmax_length = 99\n', encoding="utf-8")
+    cfg = resolve_config(TrainConfig, p)
+    assert (cfg.head, cfg.model.model_type, cfg.model.max_length, cfg.batch_size) == ("bce", "bce", 99, 8)
+    p.write_text('[train.model]\nmodel_type = "fusion"\nfusion_layer = 4\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown config key 'fusion_layer' for \[train.model\]"):
+        resolve_config(TrainConfig, p)
+    with pytest.raises(ConfigError, match=r"--fusion-layers: .*greater than or equal to 1"):
+        resolve_config(TrainConfig, None, {"fusion_layers": 0})
+    with pytest.raises(ConfigError, match=r"--tau: .*greater than 0"):
+        resolve_config(TrainConfig, None, {"tau": 0})

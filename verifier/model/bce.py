@@ -14,38 +14,19 @@ so the saved model is an ordinary ``CrossEncoderVerifier``.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from torch import nn
 from torch.nn import functional as F
 
-from verifier.config import DEFAULT_ENCODER
 from verifier.data.groups import Group
 from verifier.model.cacre import GroupScores
+from verifier.model.configs import BceConfig
 from verifier.model.encoder import TextEncoder
-from verifier.model.inputs import Linearization, linearize, maybe_mask
+from verifier.model.inputs import linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
 from verifier.schema import Triple
-
-
-class BceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_type: Literal["bce"] = "bce"
-    encoder: str = DEFAULT_ENCODER
-    hidden_size: int | None = None
-    dropout: float = 0.2
-    linearization: Linearization = "plain"
-    max_length: int = 160
-    """Text (128) plus a short linearised triple."""
-    entity_mask_prob: float = 0.0
-    text_prefix: str = ""
-    """Prepended to every text (e5 encoders: ``passage: ``)."""
-    triple_prefix: str = ""
-    """Prepended to every linearised triple (e5 encoders: ``query: ``)."""
 
 
 class CrossEncoderVerifier(SavedModelMixin, nn.Module):

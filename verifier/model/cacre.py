@@ -19,72 +19,25 @@ Ablations (Table 4): ``cross_attention=False`` (CACRE-att) feeds E(T), E(R) stra
 from __future__ import annotations
 
 import random
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from verifier.config import DEFAULT_ENCODER, InfoNceParams
 from verifier.data.groups import Group
 from verifier.losses import (
-    LocalMask,
-    LocalMode,
     global_similarity,
     local_similarity,
     multi_granularity_infonce,
 )
-from verifier.model.cross_attention import Aggregation, BidirectionalCrossAttention
+from verifier.model.configs import CacreConfig
+from verifier.model.cross_attention import BidirectionalCrossAttention
 from verifier.model.encoder import TextEncoder
-from verifier.model.inputs import Linearization, linearize, maybe_mask
+from verifier.model.inputs import linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
 from verifier.model.projection import ProjectionNetwork
 from verifier.schema import Triple
-
-
-class CacreFamilyConfig(InfoNceParams):
-    """What every CACRE-family model config holds (the paper's model and late fusion): the encoder, the
-    projection network, the input lengths and the loss (Table 2 defaults). Declared once here."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    encoder: str = DEFAULT_ENCODER
-    hidden_size: int | None = None
-    """Read from the encoder's HF config."""
-    projection_dim: int = 512
-    dropout: float = 0.2
-    conv_kernel: int = 3
-    residual_init: float = 1.0
-    projection: bool = True
-    linearization: Linearization = "plain"
-    max_text_length: int = 128
-    max_triple_length: int = 32
-    anchor_weight: float = 1.0
-    """Weight of the loss with the anchor triple X_a as anchor."""
-    entity_mask_prob: float = Field(0.0, ge=0, le=1)
-    """Probability of masking the head/tail mentions in the text during training (context-or-names)."""
-
-
-class CacreConfig(CacreFamilyConfig):
-    """The paper's CACRE: architecture and similarity hyperparameters (Table 2 defaults); saved as
-    ``config.json``."""
-
-    model_type: Literal["cacre"] = "cacre"
-    n_heads: int = 8
-    cross_attention: bool = True
-    aggregation: Aggregation = "cross"
-    local_mode: LocalMode = "position"
-    local_mask: LocalMask = "both"
-    text_weight: float = 1.0
-    """Weight of the loss with the text X_T as anchor."""
-    text_positives: Literal["anchor_and_positive", "positive"] = "anchor_and_positive"
-    """The correct triples the text view X_T is pulled towards (Section 2.3). ``positive`` is the paper's literal
-    reading: the positive R_p only. But R_p is the *paraphrased* fact (a synonym or inverse relation), so when
-    the negatives carry schema relation names (``perturb.v1``: 98 % of positives outside the schema, every
-    negative inside) the text view can learn "canonical name = wrong" -- and the filter later scores canonical
-    candidates. ``anchor_and_positive`` (default) adds a second InfoNCE term with the anchor R_a (the gold
-    triple as written in the schema) as the positive, against the same negatives, and averages the two."""
 
 
 class PairViews(BaseModel):

@@ -21,13 +21,12 @@ equals ``nn.MultiheadAttention`` (tested).
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-Aggregation = Literal["cross", "same"]
+from verifier.model.configs import Aggregation
 
 
 def _in_proj(x: torch.Tensor, mha: nn.MultiheadAttention, which: int) -> torch.Tensor:

@@ -37,11 +37,10 @@ The literal module stays available as ``verifier train --interaction paper`` (:m
 from __future__ import annotations
 
 import random
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 from torch.nn import functional as F
 
@@ -53,41 +52,14 @@ from verifier.losses import (
     mean_pool,
     multi_granularity_infonce,
 )
-from verifier.model.cacre import CacreFamilyConfig, GroupScores, score_groups
+from verifier.model.cacre import GroupScores, score_groups
+from verifier.model.configs import FusionConfig
 from verifier.model.encoder import TextEncoder
 from verifier.model.inputs import linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
 from verifier.model.precision import autocast_for
 from verifier.model.projection import ProjectionNetwork
 from verifier.schema import Triple
-
-
-class FusionConfig(CacreFamilyConfig):
-    """Late-fusion CACRE; defaults are Table 2's where the paper gives one. Saved as ``config.json``."""
-
-    model_type: Literal["fusion"] = "fusion"
-    fusion_layers: int | None = Field(None, ge=1)
-    """k: the top k encoder layers run jointly over [text; triple] and train; the rest run separately, frozen
-    (None: all of them, a full cross-encoder)."""
-    text_prefix: str = ""
-    """Prepended to every text (e5 encoders expect ``passage: ``)."""
-    triple_prefix: str = ""
-    """Prepended to every linearised triple (e5: ``query: ``)."""
-    local_mode: LocalMode = "align"
-    infonce_weight: float = 1.0
-    """Weight of the multi-granularity InfoNCE (text view + anchor view)."""
-    pointwise_weight: float = 1.0
-    """Weight of the pointwise binary cross-entropy (anchor and positive 1, negatives 0)."""
-    pointwise_on: Literal["pooled", "similarity"] = "pooled"
-    """What the pointwise BCE reads: ``pooled`` = a linear head on the mean-pooled fused states (its own score);
-    ``similarity`` = the fused cosine S_st itself through a learned scale and bias (the issue's second reading),
-    so the cross-text BCE shapes the very score the filter reads."""
-    score: Literal["pointwise", "similarity"] = "similarity"
-    """What ``score_pairs`` returns as S_st: the fused text-triple cosine (default) or sigmoid of the pointwise
-    logit. Measured on real Qwen2.5-Coder-1.5B candidates of 200 DuIE dev sentences (docs/results.md, section 0),
-    the same CPU checkpoint (200 steps): soft candidate AUC 0.811 with the cosine, 0.622 with the pointwise head,
-    which had only learned the base rate; ``verifier calibrate --decision`` makes either score comparable across
-    texts."""
 
 
 class FusedPairs(BaseModel):

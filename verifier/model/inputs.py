@@ -14,11 +14,9 @@ memorise names.
 from __future__ import annotations
 
 import random
-from typing import Literal
 
+from verifier.model.configs import Linearization
 from verifier.schema import Triple
-
-Linearization = Literal["plain", "typed"]
 
 
 def linearize(t: Triple, mode: Linearization = "plain", lang: str = "zh") -> str:
