@@ -41,6 +41,7 @@ class EvalConfig(StageConfig):
     candidates: list[str] = Field(default_factory=list)
     """All scored candidates before filtering (e.g. kept.jsonl rejected.jsonl)."""
     out: str = "runs/eval"
+    """Report folder (report.json, report.md and the ROC data)."""
     lexicon: str | None = None
     """Dataset whose relation synonyms the soft match accepts (default: duie for Chinese)."""
     model: str | None = None

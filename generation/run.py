@@ -67,17 +67,21 @@ class GenerateConfig(StageConfig, RequestOptions):
     split: str | None = None
     """Split of --data (default: the dataset's first)."""
     data_dir: str | None = None
+    """Folder of the datasets (default: $VERIFIER_DATA, the user cache, then the checkout's ../shared/data)."""
     input: str | None = None
     """Documents or gold records as JSONL instead of --data."""
     limit: int | None = Field(None, ge=1)
     """First N documents only."""
     out: str = "runs/generate/candidates.jsonl"
+    """Output JSONL (appended to on resume; ``<out>.run.json`` records the settings)."""
     model: str | None = None
     """Model name (default: the preset's; for local an alias such as qwen2.5-coder-1.5b or a GGUF path)."""
     base_url: str | None = None
+    """OpenAI-compatible endpoint (default: the preset's)."""
     api_key_env: str | None = None
     """Environment variable holding the API key (never the key itself)."""
     concurrency: int = Field(8, ge=1)
+    """Documents in flight at once (the local server: its parallel slots)."""
     refresh: bool = False
     """Bypass the cache for reads."""
     cache: str | None = None
@@ -89,9 +93,11 @@ class GenerateConfig(StageConfig, RequestOptions):
     """Relations outside the dataset's set: reject (re-ask), flag or drop (default: reject for cacre, flag for
     extract, so a raw extraction keeps everything the model said for measuring it)."""
     equal_counts: bool = True
+    """--prompt cacre: re-ask when an answer has unequally many anchors, positives and negatives."""
     price_in: float | None = None
     """USD per 1M prompt tokens (default: the preset's)."""
     price_out: float | None = None
+    """USD per 1M completion tokens (default: the preset's)."""
     n_ctx: int = 4096
     """Context size of the local llama.cpp server."""
     draft: Draft = "none"

@@ -124,6 +124,7 @@ class TrainConfig(StageConfig):
     val_fraction: float = Field(0.1, ge=0, lt=1)
     """Share of the training groups held out for validation when --val is not given (split by document)."""
     out: str = "runs/train"
+    """Run folder: best/ and last/ checkpoints, train_log.jsonl, summary.json, config.resolved.json."""
     head: Literal["cacre", "bce"] = "cacre"
     """cacre: the CACRE verifier; bce: the cross-encoder baseline on the same data."""
     interaction: Literal["late", "paper"] = "late"
@@ -146,11 +147,17 @@ class TrainConfig(StageConfig):
     encoder_lr: float | None = Field(None, gt=0)
     """Encoder learning rate (default: --lr, the paper's single rate; 2e-5 is the usual fine-tuning rate)."""
     weight_decay: float = Field(0.01, ge=0)
+    """AdamW weight decay."""
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    """Share of the steps with a linear learning-rate warm-up (then linear decay to 0)."""
     batch_size: int = Field(32, ge=1)
+    """Groups per optimizer step (Table 2: 32)."""
     grad_accum: int = Field(1, ge=1)
+    """Split each batch into this many chunks whose gradients add up (same effective batch, less memory)."""
     max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
     epochs: int = Field(70, ge=1)
+    """Passes over the training groups (Table 2: 70)."""
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (a CPU budget)."""
     length_buckets: int = Field(50, ge=0)
@@ -175,6 +182,7 @@ class TrainConfig(StageConfig):
     patience: int | None = Field(None, ge=1)
     """Early stopping: evaluations without improvement."""
     seed: int = 42
+    """Seed of the split, the batch order, dropout and the model's own draws."""
     device: str | None = None
     """cpu, cuda, cuda:1 (default: cuda when available)."""
     bf16: bool = True
@@ -182,6 +190,7 @@ class TrainConfig(StageConfig):
     resume: bool = False
     """Continue from --out/last exactly (optimizer, scheduler, RNG, step)."""
     progress: bool = True
+    """A progress bar of the steps on stderr."""
 
 
 def model_type_for(head: str, interaction: str, cross_attention: bool) -> str:

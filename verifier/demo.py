@@ -33,15 +33,21 @@ class DemoConfig(StageConfig):
     section = "demo"
 
     out: str = "runs/demo"
+    """Folder of everything the demo writes (data, groups, model, candidates, kept rows, report)."""
     encoder: str = "e5-small"
+    """Verifier encoder (offline: e5-small, pulled from the user cache)."""
     llm_model: str = "qwen2.5-coder-0.5b"
     """Local GGUF for the LLM candidates (qwen2.5-coder-1.5b is better and slower)."""
     test_docs: int = Field(40, ge=1)
+    """Sample sentences held out as the test set (the rest split into train and calibration)."""
     train_steps: int = Field(40, ge=1)
+    """Optimizer steps of the demo's training run."""
     batch_size: int = Field(16, ge=1)
+    """Groups per training step."""
     freeze_encoder_layers: int = Field(10, ge=0)
     """Frozen lowest encoder layers: what makes a CPU run fit in minutes."""
     seed: int = 13
+    """Seed of the split, the negatives and the training."""
 
 
 def fit_demo_decision(model: Any, model_dir: Path, out: Path, calib_docs: list[Any]) -> Any:

@@ -64,6 +64,7 @@ class FilterConfig(StageConfig):
     model: str = ""
     """Trained verifier directory (runs/x/best)."""
     out: str = "kept.jsonl"
+    """Kept rows (JSONL, each with its scores and decision)."""
     rejected: str | None = None
     """Also write the rejected rows here."""
     tau1: float | None = Field(None, ge=-1, le=1)
@@ -72,12 +73,15 @@ class FilterConfig(StageConfig):
     tau2: float | None = Field(None, ge=-1, le=1)
     """Triple-triple (S_tt) threshold; default: the calibrated one (off in a decision.json)."""
     view_source: ViewSource = "auto"
+    """Where the paraphrased view for S_tt comes from: the row's group (its positive), the lexicon, or auto
+    (the group when the row has one, else the lexicon)."""
     s_tt: Literal["gate", "always"] = "gate"
     """When S_tt is computed: ``gate``, only when the gate uses it (a tau2 is set: the paper's gate or an explicit
     --tau2; a ``decision.json`` gate has none, and then every row's ``s_tt`` is null); ``always``, for every row
     with a view. Each view is one more forward pass: the decision gate's filter runs about 1.5x faster without
     them (docs/results.md section 0b)."""
     missing_view: MissingView = "pass"
+    """A row without a view (no S_tt) when tau2 is set: pass the S_tt test, or reject."""
     lexicon: str | None = None
     """Dataset whose relation lexicon builds views (default: duie for Chinese rows, none otherwise)."""
     batch_size: int = Field(64, ge=1)
@@ -104,7 +108,9 @@ class FilterConfig(StageConfig):
     evidence: bool = True
     """Compute the most-attended text span (cross-attention) for every row."""
     device: str | None = None
+    """cpu, cuda, cuda:1 (default: cuda when available)."""
     progress: bool = True
+    """A progress bar on stderr."""
 
 
 def resolve_gate(cfg: FilterConfig) -> tuple[Thresholds, DecisionModel | None]:

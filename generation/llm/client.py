@@ -51,6 +51,7 @@ class RequestOptions(BaseModel):
     """A cut-off answer is asked again with twice the budget, up to this cap; cut off at the cap, the document
     fails at once (small local models can loop until the cap: set the cap to --max-tokens to never escalate)."""
     timeout_s: float = Field(60.0, gt=0)
+    """Seconds one HTTP request may take before it counts as a failed attempt."""
     max_attempts: int = Field(5, ge=1)
     """Transport attempts per request (first try included)."""
     max_reasks: int = Field(2, ge=0)

@@ -35,12 +35,15 @@ class ZsreConfig(StageConfig):
     model: Literal["zrcm", "sdzre", "desc"] = "zrcm"
     """zrcm / sdzre: the trained matchers; desc: plain description matching with the fixed sentence encoder."""
     data: Literal["fewrel", "wikizsl", "duie", "sample"] = "fewrel"
+    """Dataset of the seen and unseen relations."""
     split: str | None = None
     """Dataset split holding the sentences (default: fewrel val_wiki, wikizsl dev_5rel, duie train, sample en)."""
     data_dir: str | None = None
+    """Folder of the datasets (default: $VERIFIER_DATA, the user cache, then ../shared/data)."""
     m: int = Field(10, ge=1)
     """Number of unseen (test) relations."""
     seed: int = 40
+    """Seed of the relation split and the training (the papers' runs: 40-44)."""
     split_file: str | None = None
     """A published RE-Matching rel2id split file instead of a seeded random split."""
     test_data: Literal["fewrel", "wikizsl", "duie", "sample"] | None = None
@@ -78,7 +81,9 @@ class ZsreConfig(StageConfig):
     """Freeze the embeddings and the lowest N encoder layers (a CPU budget; the papers fine-tune everything).
     The entity-marker embeddings then keep their initial values."""
     epochs: int = Field(1, ge=1)
+    """Passes over the training sentences."""
     max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps."""
     max_minutes: float | None = Field(None, gt=0)
     """Stop training after this much wall time from the first step (a budget stated in minutes)."""
     progress: bool = True
@@ -87,10 +92,15 @@ class ZsreConfig(StageConfig):
     """With --n-val > 0: score the validation relations every N steps and keep the best checkpoint (early
     stopping on held-out validation relations, never on the test ones)."""
     max_train_per_relation: int | None = Field(None, ge=1)
+    """Training sentences kept per seen relation (seeded; default: all)."""
     max_test_per_relation: int | None = Field(None, ge=1)
+    """Test sentences kept per unseen relation (seeded; default: all)."""
     alpha: float = 0.4
+    """ZRCM Eq. 6: weight of the seen-relation classification against the margin loss."""
     beta: float = 4.0
+    """ZRCM Eq. 5: the hinge of the literal classification term, cls_objective "literal" (4 FewRel, 0 Wiki-ZSL)."""
     gamma: float = 7.5
+    """ZRCM Eq. 3-4: margin of the ranking loss, in units of D."""
     similarity: Literal["inner", "cosine", "euclidean"] = "inner"
     """ZRCM similarity D (the paper's choice: inner product)."""
     scale: float = Field(1.0, gt=0)
@@ -122,7 +132,9 @@ class ZsreConfig(StageConfig):
     (``generation.matching.common.correct_hubness``): center (column centring; chosen on validation relations:
     macro F1 75.5 against 65.2 for none over 5 seeds, docs/results.md section 5), csls, or none (the papers')."""
     out: str = "runs/zsre"
+    """Run folder (metrics.json, predictions, the resolved config)."""
     device: str | None = None
+    """cpu, cuda, cuda:1 (default: cuda when available)."""
 
 
 def default_split(data: str) -> str:

@@ -88,6 +88,8 @@ class CacreConfig(CacreFamilyConfig):
     token against its best-matching triple token (maxsim) or each triple token against its best text token
     (align)."""
     local_mask: LocalMask = "both"
+    """Positions the position-wise local term averages over: real in both sequences, or the anchor's (padding
+    counting as cosine 0)."""
     text_weight: float = 1.0
     """Weight of the loss with the text X_T as anchor."""
     text_positives: Literal["anchor_and_positive", "positive"] = "anchor_and_positive"
