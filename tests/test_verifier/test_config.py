@@ -130,3 +130,19 @@ def test_train_toml_model_table_and_nested_errors_name_the_flag(tmp_path: Path):
         resolve_config(TrainConfig, None, {"fusion_layers": 0})
     with pytest.raises(ConfigError, match=r"--tau: .*greater than 0"):
         resolve_config(TrainConfig, None, {"tau": 0})
+
+
+def test_every_flag_of_every_stage_has_help_text():
+    import importlib
+
+    stages = ["verifier.config", "generation.run", "verifier.filter", "eval.report", "verifier.demo"]
+    stages.append("generation.matching.zsre")
+    configs = [
+        c
+        for m in stages
+        for c in vars(importlib.import_module(m)).values()
+        if isinstance(c, type) and issubclass(c, StageConfig) and c.__module__ == m and c is not StageConfig
+    ]
+    assert len(configs) >= 6
+    bare = [f"{c.__name__}.{k}" for c in configs for k, i in c.flag_fields().items() if not (i.description or "").strip()]
+    assert not bare, "flags whose --help says nothing (give the field a docstring): " + ", ".join(bare)
