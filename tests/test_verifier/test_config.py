@@ -144,5 +144,6 @@ def test_every_flag_of_every_stage_has_help_text():
         if isinstance(c, type) and issubclass(c, StageConfig) and c.__module__ == m and c is not StageConfig
     ]
     assert len(configs) >= 6
-    bare = [f"{c.__name__}.{k}" for c in configs for k, i in c.flag_fields().items() if not (i.description or "").strip()]
+    fields = [(c.__name__, k, i) for c in configs for k, i in c.flag_fields().items()]
+    bare = [f"{c}.{k}" for c, k, i in fields if not (i.description or "").strip()]
     assert not bare, "flags whose --help says nothing (give the field a docstring): " + ", ".join(bare)
