@@ -36,39 +36,17 @@ random negative description, the classic margin loss), ``semi_hard`` (False: Eq.
 from __future__ import annotations
 
 import random
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 from torch.nn import functional as F
 
 from generation.matching.common import ZSExample, add_markers, mark_entities, token_range
+from generation.matching.configs import SdzreConfig
 from verifier.model.encoder import TextEncoder
 from verifier.model.persistence import SavedModelMixin
 
 SDZRE_MARKERS = ("[E_h]", "[/E_h]", "[E_t]", "[/E_t]")
-
-
-class SdzreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_type: Literal["sdzre"] = "sdzre"
-    encoder: str = "bert-base-uncased"
-    desc_dim: int = 768
-    alpha: float = 0.33
-    tau: float = 0.05
-    mask_prob: float = 0.15
-    cutoff_ratio: float = 0.2
-    gam_t: float = 0.02
-    gam_b: float = 0.01
-    top_k: int = 3
-    contrastive: bool = True
-    distiller: bool = True
-    multi_negative: bool = True
-    semi_hard: bool = True
-    max_length: int = 128
-    seen_relations: list[str] = []
 
 
 class GradientReversal(torch.autograd.Function):

@@ -64,7 +64,6 @@ import re
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
@@ -75,50 +74,13 @@ from generation.matching.common import (
     mark_entities,
     token_range,
 )
+from generation.matching.configs import Similarity, ZrcmConfig
 from verifier.data.relations import RelationInfo
 from verifier.model.encoder import TextEncoder
 from verifier.model.persistence import SavedModelMixin
 from verifier.schema import Span
 
-Similarity = Literal["inner", "cosine", "euclidean"]
 _STOP = set("the of a an in on at to for by from with and or is was are were be been this that which as its it".split())
-
-
-class ZrcmConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_type: Literal["zrcm"] = "zrcm"
-    encoder: str = "bert-base-uncased"
-    desc_dim: int = 384
-    alpha: float = 0.4
-    beta: float = 4.0
-    gamma: float = 7.5
-    similarity: Similarity = "inner"
-    scale: float = Field(1.0, gt=0)
-    """D is multiplied by this (cosine similarity: 20 makes gamma = 7.5 a cosine margin of 0.375)."""
-    init: Literal["random", "identity"] = "random"
-    """identity: out = I and fuse = 0 at the start (needs desc_dim = encoder width), V+ = tanh(H0)."""
-    sentence_state: Literal["first", "mean"] = "first"
-    """H0: the first token's state (the paper's) or the mean of the sentence's token states."""
-    prefix: str = ""
-    """Prepended to every sentence (e5: 'query: ')."""
-    input_form: Literal["markers", "appended"] = "markers"
-    """How the encoder sees the pair: markers around the mentions (``[E1] head [/E1]``, the paper's) or the
-    sentence with the pair appended in plain text, ``sentence (head ; tail)``, the form the untrained description
-    baseline embeds; He1 / He2 then pool the appended mentions."""
-    negative_path: Literal["cls", "same"] = "cls"
-    """ReNS / ENS through [CLS] -> tanh -> dropout -> out (the paper's) or through V+'s own path."""
-    train_markers: bool = False
-    """Keep the entity-marker embedding rows trainable when the embeddings are frozen."""
-    negatives: list[Literal["rns", "rens", "ens"]] = Field(default_factory=lambda: ["rns", "rens", "ens"])
-    """The negative samples of the margin loss (section III-B); fewer for the ablations."""
-    rns: Literal["hardest", "farthest"] = "hardest"
-    center_descriptions: bool = True
-    cls_objective: Literal["ce", "literal"] = "ce"
-    dropout: float = 0.1
-    random_mask_prob: float = 0.15
-    max_length: int = 128
-    seen_relations: list[str] = []
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor, kind: Similarity, scale: float = 1.0) -> torch.Tensor:

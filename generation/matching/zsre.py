@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from generation.matching.configs import MatcherConfig, SdzreConfig, ZrcmConfig
 from verifier.config import StageConfig
 from verifier.data.splits import ZeroShotSplit
 from verifier.loop import Budget, Loop, LoopState, chunks
@@ -30,10 +31,30 @@ log = logging.getLogger(__name__)
 
 
 class ZsreConfig(StageConfig):
+    """The zero-shot matching harness: data, split and training budget here; the matcher's own hyperparameters
+    nested in ``matcher`` (``generation.matching.configs``), given as flat flags (``--gamma``, ``--no-distiller``,
+    ``--zrcm-init identity``) or a ``[zsre.matcher]`` TOML table."""
+
     section = "zsre"
 
     model: Literal["zrcm", "sdzre", "desc"] = "zrcm"
     """zrcm / sdzre: the trained matchers; desc: plain description matching with the fixed sentence encoder."""
+    matcher: MatcherConfig = Field(default_factory=lambda: ZrcmConfig())
+    """The matcher's config (ZRCM or SDZRE by --model), from the matcher flags; its encoder, description width,
+    seen relations and prefix are set by the harness."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_matcher(cls, values: Any) -> Any:
+        return nest_matcher_fields(values) if isinstance(values, dict) else values
+
+    @classmethod
+    def flag_fields(cls) -> dict[str, Any]:
+        """The harness's fields, then the matchers' (declared once, in ``generation.matching.configs``) under
+        their flag names; ``matcher`` itself is not a flag."""
+        own = {k: v for k, v in cls.model_fields.items() if k != "matcher"}
+        return {**own, **{k: info for k, (_, info) in matcher_flags().items() if k not in own}}
+
     data: Literal["fewrel", "wikizsl", "duie", "sample"] = "fewrel"
     """Dataset of the seen and unseen relations."""
     split: str | None = None
@@ -67,16 +88,6 @@ class ZsreConfig(StageConfig):
     e5's anisotropic states and every test sentence lands on the same relation."""
     batch_size: int | None = Field(None, ge=2)
     """Default: the paper's (ZRCM 4, SDZRE 32)."""
-    cutoff_ratio: float = 0.2
-    """SDZRE feature cutoff ratio (0.2 FewRel, 0.1 Wiki-ZSL)."""
-    no_contrastive: bool = False
-    """SDZRE ablation: without contrastive learning."""
-    no_distiller: bool = False
-    """SDZRE ablation: without the bidirectional semantic distiller."""
-    no_multi_negative: bool = False
-    """SDZRE ablation: one random negative description instead of hard + semi-hard ones."""
-    no_semi_hard: bool = False
-    """SDZRE ablation: hard negative only (Eq. 27)."""
     freeze_encoder_layers: int = Field(0, ge=0)
     """Freeze the embeddings and the lowest N encoder layers (a CPU budget; the papers fine-tune everything).
     The entity-marker embeddings then keep their initial values."""
@@ -95,38 +106,14 @@ class ZsreConfig(StageConfig):
     """Training sentences kept per seen relation (seeded; default: all)."""
     max_test_per_relation: int | None = Field(None, ge=1)
     """Test sentences kept per unseen relation (seeded; default: all)."""
-    alpha: float = 0.4
-    """ZRCM Eq. 6: weight of the seen-relation classification against the margin loss."""
-    beta: float = 4.0
-    """ZRCM Eq. 5: the hinge of the literal classification term, cls_objective "literal" (4 FewRel, 0 Wiki-ZSL)."""
-    gamma: float = 7.5
-    """ZRCM Eq. 3-4: margin of the ranking loss, in units of D."""
-    similarity: Literal["inner", "cosine", "euclidean"] = "inner"
-    """ZRCM similarity D (the paper's choice: inner product)."""
-    scale: float = Field(1.0, gt=0)
-    """ZRCM: D is multiplied by this (with cosine, 20 makes gamma = 7.5 a cosine margin of 0.375)."""
-    zrcm_init: Literal["random", "identity"] = "random"
-    """ZRCM output layers: random (the paper's) or identity (V+ = tanh(H0) at the start: training starts at the
-    description baseline instead of chance; needs desc_dim = encoder width)."""
-    sentence_state: Literal["first", "mean"] = "first"
-    """ZRCM H0: the first token's state (the paper's) or the mean of the sentence's token states (what a
-    mean-pooling encoder such as e5 produces); with an e5 encoder the sentence also gets its 'query: ' prefix."""
-    negative_path: Literal["cls", "same"] = "cls"
-    """ZRCM ReNS / ENS: through [CLS] (the paper's) or through the positives' own path (markers, mentions)."""
-    zrcm_input: Literal["markers", "appended"] = "markers"
-    """ZRCM input: entity markers in the sentence (the paper's) or the pair appended in plain text,
-    'sentence (head ; tail)', as the description baseline reads it."""
-    zrcm_negatives: list[Literal["rns", "rens", "ens"]] = Field(default_factory=lambda: ["rns", "rens", "ens"])
-    """ZRCM's negative samples (ablations: leave one out, e.g. --zrcm-negatives rns ens)."""
     train_markers: bool = False
-    """Keep the entity-marker embeddings trainable when --freeze-encoder-layers freezes the embeddings."""
+    """Keep the entity-marker embeddings trainable when --freeze-encoder-layers freezes the embeddings (both
+    matchers; recorded in a saved ZRCM's config)."""
     cache_lower_states: bool = True
     """With --freeze-encoder-layers N: compute each sentence's states after the frozen embeddings and N lowest
     layers once and train only the layers above (the verifier's lower-layer cache,
     ``TextEncoder.enable_lower_cache``); the frozen layers then run without dropout. Not with --train-markers
     (trainable embeddings change the lower states). Off: every step runs the whole encoder."""
-    rns: Literal["hardest", "farthest"] = "hardest"
-    """ZRCM random negative: the formula's most similar other-relation sentence, or the prose's farthest."""
     hubness: Literal["none", "center", "csls"] = "center"
     """Test-time hubness correction of the (sentence, unseen relation) scores before the argmax
     (``generation.matching.common.correct_hubness``): center (column centring; chosen on validation relations:
@@ -135,6 +122,47 @@ class ZsreConfig(StageConfig):
     """Run folder (metrics.json, predictions, the resolved config)."""
     device: str | None = None
     """cpu, cuda, cuda:1 (default: cuda when available)."""
+
+
+FLAG_NAMES = {"init": "zrcm_init", "input_form": "zrcm_input", "negatives": "zrcm_negatives"}
+"""Matcher fields whose flag says which matcher they belong to (``--zrcm-init``)."""
+SET_BY_HARNESS = frozenset({"model_type", "encoder", "desc_dim", "prefix", "seen_relations", "train_markers"})
+"""Matcher fields the harness fills in (from --encoder, the description encoder, the split, --train-markers)."""
+NEGATED = {"no_contrastive": "contrastive", "no_distiller": "distiller", "no_multi_negative": "multi_negative"}
+NEGATED["no_semi_hard"] = "semi_hard"
+"""Older keyword spellings of the SDZRE ablations (``no_distiller=True``); the flags are ``--no-distiller``."""
+
+
+def matcher_flags() -> dict[str, tuple[type[BaseModel], Any]]:
+    """Flag name -> (the first matcher config that declares the field, its field info)."""
+    out: dict[str, tuple[type[BaseModel], Any]] = {}
+    for c in (ZrcmConfig, SdzreConfig):
+        for name, info in c.model_fields.items():
+            flag = FLAG_NAMES.get(name, name)
+            if name not in SET_BY_HARNESS and flag not in out:
+                out[flag] = (c, info)
+    return out
+
+
+def nest_matcher_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Flat harness values (flags, TOML, keywords) -> the same with the matcher's fields inside ``matcher`` (the
+    config of --model; a field of the other matcher is left out; None means the matcher's default)."""
+    flags = matcher_flags()
+    to_field = {flag: next(k for k, v in FLAG_NAMES.items() if v == flag) if flag in FLAG_NAMES.values() else flag
+                for flag in flags}  # fmt: skip
+    values = {**values, **{NEGATED[k]: not v for k, v in values.items() if k in NEGATED and v is not None}}
+    flat = {to_field[k]: v for k, v in values.items() if k in flags and v is not None}
+    rest = {k: v for k, v in values.items() if k not in flags and k not in NEGATED}
+    given = rest.get("matcher")
+    nested = dict(given.model_dump() if isinstance(given, BaseModel) else given or {})
+    kind = "sdzre" if rest.get("model", nested.get("model_type")) == "sdzre" else "zrcm"
+    if "model" not in rest and nested.get("model_type") in ("zrcm", "sdzre"):
+        rest["model"] = kind
+    cls = SdzreConfig if kind == "sdzre" else ZrcmConfig
+    fields = {to_field[f] for f in flags}
+    merged = {**nested, **flat}
+    keep = {k: v for k, v in merged.items() if k != "model_type" and (k in cls.model_fields or k not in fields)}
+    return {**rest, "matcher": {**keep, "model_type": kind}}
 
 
 def default_split(data: str) -> str:
@@ -226,47 +254,23 @@ def cap_per_relation(
 
 
 def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
+    """The matcher of ``cfg.matcher`` with what the harness sets: the encoder, the description width, the seen
+    relations, the marker setting and, for ZRCM reading a mean-pooling e5 state, its 'query: ' prefix."""
+    from generation.matching.common import is_e5
     from verifier.model.encoder import TextEncoder
 
     encoder = TextEncoder.from_name(cfg.encoder)
-    if cfg.model == "sdzre":
-        from generation.matching.sdzre import SDZRE, SdzreConfig
+    mc = cfg.matcher
+    update: dict[str, Any] = {"encoder": cfg.encoder, "desc_dim": desc_dim, "seen_relations": seen}
+    if isinstance(mc, SdzreConfig):
+        from generation.matching.sdzre import SDZRE
 
-        sc = SdzreConfig(
-            encoder=cfg.encoder,
-            desc_dim=desc_dim,
-            cutoff_ratio=cfg.cutoff_ratio,
-            contrastive=not cfg.no_contrastive,
-            distiller=not cfg.no_distiller,
-            multi_negative=not cfg.no_multi_negative,
-            semi_hard=not cfg.no_semi_hard,
-            seen_relations=seen,
-        )
-        return SDZRE(sc, encoder)
-    from generation.matching.common import is_e5
-    from generation.matching.zrcm import ZRCM, ZrcmConfig
+        return SDZRE(mc.model_copy(update=update), encoder)
+    from generation.matching.zrcm import ZRCM
 
-    return ZRCM(
-        ZrcmConfig(
-            encoder=cfg.encoder,
-            desc_dim=desc_dim,
-            alpha=cfg.alpha,
-            beta=cfg.beta,
-            gamma=cfg.gamma,
-            similarity=cfg.similarity,
-            scale=cfg.scale,
-            init=cfg.zrcm_init,
-            sentence_state=cfg.sentence_state,
-            prefix="query: " if cfg.sentence_state == "mean" and is_e5(cfg.encoder) else "",
-            negative_path=cfg.negative_path,
-            input_form=cfg.zrcm_input,
-            train_markers=cfg.train_markers,
-            negatives=cfg.zrcm_negatives,
-            rns=cfg.rns,
-            seen_relations=seen,
-        ),
-        encoder,
-    )
+    update["prefix"] = "query: " if mc.sentence_state == "mean" and is_e5(cfg.encoder) else ""
+    update["train_markers"] = cfg.train_markers
+    return ZRCM(mc.model_copy(update=update), encoder)
 
 
 def param_groups(model: Any, lr: float, head_lr: float, no_decay: Any = None) -> list[dict[str, Any]]:
