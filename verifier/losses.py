@@ -22,18 +22,16 @@ an anchor view ``X_a`` (the text X_T, or the anchor triple), one positive ``X_p`
 - Loss (Eq. 20): ``-log( exp(S^+) / (exp(S^+) + sum_k exp(S^-_hard(k) - m)) )``.
 
 The maths are pure functions tested on hand-computed tensors; :class:`MultiGranularityInfoNCE` is a thin
-module holding the hyperparameters (Table 2 defaults).
+module holding the hyperparameters (``InfoNceParams``: Table 2 defaults, declared once there).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from verifier.model.configs import LocalMask, LocalMode
+from verifier.model.configs import InfoNceParams, LocalMask, LocalMode
 
 
 def _pad_to(x: torch.Tensor, m: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,16 +142,13 @@ def multi_granularity_infonce(
     xn: torch.Tensor,
     mn: torch.Tensor,
     neg_mask: torch.Tensor,
-    tau: float = 0.07,
-    w: float = 0.7,
-    top_k: float = 0.8,
-    base_margin: float = 0.08,
-    beta: float = 0.05,
+    params: InfoNceParams,
     local_mode: LocalMode = "position",
     local_mask: LocalMask = "both",
     detach_margin: bool = True,
 ) -> torch.Tensor:
-    """The full loss for one anchor view.
+    """The full loss for one anchor view; ``params`` holds tau, w, top_k, base_margin and beta (a model config
+    is one: every CACRE-family config inherits :class:`InfoNceParams`).
 
     xa (B, La, P) or (B, N+1, La, P) when the anchor differs per comparison (the text view, whose X_T comes
     from the text's cross-attention with each triple): index 0 pairs with the positive, 1..N with negatives.
@@ -164,44 +159,28 @@ def multi_granularity_infonce(
     else:
         xa_p, ma_p = xa, ma
         xa_n, ma_n = xa.unsqueeze(1).expand(-1, xn.shape[1], -1, -1), ma.unsqueeze(1).expand(-1, xn.shape[1], -1)
-    l_pos = local_similarity(xa_p, ma_p, xp, mp, tau, local_mode, local_mask)  # (B,)
-    l_neg = local_similarity(xa_n, ma_n, xn, mn, tau, local_mode, local_mask)  # (B, N)
-    g_pos = global_similarity(xa_p, ma_p, xp, mp, tau)
-    g_neg = global_similarity(xa_n, ma_n, xn, mn, tau)
-    return infonce_from_scores(l_pos, l_neg, g_pos, g_neg, neg_mask, w, top_k, base_margin, beta, detach_margin)
+    p = params
+    l_pos = local_similarity(xa_p, ma_p, xp, mp, p.tau, local_mode, local_mask)  # (B,)
+    l_neg = local_similarity(xa_n, ma_n, xn, mn, p.tau, local_mode, local_mask)  # (B, N)
+    g_pos = global_similarity(xa_p, ma_p, xp, mp, p.tau)
+    g_neg = global_similarity(xa_n, ma_n, xn, mn, p.tau)
+    return infonce_from_scores(l_pos, l_neg, g_pos, g_neg, neg_mask, p.w, p.top_k, p.base_margin, p.beta, detach_margin)
 
 
 class MultiGranularityInfoNCE(nn.Module):
-    """Holds the Table 2 hyperparameters; ``forward`` is :func:`multi_granularity_infonce` averaged over B."""
+    """Holds the hyperparameters (:class:`InfoNceParams`, Table 2 defaults); ``forward`` is
+    :func:`multi_granularity_infonce` averaged over B."""
 
     def __init__(
         self,
-        tau: float = 0.07,
-        w: float = 0.7,
-        top_k: float = 0.8,
-        base_margin: float = 0.08,
-        beta: float = 0.05,
+        params: InfoNceParams | None = None,
         local_mode: LocalMode = "position",
         local_mask: LocalMask = "both",
         detach_margin: bool = True,
     ) -> None:
         super().__init__()
-        if not 0 < top_k <= 1:
-            raise ValueError("top_k must be in (0, 1]")
-        self.kw = dict(
-            tau=tau,
-            w=w,
-            top_k=top_k,
-            base_margin=base_margin,
-            beta=beta,
-            local_mode=local_mode,
-            local_mask=local_mask,
-            detach_margin=detach_margin,
-        )
+        self.params = params or InfoNceParams()
+        self.kw = dict(local_mode=local_mode, local_mask=local_mask, detach_margin=detach_margin)
 
     def forward(self, xa, ma, xp, mp, xn, mn, neg_mask) -> torch.Tensor:
-        return multi_granularity_infonce(xa, ma, xp, mp, xn, mn, neg_mask, **self.kw).mean()
-
-
-def expected_k(top_k: float, n_neg: int) -> int:
-    return max(1, math.ceil(top_k * n_neg - 1e-9))
+        return multi_granularity_infonce(xa, ma, xp, mp, xn, mn, neg_mask, self.params, **self.kw).mean()

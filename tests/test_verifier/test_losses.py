@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from verifier.config import InfoNceParams
 from verifier.losses import (
     MultiGranularityInfoNCE,
     dynamic_margin,
@@ -81,19 +82,18 @@ def test_full_loss_composes_the_pieces_and_handles_per_pair_anchors():
     xp, mp = torch.randn(b, lr, d), torch.ones(b, lr, dtype=torch.bool)
     xn, mn = torch.randn(b, n, lr, d), torch.ones(b, n, lr, dtype=torch.bool)
     neg_mask = T([[True, True, True], [True, False, False]])
-    got = multi_granularity_infonce(
-        xa, ma, xp, mp, xn, mn, neg_mask, tau=0.1, w=0.6, top_k=1.0, base_margin=0.0, beta=0.0
-    )
+    params = InfoNceParams(tau=0.1, w=0.6, top_k=1.0, base_margin=0.0, beta=0.0)
+    got = multi_granularity_infonce(xa, ma, xp, mp, xn, mn, neg_mask, params)
     for i in range(b):
         s = lambda a, ma_, x, m: 0.6 * local_similarity(a, ma_, x, m, 0.1) + 0.4 * global_similarity(a, ma_, x, m, 0.1)  # noqa: E731
         pos = s(xa[i, 0], ma[i, 0], xp[i], mp[i])
         negs = [s(xa[i, j + 1], ma[i, j + 1], xn[i, j], mn[i, j]) for j in range(n) if neg_mask[i, j]]
         want = -torch.log_softmax(torch.stack([pos, *negs]), 0)[0]
         assert got[i].item() == pytest.approx(want.item(), rel=1e-5)
-    module = MultiGranularityInfoNCE(tau=0.1, w=0.6, top_k=1.0, base_margin=0.0, beta=0.0)
+    module = MultiGranularityInfoNCE(params)
     assert module(xa, ma, xp, mp, xn, mn, neg_mask).item() == pytest.approx(got.mean().item(), rel=1e-6)
     with pytest.raises(ValueError):
-        MultiGranularityInfoNCE(top_k=0.0)
+        InfoNceParams(top_k=0.0)
 
 
 def test_margin_is_detached_by_default():

@@ -207,15 +207,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
         for gi, n in enumerate(negs):
             neg_mask[gi, : len(n)] = True
-        kw = dict(
-            tau=cfg.tau,
-            w=cfg.w,
-            top_k=cfg.top_k,
-            base_margin=cfg.base_margin,
-            beta=cfg.beta,
-            local_mode=cfg.local_mode,
-            local_mask=cfg.local_mask,
-        )
+        kw = dict(params=cfg, local_mode=cfg.local_mode, local_mask=cfg.local_mask)
         # text view: X_T of each pair (slots 1..) against the positive and the negatives
         l_text = multi_granularity_infonce(
             xt[:, 1:], mt[:, 1:], xr[:, 1], mr[:, 1], xr[:, 2:], mr[:, 2:], neg_mask, **kw

@@ -220,18 +220,16 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
             neg_mask = torch.zeros(b, n_max, dtype=torch.bool, device=dev)
             for gi, n in enumerate(negs):
                 neg_mask[gi, : len(n)] = True
-            kw = dict(tau=cfg.tau, w=cfg.w, top_k=cfg.top_k, base_margin=cfg.base_margin, beta=cfg.beta)
-            text_kw = {**kw, "local_mode": cfg.local_mode}
             negs_r, negs_m = gxr[:, 2:], gmr[:, 2:]
             l_pos = multi_granularity_infonce(
-                gxt[:, 1:], gmt[:, 1:], gxr[:, 1], gmr[:, 1], negs_r, negs_m, neg_mask, **text_kw
+                gxt[:, 1:], gmt[:, 1:], gxr[:, 1], gmr[:, 1], negs_r, negs_m, neg_mask, cfg, cfg.local_mode
             ).mean()  # text view, the positive as the correct triple
             keep = [0, *range(2, s)]
             l_gold = multi_granularity_infonce(
-                gxt[:, keep], gmt[:, keep], gxr[:, 0], gmr[:, 0], negs_r, negs_m, neg_mask, **text_kw
+                gxt[:, keep], gmt[:, keep], gxr[:, 0], gmr[:, 0], negs_r, negs_m, neg_mask, cfg, cfg.local_mode
             ).mean()  # text view, the anchor (schema form) as the correct triple
             l_anchor = multi_granularity_infonce(
-                gxr[:, 0], gmr[:, 0], gxr[:, 1], gmr[:, 1], negs_r, negs_m, neg_mask, **kw, local_mode="maxsim"
+                gxr[:, 0], gmr[:, 0], gxr[:, 1], gmr[:, 1], negs_r, negs_m, neg_mask, cfg, "maxsim"
             ).mean()  # anchor view
             l_nce = (l_pos + l_gold) / 2 + cfg.anchor_weight * l_anchor
             info.update(loss_text=l_pos.item(), loss_text_gold=l_gold.item(), loss_anchor=l_anchor.item())
