@@ -27,6 +27,8 @@ module holding the hyperparameters (``InfoNceParams``: Table 2 defaults, declare
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -184,3 +186,7 @@ class MultiGranularityInfoNCE(nn.Module):
 
     def forward(self, xa, ma, xp, mp, xn, mn, neg_mask) -> torch.Tensor:
         return multi_granularity_infonce(xa, ma, xp, mp, xn, mn, neg_mask, self.params, **self.kw).mean()
+
+
+def expected_k(top_k: float, n_neg: int) -> int:
+    return max(1, math.ceil(top_k * n_neg - 1e-9))

@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 
-from verifier.config import InfoNceParams
 from verifier.losses import (
     MultiGranularityInfoNCE,
     dynamic_margin,
@@ -17,6 +16,7 @@ from verifier.losses import (
     mean_pool,
     multi_granularity_infonce,
 )
+from verifier.model.configs import InfoNceParams
 
 T = torch.tensor
 
