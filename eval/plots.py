@@ -5,6 +5,7 @@ P/R/F1 against the threshold."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +25,20 @@ def _clean(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return labels[ok], scores[ok]
 
 
+def _scored_views(labels: np.ndarray, views: dict[str, np.ndarray]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, labels, scores) of each view with both classes, rows without a score left out."""
+    for name, scores in views.items():
+        y, s = _clean(np.asarray(labels), np.asarray(scores, dtype=float))
+        if len(set(y.tolist())) == 2:
+            yield name, y, s
+
+
 def roc_figure(labels: np.ndarray, views: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
     from sklearn.metrics import roc_auc_score, roc_curve
 
     fig = Figure(figsize=(5, 4.5))
     ax = fig.add_subplot()
-    for name, scores in views.items():
-        y, s = _clean(np.asarray(labels), np.asarray(scores, dtype=float))
-        if len(set(y.tolist())) < 2:
-            continue
+    for name, y, s in _scored_views(labels, views):
         fpr, tpr, _ = roc_curve(y, s)
         ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, s):.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
@@ -46,10 +52,7 @@ def pr_figure(labels: np.ndarray, views: dict[str, np.ndarray], path: str | os.P
 
     fig = Figure(figsize=(5, 4.5))
     ax = fig.add_subplot()
-    for name, scores in views.items():
-        y, s = _clean(np.asarray(labels), np.asarray(scores, dtype=float))
-        if len(set(y.tolist())) < 2:
-            continue
+    for name, y, s in _scored_views(labels, views):
         p, r, _ = precision_recall_curve(y, s)
         ax.plot(r, p, label=f"{name} (AP {average_precision_score(y, s):.3f})")
     ax.set(xlabel="Recall", ylabel="Precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.01))
