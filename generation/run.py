@@ -291,6 +291,7 @@ def check_fingerprint(cfg: GenerateConfig) -> None:
         if not isinstance(before, dict):
             raise InputError(path, 1, "record", "not a run fingerprint (expected a JSON object); remove it to resume")
         defaults = {k: GenerateConfig.model_fields[k].default for k in FINGERPRINT_FIELDS}
+        defaults.update({k: ErrorGroupsConfig.model_fields[k].default for k in NEGATIVE_FIELDS})  # values in force
         changed = sorted(k for k in FINGERPRINT_FIELDS if before.get(k, defaults[k]) != now.get(k))  # a newer field
         if changed:
             diff = ", ".join(f"--{k.replace('_', '-')} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
