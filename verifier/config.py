@@ -208,8 +208,7 @@ def nest_model_fields(values: dict[str, Any]) -> dict[str, Any]:
     fields = model_fields()
     flat = {k: values[k] for k in fields if k in values and values[k] is not None}
     rest = {k: v for k, v in values.items() if k not in fields}
-    given = rest.get("model")
-    nested = dict(given.model_dump() if isinstance(given, BaseModel) else given or {})
+    nested = given_dict(rest.get("model"))
     if "model_type" in nested and "head" not in rest and "interaction" not in rest:  # a nested config speaks
         kind = nested["model_type"]
         rest["head"] = "bce" if kind == "bce" else "cacre"
@@ -221,9 +220,19 @@ def nest_model_fields(values: dict[str, Any]) -> dict[str, Any]:
     if kind == "bce" and "max_length" not in merged and ("max_text_length" in merged or "max_triple_length" in merged):
         merged["max_length"] = merged.get("max_text_length", 128) + merged.get("max_triple_length", 32)
     cls = {c.model_fields["model_type"].default: c for c in MODEL_CONFIGS}[kind]
-    # a known field of another model is left out; an unknown key stays, so validation names it
-    keep = {k: v for k, v in merged.items() if k != "model_type" and (k in cls.model_fields or k not in fields)}
-    return {**rest, "model": {**keep, "model_type": kind}}
+    return {**rest, "model": tagged(cls, merged, set(fields))}
+
+
+def given_dict(given: Any) -> dict[str, Any]:
+    """A nested config as given (a model, a dict from TOML or JSON, or nothing) -> a plain dict."""
+    return dict(given.model_dump() if isinstance(given, BaseModel) else given or {})
+
+
+def tagged(cls: type[BaseModel], merged: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """``merged`` values for the tagged config ``cls``: a known field of another config is left out, an unknown
+    key stays (so validation names it), and ``model_type`` is ``cls``'s tag."""
+    keep = {k: v for k, v in merged.items() if k != "model_type" and (k in cls.model_fields or k not in known)}
+    return {**keep, "model_type": cls.model_fields["model_type"].default}
 
 
 def _flag(field: str) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from generation.matching.configs import MatcherConfig, SdzreConfig, ZrcmConfig
-from verifier.config import StageConfig
+from verifier.config import StageConfig, given_dict, tagged
 from verifier.data.splits import ZeroShotSplit
 from verifier.loop import Budget, Loop, LoopState, chunks
 from verifier.metrics import PRF
@@ -126,6 +126,7 @@ class ZsreConfig(StageConfig):
 
 FLAG_NAMES = {"init": "zrcm_init", "input_form": "zrcm_input", "negatives": "zrcm_negatives"}
 """Matcher fields whose flag says which matcher they belong to (``--zrcm-init``)."""
+FIELD_OF = {flag: field for field, flag in FLAG_NAMES.items()}
 SET_BY_HARNESS = frozenset({"model_type", "encoder", "desc_dim", "prefix", "seen_relations", "train_markers"})
 """Matcher fields the harness fills in (from --encoder, the description encoder, the split, --train-markers)."""
 NEGATED = {"no_contrastive": "contrastive", "no_distiller": "distiller", "no_multi_negative": "multi_negative"}
@@ -148,21 +149,16 @@ def nest_matcher_fields(values: dict[str, Any]) -> dict[str, Any]:
     """Flat harness values (flags, TOML, keywords) -> the same with the matcher's fields inside ``matcher`` (the
     config of --model; a field of the other matcher is left out; None means the matcher's default)."""
     flags = matcher_flags()
-    to_field = {flag: next(k for k, v in FLAG_NAMES.items() if v == flag) if flag in FLAG_NAMES.values() else flag
-                for flag in flags}  # fmt: skip
+    to_field = {flag: FIELD_OF.get(flag, flag) for flag in flags}
     values = {**values, **{NEGATED[k]: not v for k, v in values.items() if k in NEGATED and v is not None}}
     flat = {to_field[k]: v for k, v in values.items() if k in flags and v is not None}
     rest = {k: v for k, v in values.items() if k not in flags and k not in NEGATED}
-    given = rest.get("matcher")
-    nested = dict(given.model_dump() if isinstance(given, BaseModel) else given or {})
+    nested = given_dict(rest.get("matcher"))
     kind = "sdzre" if rest.get("model", nested.get("model_type")) == "sdzre" else "zrcm"
     if "model" not in rest and nested.get("model_type") in ("zrcm", "sdzre"):
         rest["model"] = kind
     cls = SdzreConfig if kind == "sdzre" else ZrcmConfig
-    fields = {to_field[f] for f in flags}
-    merged = {**nested, **flat}
-    keep = {k: v for k, v in merged.items() if k != "model_type" and (k in cls.model_fields or k not in fields)}
-    return {**rest, "matcher": {**keep, "model_type": kind}}
+    return {**rest, "matcher": tagged(cls, {**nested, **flat}, set(to_field.values()))}
 
 
 def default_split(data: str) -> str:
