@@ -7,7 +7,12 @@ other."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from verifier.config import ConfigError, StageConfig
+from verifier.decision import DecisionModel, Thresholds
 
 
 def label_rows(rows: list[Any], gold: dict[str, Any], label_mode: str, lexicon: str | None) -> list[Any]:
@@ -142,3 +147,119 @@ def fit_model_decision(
     best = max(fits, key=lambda k: (f1[k], math.inf if fits[k][0] is None else fits[k][0]))
     margin, dec = fits[best]
     return dec.model_copy(update={"orient_margin": margin, "orient_f1": f1 if orient_margin == "auto" else {}})
+
+
+class CalibrateConfig(StageConfig):
+    """``verifier calibrate``: choose the gate beside a trained verifier on held-out labelled candidates."""
+
+    section = "calibrate"
+
+    model: str = ""
+    """Trained verifier directory; thresholds.json (or decision.json) is written beside it."""
+    val: str = ""
+    """Calibration candidates: labelled (label 0/1), or unlabelled with --gold."""
+    gold: str | None = None
+    """Gold records that label --val (by --label-mode matching); tau's recall then counts every gold triple."""
+    label_mode: Literal["strict", "soft"] = "strict"
+    """Matching that labels --val against --gold."""
+    decision: bool = False
+    """Fit the calibrated decision (p_correct from grounding features, logistic regression) on repaired candidates
+    and write decision.json beside the model, instead of the paper's thresholds.json."""
+    objective: str = "f1"
+    """What the threshold maximises: f1, precision@recall=R or recall@precision=P."""
+    min_relation_rows: int = Field(30, ge=0)
+    """A relation with at least this many calibration candidates (right and wrong ones) gets its own tau1; 0 = one
+    global tau1."""
+    orient: bool = True
+    """With --decision and --gold: turn the candidates around where the verifier prefers the reversed triple, as
+    `verifier filter` then does, and record it in decision.json."""
+    orient_margin: str = "auto"
+    """S_st the reversed triple must win by; auto: the margin (or none) whose decision reaches the highest F1 on
+    the calibration candidates."""
+    view_source: Literal["auto", "group", "lexicon"] = "auto"
+    """Where the paraphrased view for S_tt comes from (thresholds.json only; the decision reads no S_tt)."""
+    lexicon: str | None = None
+    """Dataset whose lexicon repairs candidates and builds views (default: duie for Chinese rows, none otherwise)."""
+    device: str | None = None
+    """Torch device for scoring (default: CUDA when available)."""
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, v: str) -> str:
+        from eval.calibrate import parse_objective
+
+        parse_objective(v)  # a flag is checked before any file is read
+        return v
+
+    @field_validator("orient_margin")
+    @classmethod
+    def _margin(cls, v: str) -> str:
+        if v != "auto":
+            try:
+                ok = float(v) >= 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{v!r}: give 'auto' or a number >= 0")
+        return v
+
+    def margin(self) -> float | str | None:
+        """The orientation margin the fit uses: None with --no-orient, ``"auto"`` or a number."""
+        if not self.orient:
+            return None
+        return "auto" if self.orient_margin == "auto" else float(self.orient_margin)
+
+
+class CalibrateResult(BaseModel):
+    """What ``verifier calibrate`` wrote: the decision or the paper's thresholds, and where."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    decision: DecisionModel | None = None
+    thresholds: Thresholds | None = None
+
+
+def run_calibrate(cfg: CalibrateConfig) -> CalibrateResult:
+    """Label (with --gold), repair and score the calibration candidates; fit ``decision.json`` (``--decision``) or
+    choose the paper gate's ``thresholds.json`` (``eval.calibrate.calibrate``); save it beside the model."""
+    import numpy as np
+
+    from eval.calibrate import calibrate
+    from verifier.filter import load_for_inference, score_rows
+    from verifier.io import read_jsonl
+    from verifier.metrics import gold_positives
+    from verifier.schema import Candidate, GoldRecord
+
+    for flag, value in (("--model", cfg.model), ("--val", cfg.val)):
+        if not value:
+            raise ConfigError(f"{flag} is required")
+    gold = {g.doc_id: g for g in read_jsonl(cfg.gold, GoldRecord)} if cfg.gold else None
+    rows, originals = repaired_labelled_rows(list(read_jsonl(cfg.val, Candidate)), gold, cfg.label_mode, cfg.lexicon)
+    missing = [i for i, r in enumerate(rows) if r.label is None]
+    if missing:
+        raise ConfigError(
+            f"{cfg.val}: {len(missing)} rows have no label (first at row {missing[0] + 1}); label them or pass --gold"
+        )
+    n_right = sum(int(r.label) for r in rows)
+    if n_right in (0, len(rows)):
+        raise ConfigError(
+            f"{cfg.val}: {n_right} of {len(rows)} candidates are right; calibration needs right and wrong ones "
+            "(nothing was written)"
+        )
+    model = load_for_inference(cfg.model, cfg.device)
+    # the decision does not read S_tt, so its views are not scored
+    s_st, s_tt = score_rows(model, rows, view_source=None if cfg.decision else cfg.view_source, lexicon=cfg.lexicon)
+    if cfg.decision:
+        dec = fit_model_decision(
+            model, rows, originals, cfg.lexicon, cfg.objective, cfg.label_mode, cfg.val,
+            cfg.min_relation_rows, s_st, gold, cfg.margin(),
+        )  # fmt: skip
+        return CalibrateResult(path=str(dec.save(cfg.model)), decision=dec)
+    positives, by_relation = gold_positives(rows, gold) if gold is not None else (None, None)
+    choice = calibrate(
+        s_st, s_tt, np.asarray([r.label for r in rows]), cfg.objective, relations=[r.triple.relation for r in rows],
+        min_relation_rows=cfg.min_relation_rows, positives=positives, relation_positives=by_relation,
+    )  # fmt: skip
+    choice = choice.model_copy(update={"model": cfg.model, "val": cfg.val, "view_source": cfg.view_source})
+    return CalibrateResult(path=str(choice.save(cfg.model)), thresholds=choice)

@@ -185,63 +185,13 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
-def calibration_margin(args: argparse.Namespace) -> float | str | None:
-    """``verifier calibrate``'s orientation margin: None with --no-orient, ``"auto"`` (chosen on the calibration
-    candidates) or the number --orient-margin gives."""
-    from verifier.config import ConfigError
-
-    if not args.orient:
-        return None
-    if args.orient_margin in (None, "auto"):
-        return "auto"
-    try:
-        margin = float(args.orient_margin)
-    except ValueError:
-        margin = -1.0
-    if not margin >= 0:
-        raise ConfigError(f"--orient-margin {args.orient_margin!r}: give 'auto' or a number >= 0")
-    return margin
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    import numpy as np
+    from verifier.calibration import CalibrateConfig, run_calibrate
+    from verifier.config import config_from_args
 
-    from eval.calibrate import calibrate, parse_objective
-    from verifier.calibration import fit_model_decision, repaired_labelled_rows
-    from verifier.config import ConfigError
-    from verifier.filter import load_for_inference, score_rows
-    from verifier.io import read_jsonl
-    from verifier.schema import Candidate, GoldRecord
-
-    try:  # a flag is checked before any file is read
-        parse_objective(args.objective)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-    gold = {g.doc_id: g for g in read_jsonl(args.gold, GoldRecord)} if args.gold else None
-    rows, originals = repaired_labelled_rows(list(read_jsonl(args.val, Candidate)), gold, args.label_mode, args.lexicon)
-    missing = [i for i, r in enumerate(rows) if r.label is None]
-    if missing:
-        raise ConfigError(
-            f"{args.val}: {len(missing)} rows have no label (first at row {missing[0] + 1}); label them or pass --gold"
-        )
-    n_right = sum(int(r.label) for r in rows)
-    if n_right in (0, len(rows)):
-        raise ConfigError(
-            f"{args.val}: {n_right} of {len(rows)} candidates are right; calibration needs right and wrong ones "
-            "(nothing was written)"
-        )
-    model = load_for_inference(args.model, args.device)
-    # the decision does not read S_tt, so its views are not scored
-    s_st, s_tt = score_rows(model, rows, view_source=None if args.decision else args.view_source, lexicon=args.lexicon)
-    labels = np.asarray([r.label for r in rows])
-    relations = [r.triple.relation for r in rows]
-    if args.decision:
-        dec = fit_model_decision(
-            model, rows, originals, args.lexicon, args.objective, args.label_mode, args.val,
-            args.min_relation_rows, s_st, gold, calibration_margin(args),
-        )  # fmt: skip
-        path = dec.save(args.model)
-        thr = dec.thresholds
+    r = run_calibrate(config_from_args(CalibrateConfig, args))
+    if r.decision is not None:
+        dec, thr = r.decision, r.decision.thresholds
         coef = ", ".join(f"{f} {c:+.2f}" for f, c in zip(dec.features, dec.coef, strict=True))
         turned = f"; turned around with margin {dec.orient_margin:g}" if dec.orient_margin is not None else ""
         if dec.orient_f1:
@@ -249,21 +199,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(
             f"p_correct >= {thr.tau1:.4f} ({len(thr.per_relation)} relations with their own tau1, tau2 off){turned}: "
             f"P={thr.precision:.4f} R={thr.recall:.4f} F1={thr.f1:.4f} on {thr.n} candidates, base rate "
-            f"{dec.base_rate:.3f}; C {dec.c:g}; coefficients {coef} -> {path}"
+            f"{dec.base_rate:.3f}; C {dec.c:g}; coefficients {coef} -> {r.path}"
         )
         return 0
-    from verifier.metrics import gold_positives
-
-    positives, by_relation = gold_positives(rows, gold) if gold is not None else (None, None)
-    choice = calibrate(
-        s_st, s_tt, labels, args.objective, relations=relations, min_relation_rows=args.min_relation_rows,
-        positives=positives, relation_positives=by_relation,
-    )  # fmt: skip
-    choice = choice.model_copy(update={"model": args.model, "val": args.val, "view_source": args.view_source})
-    path = choice.save(args.model)
+    t = r.thresholds
+    assert t is not None
     print(
-        f"tau1={choice.tau1:.4f} tau2={choice.tau2:.4f} ({len(choice.per_relation)} relations with their own tau1): "
-        f"P={choice.precision:.4f} R={choice.recall:.4f} F1={choice.f1:.4f} on {choice.n} candidates -> {path}"
+        f"tau1={t.tau1:.4f} tau2={t.tau2:.4f} ({len(t.per_relation)} relations with their own tau1): "
+        f"P={t.precision:.4f} R={t.recall:.4f} F1={t.f1:.4f} on {t.n} candidates -> {r.path}"
     )
     return 0
 
@@ -448,45 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(j, JudgeConfig, skip=("input",))
     j.set_defaults(func=cmd_judge)
 
-    c = sub.add_parser("calibrate", help="choose tau1/tau2 on labelled candidates (writes thresholds.json)")
-    c.add_argument("--model", required=True, help="verifier directory")
-    c.add_argument("--val", required=True, help="labelled candidates (label 0/1), or unlabelled with --gold")
-    c.add_argument("--gold", help="gold records to label --val (by --label-mode matching)")
-    c.add_argument("--label-mode", default="strict", choices=["strict", "soft"], help="matching that labels --val")
-    c.add_argument(
-        "--decision",
-        action="store_true",
-        help="fit the calibrated decision (p_correct from grounding features, logistic regression) on repaired "
-        "candidates and write decision.json beside the model, instead of thresholds.json",
-    )
-    c.add_argument(
-        "--objective",
-        default="f1",
-        help="f1, precision@recall=R or recall@precision=P (default: f1)",
-    )
-    c.add_argument(
-        "--min-relation-rows",
-        type=int,
-        default=30,
-        help="a relation with at least this many calibration candidates (right and wrong ones) gets its own tau1; "
-        "0 = one global tau1 (default: 30)",
-    )
-    c.add_argument(
-        "--orient",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="with --decision and --gold: turn the candidates around where the verifier prefers the reversed "
-        "triple, as `verifier filter` then does, and record it in decision.json (default: on)",
-    )
-    c.add_argument(
-        "--orient-margin",
-        default="auto",
-        help="S_st the reversed triple must win by; auto: the margin (or none) whose decision reaches the highest "
-        "F1 on the calibration candidates (default: auto)",
-    )
-    c.add_argument("--view-source", default="auto", choices=["auto", "group", "lexicon"])
-    c.add_argument("--lexicon", help="dataset whose lexicon builds views")
-    c.add_argument("--device")
+    from verifier.calibration import CalibrateConfig
+
+    c = sub.add_parser("calibrate", help="choose the gate on labelled candidates (thresholds.json or decision.json)")
+    c.add_argument("--config", help="TOML file with a [calibrate] table; flags override it")
+    add_config_flags(c, CalibrateConfig)
     c.set_defaults(func=cmd_calibrate)
 
     from eval.report import EvalConfig
