@@ -91,6 +91,19 @@ def fuse(local: torch.Tensor, glob: torch.Tensor, w: float) -> torch.Tensor:
     return w * local + (1.0 - w) * glob
 
 
+def fused_cosine(
+    xa: torch.Tensor,
+    ma: torch.Tensor,
+    xb: torch.Tensor,
+    mb: torch.Tensor,
+    w: float,
+    mode: LocalMode = "position",
+    mask: LocalMask = "both",
+) -> torch.Tensor:
+    """Eq. 16 with tau = 1, the score the filter reads: w * local + (1 - w) * global cosine, in [-1, 1]. -> (...,)"""
+    return fuse(local_similarity(xa, ma, xb, mb, 1.0, mode, mask), global_similarity(xa, ma, xb, mb, 1.0), w)
+
+
 def hard_negative_mask(s_neg: torch.Tensor, neg_mask: torch.Tensor, top_k: float) -> torch.Tensor:
     """Eq. 18: per row, True for the K = ceil(top_k * N_valid) highest valid negatives. (B, N) -> (B, N)."""
     n_valid = neg_mask.sum(-1)  # (B,)

@@ -27,8 +27,7 @@ from torch import nn
 
 from verifier.data.groups import Group
 from verifier.losses import (
-    global_similarity,
-    local_similarity,
+    fused_cosine,
     multi_granularity_infonce,
 )
 from verifier.model.configs import CacreConfig
@@ -230,10 +229,9 @@ class TripleVerifier(SavedModelMixin, nn.Module):
     # ------------------------------------------------------------------ scoring
 
     def fused_cosine(self, xa: torch.Tensor, ma: torch.Tensor, xb: torch.Tensor, mb: torch.Tensor) -> torch.Tensor:
-        """Eq. 16 with tau = 1: w * local cosine + (1 - w) * global cosine, in [-1, 1]. -> (P,)"""
+        """``losses.fused_cosine`` with this model's w and local similarity. -> (P,)"""
         c = self.config
-        loc = local_similarity(xa, ma, xb, mb, 1.0, c.local_mode, c.local_mask)
-        return c.w * loc + (1 - c.w) * global_similarity(xa, ma, xb, mb, 1.0)
+        return fused_cosine(xa, ma, xb, mb, c.w, c.local_mode, c.local_mask)
 
     @torch.no_grad()
     def score_pairs(

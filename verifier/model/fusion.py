@@ -47,8 +47,7 @@ from torch.nn import functional as F
 from verifier.data.groups import Group
 from verifier.losses import (
     LocalMode,
-    global_similarity,
-    local_similarity,
+    fused_cosine,
     mean_pool,
     multi_granularity_infonce,
 )
@@ -241,10 +240,8 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
     def fused_cosine(
         self, xa: torch.Tensor, ma: torch.Tensor, xb: torch.Tensor, mb: torch.Tensor, mode: LocalMode
     ) -> torch.Tensor:
-        """Eq. 16 with tau = 1: w * local + (1 - w) * global cosine, in [-1, 1]. -> (P,)"""
-        c = self.config
-        loc = local_similarity(xa, ma, xb, mb, 1.0, mode)
-        return c.w * loc + (1 - c.w) * global_similarity(xa, ma, xb, mb, 1.0)
+        """``losses.fused_cosine`` with this model's w and the given local similarity. -> (P,)"""
+        return fused_cosine(xa, ma, xb, mb, self.config.w, mode)
 
     @torch.no_grad()
     def score_pairs(
