@@ -4,7 +4,7 @@
 # Prints pairs/s and peak RSS per setting; asserts nothing.
 cd "$(dirname "$0")/.."
 J=${JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}
-run() { echo "== $1"; shift; env "$@" python bench/train_step.py --fusion-layers 6 --precisions bf16 --baselines --order-k 0 --steps 8 --warmup 2 2>/dev/null | grep -E "late|peak"; }
+run() { echo "== $1"; shift; env "$@" python -m bench.train_step --fusion-layers 6 --precisions bf16 --baselines --order-k 0 --steps 8 --warmup 2 2>/dev/null | grep -E "late|peak"; }
 run "glibc default" X=1
 run "glibc, no mmap/trim" GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296
 if [ -f "$J" ]; then

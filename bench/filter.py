@@ -7,7 +7,7 @@
 2. Memory: peak RSS of a filter run over 10k and 1M candidates (each in a fresh subprocess, a 2-layer model
    with the e5 tokenizer so that 1M rows finish on a CPU). Goal: the same within 10%.
 
-    python bench/filter.py [--encoder e5-small] [--n 2000] [--sizes 10000 1000000]
+    python -m bench.filter [--encoder e5-small] [--n 2000] [--sizes 10000 1000000]
 """
 
 from __future__ import annotations
@@ -22,17 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
+import torch
 
-import torch  # noqa: E402
-
-from generation.perturb import EntityPool, PerturbGenerator  # noqa: E402
-from verifier.data.catalog import load_split  # noqa: E402
-from verifier.filter import FilterConfig, choose_views, default_lexicons, iter_chunks, run_filter  # noqa: E402
-from verifier.io import write_jsonl  # noqa: E402
-from verifier.lexicon import lexicon_for  # noqa: E402
-from verifier.model.cacre import CacreConfig, TripleVerifier  # noqa: E402
-from verifier.model.encoder import TextEncoder  # noqa: E402
+from generation.perturb import EntityPool, PerturbGenerator
+from verifier.data.catalog import load_split
+from verifier.filter import FilterConfig, choose_views, default_lexicons, iter_chunks, run_filter
+from verifier.io import write_jsonl
+from verifier.lexicon import lexicon_for
+from verifier.model.cacre import CacreConfig, TripleVerifier
+from verifier.model.encoder import TextEncoder
 
 
 def candidates(n: int) -> list:

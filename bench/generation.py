@@ -6,7 +6,7 @@
 2. Resume: ``verifier generate`` (a subprocess) is killed with SIGKILL at K random moments and resumed each
    time; the final output is compared with an uninterrupted reference run: lost and duplicated rows (goal 0, 0).
 
-    python bench/generation.py [--latency 0.2] [--requests 500] [--kills 20]
+    python -m bench.generation [--latency 0.2] [--requests 500] [--kills 20]
 """
 
 from __future__ import annotations
@@ -25,18 +25,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-# Run as a script, this file's directory comes first on sys.path and "generation" would resolve to this very
-# file instead of the package: drop it.
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
-
-from generation.base import run_generation  # noqa: E402
-from generation.llm.cache import CompletionCache  # noqa: E402
-from generation.llm.client import LLMClient, LLMSettings  # noqa: E402
-from generation.llm.generator import LLMGenerator  # noqa: E402
-from tests.scripted_server import ScriptedServer, copy_extractor  # noqa: E402
-from verifier.io import write_jsonl  # noqa: E402
-from verifier.lexicon import lexicon_for  # noqa: E402
-from verifier.schema import GoldRecord  # noqa: E402
+from generation.base import run_generation
+from generation.llm.cache import CompletionCache
+from generation.llm.client import LLMClient, LLMSettings
+from generation.llm.generator import LLMGenerator
+from tests.scripted_server import ScriptedServer, copy_extractor
+from verifier.io import write_jsonl
+from verifier.lexicon import lexicon_for
+from verifier.schema import GoldRecord
 
 
 def synthetic_docs(n: int, seed: int = 0) -> list[GoldRecord]:

@@ -34,7 +34,7 @@ if [ -z "$GROUPS" ]; then
   fi
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-timeout 120 python3 bench/train_step.py --device cuda --encoder "$ENCODER" --batch-size 32 --steps 5 \
+timeout 120 python3 -m bench.train_step --device cuda --encoder "$ENCODER" --batch-size 32 --steps 5 \
   --fusion-layers 12 4 --precisions bf16 --baselines bce --order-k 0 | tee "$OUTDIR/train_step.txt"
 timeout 300 python3 -m verifier.cli train --preset gpu --encoder "$ENCODER" --candidates "$GROUPS" \
   --out "$OUTDIR/run" --max-minutes 4 --eval-every 100 --no-progress | tee "$OUTDIR/train.txt"

@@ -7,7 +7,7 @@ token cap, the share of relations in the schema, and strict / soft P, R, F1 agai
 nothing. Default: the 0.5B model on 10 sentences of the shipped sample, JSON mode vs schema-constrained decoding
 (a few minutes on 2 cores).
 
-    python bench/local_generation.py [--models qwen2.5-coder-0.5b qwen2.5-coder-1.5b] [--sentences 50] \
+    python -m bench.local_generation [--models qwen2.5-coder-0.5b qwen2.5-coder-1.5b] [--sentences 50] \
         [--data duie --split dev] [--constrain json schema] [--draft none prompt-lookup] \
         [--answer-format objects lists] [--repeat-penalty server 1.0]
 """

@@ -7,24 +7,19 @@ first epoch fills the cache; (b) ``prefill_states`` on a fresh cache. Both end w
 ratio (a) / (b) is the speed-up of the prefill. Then one more pass of (a) on the filled cache: the per-step cost
 of the heads alone.
 
-    python bench/state_cache.py [--groups 256] [--batch-size 32] [--prefill-batch 128]
+    python -m bench.state_cache [--groups 256] [--batch-size 32] [--prefill-batch 128]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from bench.train_step import make_groups  # noqa: E402
-from verifier.config import TrainConfig  # noqa: E402
-from verifier.train import build_model  # noqa: E402
+from bench.train_step import make_groups
+from verifier.config import TrainConfig
+from verifier.train import build_model
 
 
 def fresh_model(encoder: str):

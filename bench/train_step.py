@@ -6,7 +6,7 @@ Builds ``perturb.v1`` groups (1 anchor, 1 positive, 5 typed negatives) from real
 shipped sample when ../shared/data is absent) and times full optimizer steps with the offline e5-small encoder;
 ratios to the first row are the figures to compare (absolute times only on a GPU).
 
-    python bench/train_step.py [--fusion-layers 2 4 12] [--precisions bf16 fp32] [--device cpu|cuda]
+    python -m bench.train_step [--fusion-layers 2 4 12] [--precisions bf16 fp32] [--device cpu|cuda]
                                [--order-k 6] [--order-docs 900] [--order-steps 8]
 """
 
@@ -16,22 +16,19 @@ import argparse
 import asyncio
 import os
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")  # as the CLI does: variable shapes, bounded memory
 
-import torch  # noqa: E402
+import torch
 
-from generation.perturb import EntityPool, PerturbGenerator  # noqa: E402
-from verifier.config import TrainConfig  # noqa: E402
-from verifier.data.catalog import load_split  # noqa: E402
-from verifier.data.groups import build_groups  # noqa: E402
-from verifier.lexicon import lexicon_for  # noqa: E402
-from verifier.model.precision import autocast_for, cpu_bf16_available  # noqa: E402
-from verifier.train import build_model, epoch_order  # noqa: E402
+from generation.perturb import EntityPool, PerturbGenerator
+from verifier.config import TrainConfig
+from verifier.data.catalog import load_split
+from verifier.data.groups import build_groups
+from verifier.lexicon import lexicon_for
+from verifier.model.precision import autocast_for, cpu_bf16_available
+from verifier.train import build_model, epoch_order
 
 
 def make_groups(n_docs: int):

@@ -13,8 +13,8 @@ the baseline-preserving options (identity start, mean sentence state with e5's p
 than its paper's 2e-6 (``--sdzre-lr``), since the CPU budget allows a few hundred steps instead of 5 epochs over
 44,800 sentences.
 
-    python bench/zsre.py                                    # m = 5, seeds 40-42
-    python bench/zsre.py --seeds 40 41 42 43 44 --ms 5 10   # the issue's protocol (m = 5 alone took 14 min 49 s)
+    python -m bench.zsre                                    # m = 5, seeds 40-42
+    python -m bench.zsre --seeds 40 41 42 43 44 --ms 5 10   # the issue's protocol (m = 5 alone took 14 min 49 s)
 
 Defaults (the budget of docs/results.md section 5): 60 steps of batch 8 with the lowest 10 encoder layers frozen,
 200 training and 40 test sentences per relation.
@@ -30,15 +30,11 @@ relations of the partial Wiki-ZSL sample (none of them is a FewRel val_wiki rela
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
-from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p).resolve() != Path(__file__).resolve().parent]
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from generation.matching.zsre import ZsreConfig, run_zsre  # noqa: E402
+from generation.matching.zsre import ZsreConfig, run_zsre
 
 
 def main() -> None:
