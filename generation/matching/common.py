@@ -38,8 +38,9 @@ class ZSExample(BaseModel):
     relation_id: str | None = None
 
 
-def examples_from_records(records: Iterable[GoldRecord]) -> list[ZSExample]:
-    """One example per gold triple that has both entity spans (FewRel, Wiki-ZSL, DuIE with found mentions)."""
+def examples_from_records(records: Iterable[GoldRecord], with_relation: bool = True) -> list[ZSExample]:
+    """One example per gold triple that has both entity spans (FewRel, Wiki-ZSL, DuIE with found mentions);
+    ``with_relation=False`` leaves the gold relation out (a generator's input: the pair only)."""
     out = []
     for r in records:
         for t in r.triples:
@@ -54,7 +55,7 @@ def examples_from_records(records: Iterable[GoldRecord]) -> list[ZSExample]:
                     tail=t.tail,
                     head_span=t.head_span,
                     tail_span=t.tail_span,
-                    relation_id=t.relation_id or t.relation,
+                    relation_id=(t.relation_id or t.relation) if with_relation else None,
                 )
             )
     return out

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from generation.base import register
-from generation.matching.common import ZSExample, is_e5, sentence_embeddings
+from generation.matching.common import examples_from_records, is_e5, sentence_embeddings
 from verifier.config import ConfigError
 from verifier.model.encoder import TextEncoder
 from verifier.schema import Candidate, Document, GoldRecord, Provenance, RelationScore, Triple
@@ -68,19 +68,7 @@ class MatcherGenerator:
     async def generate(self, doc: Document) -> list[Candidate]:
         if not isinstance(doc, GoldRecord):
             raise TypeError(f"{self.generator_id} needs documents with entity pairs (gold records with spans)")
-        examples = [
-            ZSExample(
-                doc_id=doc.doc_id,
-                text=doc.text,
-                lang=doc.lang,
-                head=t.head,
-                tail=t.tail,
-                head_span=t.head_span,
-                tail_span=t.tail_span,
-            )
-            for t in doc.triples
-            if t.head_span and t.tail_span
-        ]
+        examples = examples_from_records([doc], with_relation=False)
         if not examples:
             return []
         with torch.no_grad():
