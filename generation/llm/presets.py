@@ -36,6 +36,16 @@ class Preset(BaseModel):
 
 
 DASHSCOPE = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+
+
+def _dashscope(model: str, price_in: float, price_out: float) -> Preset:
+    """A Qwen model on Alibaba's DashScope (OpenAI-compatible mode; JSON mode, no schema)."""
+    return Preset(
+        name=model, base_url=DASHSCOPE, model=model, api_key_env="DASHSCOPE_API_KEY", price_in=price_in,
+        price_out=price_out,
+    )  # fmt: skip
+
+
 PRESETS: dict[str, Preset] = {
     "deepseek-v3": Preset(
         name="deepseek-v3",
@@ -55,30 +65,9 @@ PRESETS: dict[str, Preset] = {
         price_in=0.55,
         price_out=2.19,
     ),
-    "qwen-plus": Preset(
-        name="qwen-plus",
-        base_url=DASHSCOPE,
-        model="qwen-plus",
-        api_key_env="DASHSCOPE_API_KEY",
-        price_in=0.4,
-        price_out=1.2,
-    ),
-    "qwen-max": Preset(
-        name="qwen-max",
-        base_url=DASHSCOPE,
-        model="qwen-max",
-        api_key_env="DASHSCOPE_API_KEY",
-        price_in=1.6,
-        price_out=6.4,
-    ),
-    "qwen-turbo": Preset(
-        name="qwen-turbo",
-        base_url=DASHSCOPE,
-        model="qwen-turbo",
-        api_key_env="DASHSCOPE_API_KEY",
-        price_in=0.05,
-        price_out=0.2,
-    ),
+    "qwen-plus": _dashscope("qwen-plus", 0.4, 1.2),
+    "qwen-max": _dashscope("qwen-max", 1.6, 6.4),
+    "qwen-turbo": _dashscope("qwen-turbo", 0.05, 0.2),
     "openai-compatible": Preset(
         name="openai-compatible", base_url=None, model=None, api_key_env=None, schema_format="openai"
     ),
