@@ -115,10 +115,9 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from generation.run import GenerateConfig, generate
-    from verifier.config import config_from_args
+    from generation.run import generate
 
-    cfg = config_from_args(GenerateConfig, args)
+    cfg = _config(args)
     s = generate(cfg)
     print(
         f"{s.generator}: {s.documents_done} documents done ({s.documents_skipped_done} already done), "
@@ -133,10 +132,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from verifier.config import ConfigError, config_from_args
-    from verifier.train import TrainConfig, train
+    from verifier.config import ConfigError
+    from verifier.train import train
 
-    cfg = config_from_args(TrainConfig, args)
+    cfg = _config(args)
     if not cfg.candidates:
         raise ConfigError("--candidates is required (training groups JSONL)")
     s = train(cfg)
@@ -154,11 +153,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_filter(args: argparse.Namespace) -> int:
-    from verifier.config import config_from_args
-    from verifier.filter import FilterConfig, run_filter
+    from verifier.filter import run_filter
     from verifier.io import write_json
 
-    cfg = config_from_args(FilterConfig, args)
+    cfg = _config(args)
     s = run_filter(cfg)
     write_json(f"{cfg.out}.summary.json", s)
     tau2 = "off" if s.tau2 is None else f"{s.tau2:.4f}"
@@ -171,11 +169,10 @@ def cmd_filter(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from generation.judge import JudgeConfig, run_judge
-    from verifier.config import config_from_args
+    from generation.judge import run_judge
     from verifier.io import write_json
 
-    cfg = config_from_args(JudgeConfig, args)
+    cfg = _config(args)
     s = run_judge(cfg)
     write_json(f"{cfg.out}.summary.json", s)
     print(
@@ -186,10 +183,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from verifier.calibration import CalibrateConfig, run_calibrate
-    from verifier.config import config_from_args
+    from verifier.calibration import run_calibrate
 
-    r = run_calibrate(config_from_args(CalibrateConfig, args))
+    r = run_calibrate(_config(args))
     if r.decision is not None:
         dec, thr = r.decision, r.decision.thresholds
         coef = ", ".join(f"{f} {c:+.2f}" for f, c in zip(dec.features, dec.coef, strict=True))
@@ -212,10 +208,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from verifier.config import config_from_args
-    from verifier.demo import DemoConfig, run_demo
+    from verifier.demo import run_demo
 
-    cfg = config_from_args(DemoConfig, args)
+    cfg = _config(args)
     r = run_demo(cfg)
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     row = lambda name, m: f"  {name:<22} P={m.precision:.3f} R={m.recall:.3f} F1={m.f1:.3f}"  # noqa: E731
@@ -257,10 +252,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_zsre(args: argparse.Namespace) -> int:
-    from generation.matching.zsre import ZsreConfig, run_zsre
-    from verifier.config import config_from_args
+    from generation.matching.zsre import run_zsre
 
-    cfg = config_from_args(ZsreConfig, args)
+    cfg = _config(args)
     r = run_zsre(cfg, train=args.action == "train")
     m = r.macro
     print(
@@ -272,10 +266,9 @@ def cmd_zsre(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.report import EvalConfig, run_eval
-    from verifier.config import config_from_args
+    from eval.report import run_eval
 
-    cfg = config_from_args(EvalConfig, args)
+    cfg = _config(args)
     scorer = None
     if cfg.probe and cfg.model:
         from eval.report import ProbeScorer
@@ -309,6 +302,30 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _config(args: argparse.Namespace):
+    """The stage config of this subcommand (its class set by :func:`_stage_parser`) from ``--config`` and flags."""
+    from verifier.config import config_from_args
+
+    return config_from_args(args.stage_config, args)
+
+
+def _stage_parser(
+    sub: argparse._SubParsersAction, name: str, help: str, cls: type, func, input_help: str | None = None
+) -> argparse.ArgumentParser:
+    """A stage's subcommand: one flag per field of its config ``cls``, ``--config`` for a TOML file whose
+    ``[cls.section]`` table the flags override, and the positional ``input`` when ``input_help`` is given."""
+    from verifier.config import add_config_flags
+
+    p = sub.add_parser(name, help=help)
+    if input_help:
+        p.add_argument("input", help=input_help)
+    article = "an" if cls.section[0] in "aeiou" else "a"
+    p.add_argument("--config", help=f"TOML file with {article} [{cls.section}] table; flags override it")
+    add_config_flags(p, cls, skip=("input",) if input_help else ())
+    p.set_defaults(func=func, stage_config=cls)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,63 +377,32 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("names", nargs="+", metavar="NAME")
     m.set_defaults(func=cmd_models_verify)
 
+    from eval.report import EvalConfig
+    from generation.judge import JudgeConfig
+    from generation.matching.zsre import ZsreConfig
     from generation.run import GenerateConfig
-    from verifier.config import add_config_flags
-
-    g = sub.add_parser("generate", help="generate candidate triples (llm.v1 with DeepSeek/Qwen/local, perturb.v1)")
-    g.add_argument("--config", help="TOML file with a [generate] table; flags override it")
-    add_config_flags(g, GenerateConfig)
-    g.set_defaults(func=cmd_generate)
-
+    from verifier.calibration import CalibrateConfig
     from verifier.config import TrainConfig
-
-    t = sub.add_parser("train", help="train the CACRE verifier (or the BCE baseline) on candidate groups")
-    t.add_argument("--config", help="TOML file with a [train] table; flags override it")
-    add_config_flags(t, TrainConfig)
-    t.set_defaults(func=cmd_train)
-
+    from verifier.demo import DemoConfig
     from verifier.filter import FilterConfig
 
-    f = sub.add_parser("filter", help="score candidates and keep those with S_st >= tau1 and S_tt >= tau2")
-    f.add_argument("input", help="candidate JSONL")
-    f.add_argument("--config", help="TOML file with a [filter] table; flags override it")
-    add_config_flags(f, FilterConfig, skip=("input",))
-    f.set_defaults(func=cmd_filter)
-
-    from generation.judge import JudgeConfig
-
-    j = sub.add_parser("judge", help="LLM-as-judge baseline: P(yes) that the text supports each candidate")
-    j.add_argument("input", help="candidate JSONL")
-    j.add_argument("--config", help="TOML file with a [judge] table; flags override it")
-    add_config_flags(j, JudgeConfig, skip=("input",))
-    j.set_defaults(func=cmd_judge)
-
-    from verifier.calibration import CalibrateConfig
-
-    c = sub.add_parser("calibrate", help="choose the gate on labelled candidates (thresholds.json or decision.json)")
-    c.add_argument("--config", help="TOML file with a [calibrate] table; flags override it")
-    add_config_flags(c, CalibrateConfig)
-    c.set_defaults(func=cmd_calibrate)
-
-    from eval.report import EvalConfig
-
-    e = sub.add_parser("eval", help="P/R/F1 (strict, soft), ROC/AUC, PR, histograms, probes")
-    e.add_argument("--config", help="TOML file with an [eval] table; flags override it")
-    add_config_flags(e, EvalConfig)
-    e.set_defaults(func=cmd_eval)
-    from generation.matching.zsre import ZsreConfig
-
-    z = sub.add_parser("zsre", help="zero-shot RE harness: train a matcher on seen relations, evaluate on unseen")
-    z.add_argument("action", choices=["train", "eval"], help="train then evaluate, or evaluate without training")
-    z.add_argument("--config", help="TOML file with a [zsre] table; flags override it")
-    add_config_flags(z, ZsreConfig)
-    z.set_defaults(func=cmd_zsre)
-
-    from verifier.demo import DemoConfig
-
-    d = sub.add_parser("demo", help="the whole pipeline on the shipped sample corpus, offline, on CPU")
-    add_config_flags(d, DemoConfig)
-    d.set_defaults(func=cmd_demo)
+    stages = (  # (subcommand, help, config, handler, help of the positional input or None)
+        ("generate", "generate candidate triples (llm.v1 with DeepSeek/Qwen/local, perturb.v1)", GenerateConfig,
+         cmd_generate, None),
+        ("train", "train the CACRE verifier (or the BCE baseline) on candidate groups", TrainConfig, cmd_train, None),
+        ("filter", "score candidates and keep those the calibrated gate passes", FilterConfig, cmd_filter,
+         "candidate JSONL"),
+        ("judge", "LLM-as-judge baseline: P(yes) that the text supports each candidate", JudgeConfig, cmd_judge,
+         "candidate JSONL"),
+        ("calibrate", "choose the gate on labelled candidates (thresholds.json or decision.json)", CalibrateConfig,
+         cmd_calibrate, None),
+        ("eval", "P/R/F1 (strict, soft), ROC/AUC, PR, histograms, probes", EvalConfig, cmd_eval, None),
+        ("zsre", "zero-shot RE harness: train a matcher on seen relations, evaluate on unseen", ZsreConfig, cmd_zsre,
+         None),
+        ("demo", "the whole pipeline on the shipped sample corpus, offline, on CPU", DemoConfig, cmd_demo, None),
+    )  # fmt: skip
+    built = {row[0]: _stage_parser(sub, *row) for row in stages}
+    built["zsre"].add_argument("action", choices=["train", "eval"], help="train then evaluate, or evaluate only")
     return p
 
 
