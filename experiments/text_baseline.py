@@ -36,7 +36,7 @@ from verifier.align import default_relation_classes, triple_matches
 from verifier.io import read_jsonl
 from verifier.lexicon import lexicon_for
 from verifier.metrics import roc_auc
-from verifier.schema import Candidate, Triple
+from verifier.schema import Candidate, Provenance, Triple
 
 VARIANTS = ("raw", "minus_mean", "z")
 
@@ -49,10 +49,13 @@ def group_rows(path: str, limit: int | None) -> tuple[list[Candidate], dict[str,
     groups = read_groups(path)[0]
     groups = sorted(groups, key=lambda g: g.group_id)[:limit] if limit else groups
     rows, strict, soft, kinds = [], [], [], []
+    source = Provenance(generator="typed-groups")
     for g in groups:
         rc = default_relation_classes(None, g.lang)
         for t, kind in [(g.anchor, None), *zip(g.negatives, g.corruptions, strict=True)]:
-            rows.append(Candidate(doc_id=g.group_id, text=g.text, lang=g.lang, triple=t, role="candidate"))
+            rows.append(
+                Candidate(doc_id=g.group_id, text=g.text, lang=g.lang, triple=t, role="candidate", provenance=source)
+            )
             strict.append(int(kind is None))
             soft.append(int(kind is None or triple_matches(t, g.anchor, "soft", g.lang, rc)))
             kinds.append(kind if kind is None else str(kind))
