@@ -9,7 +9,7 @@ nothing. Default: the 0.5B model on 10 sentences of the shipped sample, JSON mod
 
     python -m bench.local_generation [--models qwen2.5-coder-0.5b qwen2.5-coder-1.5b] [--sentences 50] \
         [--data duie --split dev] [--constrain json schema] [--draft none prompt-lookup] \
-        [--answer-format objects lists] [--repeat-penalty server 1.0]
+        [--answer-format objects lists] [--repeat-penalty server 1.0] [--sampling greedy-first chain]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import product
 from pathlib import Path
 
 _TIMING = re.compile(r"^llama_perf_context_print:\s+(prompt eval|eval|total) time =\s+([\d.]+) ms", re.M)
@@ -36,7 +37,7 @@ def server_seconds(log: Path) -> dict[str, float]:
 
 
 def run_one(
-    model: str, constrain: str, draft: str, fmt: str, penalty: str, args: argparse.Namespace, work: Path
+    model: str, constrain: str, draft: str, fmt: str, penalty: str, sampling: str, args: argparse.Namespace, work: Path
 ) -> dict[str, object]:
     """One ``verifier generate`` run; ``penalty`` "server" sends no repeat penalty (the server's own, 1.1)."""
     from verifier.align import default_relation_classes
@@ -47,7 +48,7 @@ def run_one(
     from verifier.schema import Candidate
 
     tag = f"{model}-{constrain}-{draft}" + ("" if fmt == "objects" else f"-{fmt}")  # the earlier runs' folders
-    tag += "" if penalty == "server" else f"-rp{penalty}"
+    tag += ("" if penalty == "server" else f"-rp{penalty}") + ("" if sampling == "greedy-first" else f"-{sampling}")
     out = work / tag / "candidates.jsonl"
     gold = list(load_split(args.data, args.split))[: args.sentences]
     docs = work / "docs.jsonl"
@@ -56,7 +57,7 @@ def run_one(
         sys.executable, "-m", "verifier.cli", "-q", "generate", "--llm", "local", "--model", model,
         "--prompt", "extract", "--data", args.data, "--split", args.split, "--input", str(docs),
         "--constrain", constrain, "--concurrency", "1", "--max-tokens", "384", "--max-tokens-cap", "768",
-        "--draft", draft, "--draft-tokens", str(args.draft_tokens), "--answer-format", fmt,
+        "--draft", draft, "--draft-tokens", str(args.draft_tokens), "--answer-format", fmt, "--sampling", sampling,
         *([] if penalty == "server" else ["--repeat-penalty", penalty]),
         "--cache", str(work / f"cache-{tag}.sqlite"), "--out", str(out),
     ]  # fmt: skip
@@ -84,6 +85,7 @@ def run_one(
         "draft": draft,
         "answer_format": fmt,
         "repeat_penalty": penalty,
+        "sampling": sampling,
         "sentences": len(gold),
         "s_per_sentence": round(wall / max(1, len(gold)), 2),
         "failed": len(failures),
@@ -104,6 +106,10 @@ def main() -> None:
     ap.add_argument("--draft-tokens", type=int, default=10)
     ap.add_argument("--answer-format", nargs="+", default=["objects"], choices=["objects", "lists"])
     ap.add_argument("--repeat-penalty", nargs="+", default=["server"], help="server (none sent: 1.1) or a value")
+    ap.add_argument(
+        "--sampling", nargs="+", default=["greedy-first"], choices=["greedy-first", "chain"],
+        help="the local server's grammar sampling (generation.llm.local_server.Sampling)",
+    )  # fmt: skip
     ap.add_argument("--data", default="sample")
     ap.add_argument("--split", default="zh")
     ap.add_argument("--sentences", type=int, default=10)
@@ -111,13 +117,9 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-localgen-"))
     work.mkdir(parents=True, exist_ok=True)
-    for model in args.models:
-        for constrain in args.constrain:
-            for draft in args.draft:
-                for fmt in args.answer_format:
-                    for penalty in args.repeat_penalty:
-                        row = run_one(model, constrain, draft, fmt, penalty, args, work)
-                        print(json.dumps(row, ensure_ascii=False), flush=True)
+    grid = product(args.models, args.constrain, args.draft, args.answer_format, args.repeat_penalty, args.sampling)
+    for setting in grid:
+        print(json.dumps(run_one(*setting, args, work), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

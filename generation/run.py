@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from generation.base import RunSummary, run_generation
 from generation.errors import ErrorGroupsConfig
 from generation.llm.client import RequestOptions
-from generation.llm.local_server import Draft
+from generation.llm.local_server import Draft, Sampling
 from generation.llm.presets import PRESETS, Preset, cost_usd
 from generation.llm.structured import AnswerFormat, EntityPolicy, ValidationPolicy
 from generation.perturb import PerturbConfig
@@ -105,6 +105,10 @@ class GenerateConfig(StageConfig, RequestOptions):
     forward; measured no faster on 2 cores, and its answers differ: ``generation.llm.local_server.Draft``)."""
     draft_tokens: int = Field(10, ge=1, le=64)
     """Local server with --draft prompt-lookup: tokens proposed per step."""
+    sampling: Sampling = "greedy-first"
+    """Local server: greedy decoding under a grammar checks the greedy token first (greedy-first, the same answers
+    in less time) or runs llama-cpp-python's sampler chain over the whole vocabulary (chain):
+    ``generation.llm.local_server.Sampling``."""
     n_negatives: int | None = Field(None, ge=1)
     """perturb.v1, errors.v1, hybrid and staged: negatives per group (staged: at most, as the LLM writes them).
     Default: the generator's own (perturb.v1, hybrid, staged 5; errors.v1 6)."""
@@ -331,8 +335,9 @@ def _generate_llm(cfg: GenerateConfig, out: Path, plan: LLMPlan | None) -> RunSu
     path = _local_model_path(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     with LocalLlamaServer(
-        path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log", draft=cfg.draft, draft_tokens=cfg.draft_tokens
-    ) as server:
+        path, n_ctx=cfg.n_ctx, log_path=out.parent / "llama_server.log", draft=cfg.draft,
+        draft_tokens=cfg.draft_tokens, sampling=cfg.sampling,
+    ) as server:  # fmt: skip
         return asyncio.run(_run_llm(cfg, preset, constrain, server.url, Path(model).name, out))
 
 

@@ -30,6 +30,13 @@ it saves), and not the same answers (85 against 109 candidates: the batched forw
 choices), so ``none`` (one token per forward) is the default and this an option for hardware where a batched
 forward is cheap."""
 
+Sampling = Literal["greedy-first", "chain"]
+"""How the local server decodes greedy requests under a grammar (``--constrain schema``, JSON mode).
+``greedy-first`` (``python -m generation.llm.llama_server``): the grammar checks the greedy token first and the
+whole vocabulary only when it rejects it, with token-for-token the same answers
+(``generation.llm.grammar_sampling``); ``chain``: llama-cpp-python's own sampler chain, which runs the grammar over
+all 151,936 Qwen tokens at every step (``python -m llama_cpp.server``)."""
+
 
 def die_with_parent() -> None:
     """``preexec_fn``: ask the kernel to SIGKILL this child when its parent exits (Linux; elsewhere a no-op)."""
@@ -59,10 +66,12 @@ class LocalLlamaServer:
         logits_all: bool = False,
         draft: Draft = "none",
         draft_tokens: int = 10,
+        sampling: Sampling = "greedy-first",
     ) -> None:
         """``logits_all``: keep every position's logits, which llama.cpp needs to return log-probabilities
         (the LLM-judge baseline); off for generation, where it only costs time. ``draft``: speculative decoding
-        (:data:`Draft`), ``draft_tokens`` tokens proposed per step."""
+        (:data:`Draft`), ``draft_tokens`` tokens proposed per step; ``sampling``: :data:`Sampling`."""
+        self.sampling = sampling
         self.logits_all = logits_all
         self.draft = draft
         self.draft_tokens = draft_tokens
@@ -79,11 +88,11 @@ class LocalLlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self) -> list[str]:
-        """The server's command line (``python -m llama_cpp.server ...``)."""
+        """The server's command line (``python -m llama_cpp.server ...`` or its greedy-first wrapper)."""
         return [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "generation.llm.llama_server" if self.sampling == "greedy-first" else "llama_cpp.server",
             "--model",
             self.model_path,
             "--host",
