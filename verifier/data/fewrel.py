@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from verifier.data.relations import RelationInfo
-from verifier.data.tokens import mention_span
+from verifier.data.tokens import mention_span, token_record
 from verifier.io import InputError, read_json
 from verifier.schema import GoldRecord, Triple
 
@@ -48,20 +48,8 @@ def load_fewrel(
                 raise InputError(path, 0, f"{where}.tokens", "expected a non-empty list of strings")
             head, hspan = _mention(inst, "h", path, where)
             tail, tspan = _mention(inst, "t", path, where)
-            yield GoldRecord(
-                doc_id=f"fewrel/{stem}/{pid}/{i}",
-                text=" ".join(tokens),
-                tokens=tokens,
-                lang="en",
-                source=f"fewrel/{split}",
-                triples=[
-                    Triple(
-                        head=head,
-                        relation=info.name if info else pid,
-                        relation_id=pid,
-                        tail=tail,
-                        head_span=hspan,
-                        tail_span=tspan,
-                    )
-                ],
-            )
+            triple = Triple(
+                head=head, relation=info.name if info else pid, relation_id=pid, tail=tail, head_span=hspan,
+                tail_span=tspan,
+            )  # fmt: skip
+            yield token_record(f"fewrel/{stem}/{pid}/{i}", tokens, f"fewrel/{split}", [triple])

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from verifier.data.relations import RelationInfo
-from verifier.data.tokens import mention_span
+from verifier.data.tokens import gather_triples, token_record, token_triple
 from verifier.io import InputError, iter_json_lines, read_json
 from verifier.schema import GoldRecord, Triple
 
 
-def _triple(tokens: list[str], head_pos: list[int], tail_pos: list[int], pid: str, name: str) -> Triple:
-    head, hspan = mention_span(tokens, head_pos)
-    tail, tspan = mention_span(tokens, tail_pos)
-    return Triple(head=head, relation=name, relation_id=pid, tail=tail, head_span=hspan, tail_span=tspan)
+def _edge(tokens: list[str], relations: dict[str, RelationInfo] | None, edge: dict) -> Triple:
+    """One ZS-BERT edge (token positions ``left`` / ``right`` of the record's tokens, Wikidata ``kbID``)."""
+    pid = edge["kbID"]
+    info = relations.get(pid) if relations else None
+    return token_triple(tokens, edge["left"], edge["right"], pid, info.name if info else pid)
+
+
+def _triplet(relations: dict[str, RelationInfo] | None, t: dict) -> Triple:
+    """One RelationPrompt triplet (its own tokens, head and tail positions, label and label id)."""
+    pid = t.get("label_id") or t["label"]
+    info = relations.get(pid) if relations else None
+    return token_triple(t["tokens"], t["head"], t["tail"], pid, info.name if info else t["label"])
 
 
 def load_wikizsl_zsbert(
@@ -47,25 +56,8 @@ def load_wikizsl_zsbert(
         edges = item.get("edgeSet")
         if not isinstance(edges, list):
             raise InputError(path, i, "edgeSet", "expected a list")
-        triples = []
-        for j, edge in enumerate(edges):
-            try:
-                pid = edge["kbID"]
-                info = relations.get(pid) if relations else None
-                triples.append(_triple(tokens, edge["left"], edge["right"], pid, info.name if info else pid))
-            except (KeyError, TypeError, ValueError) as e:
-                err = InputError(path, i, f"edgeSet[{j}]", f"bad edge ({e})")
-                if skipped is None:
-                    raise err from None
-                skipped.append(str(err))
-        yield GoldRecord(
-            doc_id=f"wikizsl/{stem}/{i}",
-            text=" ".join(tokens),
-            tokens=tokens,
-            lang="en",
-            source=f"wikizsl/{split}",
-            triples=triples,
-        )
+        triples = gather_triples(edges, partial(_edge, tokens, relations), (path, i, "edgeSet", "edge"), skipped)
+        yield token_record(f"wikizsl/{stem}/{i}", tokens, f"wikizsl/{split}", triples)
 
 
 def load_wikizsl_relationprompt(
@@ -87,22 +79,6 @@ def load_wikizsl_relationprompt(
         tokens = trips[0].get("tokens")
         if not (isinstance(tokens, list) and tokens):
             raise InputError(path, lineno, "triplets[0].tokens", "expected a non-empty list of strings")
-        triples = []
-        for j, t in enumerate(trips):
-            try:
-                pid = t.get("label_id") or t["label"]
-                info = relations.get(pid) if relations else None
-                triples.append(_triple(t["tokens"], t["head"], t["tail"], pid, info.name if info else t["label"]))
-            except (KeyError, TypeError, ValueError) as e:
-                err = InputError(path, lineno, f"triplets[{j}]", f"bad triplet ({e})")
-                if skipped is None:
-                    raise err from None
-                skipped.append(str(err))
-        yield GoldRecord(
-            doc_id=f"wikizsl/{stem}:{lineno}",
-            text=" ".join(tokens),
-            tokens=tokens,
-            lang="en",
-            source=f"wikizsl/{split}",
-            triples=triples,
-        )
+        where = (path, lineno, "triplets", "triplet")
+        triples = gather_triples(trips, partial(_triplet, relations), where, skipped)
+        yield token_record(f"wikizsl/{stem}:{lineno}", tokens, f"wikizsl/{split}", triples)
