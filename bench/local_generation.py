@@ -9,7 +9,8 @@ nothing. Default: the 0.5B model on 10 sentences of the shipped sample, JSON mod
 
     python -m bench.local_generation [--models qwen2.5-coder-0.5b qwen2.5-coder-1.5b] [--sentences 50] \
         [--data duie --split dev] [--constrain json schema] [--draft none prompt-lookup] \
-        [--answer-format objects lists] [--repeat-penalty server 1.0] [--sampling greedy-first chain]
+        [--answer-format objects lists] [--repeat-penalty server 1.0] [--sampling greedy-first chain] \
+        [--concurrency 1 2]
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ def server_seconds(log: Path) -> dict[str, float]:
 
 
 def run_one(
-    model: str, constrain: str, draft: str, fmt: str, penalty: str, sampling: str, args: argparse.Namespace, work: Path
+    model: str,
+    constrain: str,
+    draft: str,
+    fmt: str,
+    penalty: str,
+    sampling: str,
+    concurrency: int,
+    args: argparse.Namespace,
+    work: Path,
 ) -> dict[str, object]:
     """One ``verifier generate`` run; ``penalty`` "server" sends no repeat penalty (the server's own, 1.1)."""
     from verifier.align import default_relation_classes
@@ -49,6 +58,7 @@ def run_one(
 
     tag = f"{model}-{constrain}-{draft}" + ("" if fmt == "objects" else f"-{fmt}")  # the earlier runs' folders
     tag += ("" if penalty == "server" else f"-rp{penalty}") + ("" if sampling == "greedy-first" else f"-{sampling}")
+    tag += "" if concurrency == 1 else f"-c{concurrency}"
     out = work / tag / "candidates.jsonl"
     gold = list(load_split(args.data, args.split))[: args.sentences]
     docs = work / "docs.jsonl"
@@ -56,7 +66,7 @@ def run_one(
     cmd = [
         sys.executable, "-m", "verifier.cli", "-q", "generate", "--llm", "local", "--model", model,
         "--prompt", "extract", "--data", args.data, "--split", args.split, "--input", str(docs),
-        "--constrain", constrain, "--concurrency", "1", "--max-tokens", "384", "--max-tokens-cap", "768",
+        "--constrain", constrain, "--concurrency", str(concurrency), "--max-tokens", "384", "--max-tokens-cap", "768",
         "--draft", draft, "--draft-tokens", str(args.draft_tokens), "--answer-format", fmt, "--sampling", sampling,
         *([] if penalty == "server" else ["--repeat-penalty", penalty]),
         "--cache", str(work / f"cache-{tag}.sqlite"), "--out", str(out),
@@ -86,6 +96,7 @@ def run_one(
         "answer_format": fmt,
         "repeat_penalty": penalty,
         "sampling": sampling,
+        "concurrency": concurrency,
         "sentences": len(gold),
         "s_per_sentence": round(wall / max(1, len(gold)), 2),
         "failed": len(failures),
@@ -110,6 +121,10 @@ def main() -> None:
         "--sampling", nargs="+", default=["greedy-first"], choices=["greedy-first", "chain"],
         help="the local server's grammar sampling (generation.llm.local_server.Sampling)",
     )  # fmt: skip
+    ap.add_argument(
+        "--concurrency", nargs="+", type=int, default=[1],
+        help="requests in flight to the local server (llama-cpp-python's server answers one at a time)",
+    )  # fmt: skip
     ap.add_argument("--data", default="sample")
     ap.add_argument("--split", default="zh")
     ap.add_argument("--sentences", type=int, default=10)
@@ -117,7 +132,8 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-localgen-"))
     work.mkdir(parents=True, exist_ok=True)
-    grid = product(args.models, args.constrain, args.draft, args.answer_format, args.repeat_penalty, args.sampling)
+    a = args
+    grid = product(a.models, a.constrain, a.draft, a.answer_format, a.repeat_penalty, a.sampling, a.concurrency)
     for setting in grid:
         print(json.dumps(run_one(*setting, args, work), ensure_ascii=False), flush=True)
 
