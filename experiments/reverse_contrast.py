@@ -15,50 +15,25 @@ docs/results/v16/reverse/rule.txt (the choice set and held-out train groups choo
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from experiments.text_baseline import group_rows, report
-from experiments.verify_real import label_candidates
-from verifier.io import read_jsonl
-from verifier.schema import Candidate
+from experiments.text_baseline import load_scoring, report, scoring_parser, write_metrics
 
 LAMBDAS = (0.5, 1.0)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--candidates", help="real LLM candidates (Candidate JSONL), with --gold")
-    ap.add_argument("--gold")
-    ap.add_argument("--groups", help="typed-negative groups instead of candidates")
-    ap.add_argument("--groups-limit", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    from verifier.model.registry import load_verifier
-
-    if args.groups:
-        rows, labels, kinds = group_rows(args.groups, args.groups_limit)
-    else:
-        rows = list(read_jsonl(args.candidates, Candidate))
-        labels, kinds = label_candidates(rows, args.gold), None
-    model = load_verifier(args.model).eval()
+    args = scoring_parser(__doc__.splitlines()[0]).parse_args()
+    model, rows, labels, kinds = load_scoring(args)
     texts, langs = [r.text for r in rows], [r.lang for r in rows]
-    reverse = [r.triple.reversed() for r in rows]
     s, _, _ = model.score_pairs(texts, [r.triple for r in rows], langs)  # (N,)
-    s_rev, _, _ = model.score_pairs(texts, reverse, langs)  # (N,)
+    s_rev, _, _ = model.score_pairs(texts, [r.triple.reversed() for r in rows], langs)  # (N,)
     s, s_rev = np.asarray(s, dtype=float), np.asarray(s_rev, dtype=float)
     variants = {"raw": s, **{f"minus_{lam:g}_reverse": s - lam * s_rev for lam in LAMBDAS}}
     res = {"rows": len(rows), **report(rows, labels, variants, kinds)}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(res, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_metrics(args.out, res)
     print(json.dumps({k: {m: v[m]["pooled"] for m in v} for k, v in res.items() if k in variants}, indent=1))
 
 

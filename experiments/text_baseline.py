@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,34 +106,48 @@ def report(rows: list[Candidate], labels: dict[str, np.ndarray], scores: dict[st
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def scoring_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of a score-variant experiment: a model, and real candidates with gold or typed groups."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--model", required=True)
     ap.add_argument("--candidates", help="real LLM candidates (Candidate JSONL), with --gold")
     ap.add_argument("--gold")
     ap.add_argument("--groups", help="typed-negative groups instead of candidates")
     ap.add_argument("--groups-limit", type=int, default=None)
-    ap.add_argument("--probes", type=int, default=16, help="M probe triples per text")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    return ap
+
+
+def load_scoring(args: argparse.Namespace) -> tuple[Any, list[Candidate], dict[str, np.ndarray], list | None]:
+    """The model (eval mode, ``--threads`` torch threads), the rows, their strict/soft labels and kinds."""
     from verifier.model.registry import load_verifier
 
+    torch.set_num_threads(args.threads)
     if args.groups:
         rows, labels, kinds = group_rows(args.groups, args.groups_limit)
     else:
         rows = list(read_jsonl(args.candidates, Candidate))
         labels, kinds = label_candidates(rows, args.gold), None
-    model = load_verifier(args.model).eval()
+    return load_verifier(args.model).eval(), rows, labels, kinds
+
+
+def write_metrics(out: str, res: dict) -> None:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "metrics.json").write_text(json.dumps(res, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def main() -> None:
+    ap = scoring_parser(__doc__.splitlines()[0])
+    ap.add_argument("--probes", type=int, default=16, help="M probe triples per text")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    model, rows, labels, kinds = load_scoring(args)
     s, _, _ = model.score_pairs([r.text for r in rows], [r.triple for r in rows], [r.lang for r in rows])
     stats = probe_stats(model, rows, probe_pool(rows, args.probes, args.seed), args.probes)
     res = {"rows": len(rows), "texts": len(stats), "probes": args.probes}
     res |= report(rows, labels, variants(rows, np.asarray(s, dtype=float), stats), kinds)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(res, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_metrics(args.out, res)
     print(json.dumps({k: v for k, v in res.items() if k in VARIANTS}, indent=1))
 
 
