@@ -2,6 +2,7 @@
 
 import json
 import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -232,6 +233,12 @@ def test_train_cli(tiny_encoder, tmp_path):
     assert bad.returncode == 2 and "--top-k" in bad.stderr
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_ddp_with_torchrun_on_cpu(tiny_encoder, tmp_path):
     groups = separable_groups(tmp_path / "g.jsonl", n=40)
     r = subprocess.run(
@@ -242,7 +249,7 @@ def test_ddp_with_torchrun_on_cpu(tiny_encoder, tmp_path):
             "--nproc_per_node",
             "2",
             "--master_port",
-            "29517",
+            str(free_port()),  # a fixed port can be taken by anything else on the machine
             "-m",
             "verifier.cli",
             "-q",
