@@ -5,7 +5,7 @@ P/R/F1 against the threshold."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,31 +33,50 @@ def _scored_views(labels: np.ndarray, views: dict[str, np.ndarray]) -> Iterator[
             yield name, y, s
 
 
-def roc_figure(labels: np.ndarray, views: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
+def _roc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     from sklearn.metrics import roc_auc_score, roc_curve
 
+    fpr, tpr, _ = roc_curve(y, s)
+    return fpr, tpr, f"AUC {roc_auc_score(y, s):.3f}"
+
+
+def _pr(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    p, r, _ = precision_recall_curve(y, s)
+    return r, p, f"AP {average_precision_score(y, s):.3f}"
+
+
+def _curve_figure(
+    labels: np.ndarray,
+    views: dict[str, np.ndarray],
+    path: str | os.PathLike[str],
+    curve: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, str]],
+    title: str,
+    axes: tuple[str, str],
+    legend: str,
+    chance_diagonal: bool = False,
+) -> Path:
+    """One curve per scored view (``curve`` gives x, y and the legend's figure), in the unit square."""
     fig = Figure(figsize=(5, 4.5))
     ax = fig.add_subplot()
     for name, y, s in _scored_views(labels, views):
-        fpr, tpr, _ = roc_curve(y, s)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, s):.3f})")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right")
+        xs, ys, figure = curve(y, s)
+        ax.plot(xs, ys, label=f"{name} ({figure})")
+    if chance_diagonal:
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set(xlabel=axes[0], ylabel=axes[1], title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc=legend)
     return _save(fig, path)
+
+
+def roc_figure(labels: np.ndarray, views: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
+    return _curve_figure(labels, views, path, _roc, "ROC", ("False positive rate", "True positive rate"),
+                         "lower right", chance_diagonal=True)  # fmt: skip
 
 
 def pr_figure(labels: np.ndarray, views: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
-    from sklearn.metrics import average_precision_score, precision_recall_curve
-
-    fig = Figure(figsize=(5, 4.5))
-    ax = fig.add_subplot()
-    for name, y, s in _scored_views(labels, views):
-        p, r, _ = precision_recall_curve(y, s)
-        ax.plot(r, p, label=f"{name} (AP {average_precision_score(y, s):.3f})")
-    ax.set(xlabel="Recall", ylabel="Precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower left")
-    return _save(fig, path)
+    return _curve_figure(labels, views, path, _pr, "Precision-recall", ("Recall", "Precision"), "lower left")
 
 
 def histogram_figure(series: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
