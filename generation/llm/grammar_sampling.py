@@ -39,8 +39,10 @@ def penalised(logits: np.ndarray, recent: Iterable[int], repeat: float, freq: fl
     """llama.cpp's penalties sampler on (n_vocab,) float32 logits for the ``recent`` generated tokens: a token seen
     c > 0 times gets ``logit * repeat`` (logit <= 0) or ``logit / repeat``, minus ``c * freq + present``. The input
     is not modified (returned as is when nothing applies)."""
+    if repeat == 1 and freq == 0 and present == 0:
+        return logits
     ids, counts = np.unique(np.fromiter(recent, dtype=np.int64), return_counts=True)
-    if not len(ids) or (repeat == 1 and freq == 0 and present == 0):
+    if not len(ids):
         return logits
     r, f, pr = np.float32(repeat), np.float32(freq), np.float32(present)
     out = logits.copy()
@@ -75,9 +77,6 @@ class GreedyGrammarSampler:
         self.top_k = top_k
         self.recent: deque[int] = deque(maxlen=max(last_n, 0))
         self.repeat, self.freq, self.present = repeat, freq, present
-        self._one = (llama_cpp.llama_token_data * 1)()
-        self._one_arr = llama_cpp.llama_token_data_array(self._one, 1, -1, False)
-        self._full: Any = None
         self.greedy_accepted = 0
         """Tokens the grammar accepted as the unconstrained greedy pick (one candidate checked)."""
         self.top_checks = 0
@@ -85,22 +84,12 @@ class GreedyGrammarSampler:
         self.full_checks = 0
         """Tokens for which the grammar had to check the whole vocabulary."""
 
-    def _check_one(self, token: int, logit: float) -> bool:
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, logit, 0.0
-        self._one_arr.size, self._one_arr.selected, self._one_arr.sorted = 1, -1, False
-        self._lib.llama_sampler_apply(self.grammar, ctypes.byref(self._one_arr))
-        return bool(np.isfinite(self._one[0].logit))
-
-    def _check_top(self, scores: np.ndarray) -> int | None:
-        """The best token the grammar accepts among the ``top_k`` highest scores (every token tied with the k-th
-        included, in id order, so ties break as the greedy sampler breaks them: lowest id); None if it accepts none
-        of them. Any token outside scores no higher than all of them, so an accepted one is the global best."""
+    def _best_accepted(self, ids: np.ndarray, scores: np.ndarray) -> int | None:
+        """The highest-scoring of ``ids`` (ascending) that the grammar accepts (ties: the lowest id, as the greedy
+        sampler breaks them), or None when it accepts none of them."""
         lib = self._lib
-        k = min(self.top_k, self.n_vocab - 1)
-        floor = scores[np.argpartition(-scores, k)[:k]].min()
-        ids = np.flatnonzero(scores >= floor).astype(np.int32)  # (K',) ascending
         arr = (lib.llama_token_data * len(ids))()
-        view = np.frombuffer(arr, dtype=TOKEN_DTYPE)
+        view = np.frombuffer(arr, dtype=TOKEN_DTYPE)  # (K,) shares the C array
         view["id"], view["logit"], view["p"] = ids, scores[ids], 0.0
         cur = lib.llama_token_data_array(arr, len(ids), -1, False)
         lib.llama_sampler_apply(self.grammar, ctypes.byref(cur))
@@ -108,32 +97,26 @@ class GreedyGrammarSampler:
         ok = np.isfinite(kept["logit"])
         return int(kept["id"][ok][np.argmax(kept["logit"][ok])]) if ok.any() else None
 
-    def _check_all(self, scores: np.ndarray) -> int:
-        lib = self._lib
-        if self._full is None:
-            self._full = (lib.llama_token_data * self.n_vocab)()
-            self._view = np.frombuffer(self._full, dtype=TOKEN_DTYPE)  # (V,) shares the C array
-            self._ids = np.arange(self.n_vocab, dtype=np.int32)
-            self._full_arr = lib.llama_token_data_array(self._full, self.n_vocab, -1, False)
-        self._view["id"], self._view["logit"], self._view["p"] = self._ids, scores, 0.0
-        self._full_arr.size, self._full_arr.selected, self._full_arr.sorted = self.n_vocab, -1, False
-        lib.llama_sampler_apply(self.grammar, ctypes.byref(self._full_arr))
-        kept = self._view[: self._full_arr.size]
-        return int(kept["id"][np.argmax(kept["logit"])])
+    def _top_ids(self, scores: np.ndarray) -> np.ndarray:
+        """The ``top_k`` highest scores' ids and every id tied with the k-th, ascending: any token outside scores no
+        higher than all of them, so the best accepted among them is the best accepted overall."""
+        k = min(self.top_k, self.n_vocab - 1)
+        floor = scores[np.argpartition(-scores, k)[:k]].min()
+        return np.flatnonzero(scores >= floor).astype(np.int32)
 
     def sample(self, ctx: Any, idx: int = -1) -> int:
         """The next token from the logits at ``idx`` (as ``llama_sampler_sample``), accepted into the grammar."""
         ptr = self._lib.llama_get_logits_ith(ctx.ctx, idx)
         logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))  # (V,) the context's own buffer
         scores = penalised(logits, self.recent, self.repeat, self.freq, self.present)
-        token = int(np.argmax(scores))
-        if self._check_one(token, float(scores[token])):
+        greedy = np.asarray([np.argmax(scores)], dtype=np.int32)
+        if (token := self._best_accepted(greedy, scores)) is not None:
             self.greedy_accepted += 1
-        elif (best := self._check_top(scores)) is not None:
-            token = best
+        elif (token := self._best_accepted(self._top_ids(scores), scores)) is not None:
             self.top_checks += 1
         else:
-            token = self._check_all(scores)
+            token = self._best_accepted(np.arange(self.n_vocab, dtype=np.int32), scores)
+            assert token is not None, "the grammar accepts no token"
             self.full_checks += 1
         self._lib.llama_sampler_accept(self.grammar, token)
         self.recent.append(token)
