@@ -442,7 +442,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except FileNotFoundError as e:  # a path the user named; any other exception is a bug and keeps its traceback
         _traceback_if_verbose(args)
-        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename}: {e.strerror}" if e.filename else str(e)  # a message-only error has no filename
+        print(f"error: {where}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

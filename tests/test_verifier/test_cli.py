@@ -163,3 +163,15 @@ def test_list_answers_are_for_the_extraction_prompts_only(tmp_path: Path):
     )
     assert r.returncode == 2 and "--answer-format lists" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_message_only_missing_file_error_prints_the_message(tmp_path: Path):
+    import importlib.util
+
+    from verifier.provision.gguf import GGUF_MODELS
+
+    missing = [a for a, s in GGUF_MODELS.items() if importlib.util.find_spec(f"{s.module_prefix}1") is None]
+    if not missing:
+        pytest.skip("every GGUF's chunk packages are installed here")
+    r = run("models", "pull", missing[0], env={"VERIFIER_CACHE": str(tmp_path)})
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {missing[0]}: missing chunk packages"), r.stderr
