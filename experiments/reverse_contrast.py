@@ -20,6 +20,7 @@ import json
 import numpy as np
 
 from experiments.text_baseline import load_scoring, report, scoring_parser, write_metrics
+from verifier.model.inputs import Pairs
 
 LAMBDAS = (0.5, 1.0)
 
@@ -28,8 +29,10 @@ def main() -> None:
     args = scoring_parser(__doc__.splitlines()[0]).parse_args()
     model, rows, labels, kinds = load_scoring(args)
     texts, langs = [r.text for r in rows], [r.lang for r in rows]
-    s, _, _ = model.score_pairs(texts, [r.triple for r in rows], langs)  # (N,)
-    s_rev, _, _ = model.score_pairs(texts, [r.triple.reversed() for r in rows], langs)  # (N,)
+    s, _, _ = model.score_pairs(Pairs(texts=texts, triples=[r.triple for r in rows], langs=langs))  # (N,)
+    s_rev, _, _ = model.score_pairs(
+        Pairs(texts=texts, triples=[r.triple.reversed() for r in rows], langs=langs)
+    )  # (N,)
     s, s_rev = np.asarray(s, dtype=float), np.asarray(s_rev, dtype=float)
     variants = {"raw": s, **{f"minus_{lam:g}_reverse": s - lam * s_rev for lam in LAMBDAS}}
     res = {"rows": len(rows), **report(rows, labels, variants, kinds)}

@@ -37,6 +37,7 @@ from verifier.align import default_relation_classes, triple_matches
 from verifier.io import read_jsonl
 from verifier.lexicon import lexicon_for
 from verifier.metrics import roc_auc
+from verifier.model.inputs import Pairs
 from verifier.schema import Candidate, Provenance, Triple
 
 VARIANTS = ("raw", "minus_mean", "z")
@@ -74,7 +75,9 @@ def probe_stats(model, rows: list[Candidate], probes: list[tuple[str, Triple]], 
     """Per distinct text: mean and std of its scores against the first M probes of other documents."""
     texts = {r.text: r for r in rows}
     pairs = [(t, r.lang, p) for t, r in texts.items() for d, p in [q for q in probes if q[0] != r.doc_id][:m]]
-    s, _, _ = model.score_pairs([p[0] for p in pairs], [p[2] for p in pairs], [p[1] for p in pairs])
+    s, _, _ = model.score_pairs(
+        Pairs(texts=[p[0] for p in pairs], triples=[p[2] for p in pairs], langs=[p[1] for p in pairs])
+    )
     by_text: dict[str, list[float]] = {}
     for (t, _, _), v in zip(pairs, s, strict=True):
         by_text.setdefault(t, []).append(float(v))
@@ -143,7 +146,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     model, rows, labels, kinds = load_scoring(args)
-    s, _, _ = model.score_pairs([r.text for r in rows], [r.triple for r in rows], [r.lang for r in rows])
+    s, _, _ = model.score_pairs(Pairs.of(rows))
     stats = probe_stats(model, rows, probe_pool(rows, args.probes, args.seed), args.probes)
     res = {"rows": len(rows), "texts": len(stats), "probes": args.probes}
     res |= report(rows, labels, variants(rows, np.asarray(s, dtype=float), stats), kinds)

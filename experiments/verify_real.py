@@ -31,6 +31,7 @@ from verifier.align import default_relation_classes, relation_classes, triple_ma
 from verifier.io import read_jsonl
 from verifier.lexicon import lexicon_for
 from verifier.metrics import roc_auc
+from verifier.model.inputs import Pairs
 from verifier.schema import Candidate, GoldRecord
 
 
@@ -66,7 +67,7 @@ def score_model(model_dir: str, rows: list[Candidate]) -> tuple[np.ndarray, floa
 
     model = load_verifier(model_dir).eval()
     t0 = time.perf_counter()
-    s, _, _ = model.score_pairs([r.text for r in rows], [r.triple for r in rows], [r.lang for r in rows])
+    s, _, _ = model.score_pairs(Pairs.of(rows))
     return np.asarray(s, dtype=float), len(rows) / (time.perf_counter() - t0)
 
 

@@ -45,6 +45,7 @@ from verifier.config import ConfigError, StageConfig
 from verifier.decision import DecisionModel, MissingView, Thresholds, thresholds_path
 from verifier.io import InputError, atomic_writer, dumps, iter_json_lines, parse_record
 from verifier.lexicon import Lexicon
+from verifier.model.inputs import Pairs
 from verifier.schema import Candidate, Evidence, ScoredCandidate, Triple
 
 if TYPE_CHECKING:
@@ -252,9 +253,7 @@ class Scorer:
         from verifier.model.cacre import attention_evidence
 
         texts = [r.text for r in rows]
-        s_st, s_tt, pv = self.model.score_pairs(
-            texts, [r.triple for r in rows], [r.lang for r in rows], views, with_attention=self.evidence
-        )
+        s_st, s_tt, pv = self.model.score_pairs(Pairs.of(rows, views), with_attention=self.evidence)
         evid = []
         offsets: dict[str, list[tuple[int, int]]] = {}
         if self.evidence and pv is not None:

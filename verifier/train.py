@@ -29,6 +29,7 @@ from pydantic import BaseModel, field_validator
 from verifier.config import ConfigError, TrainConfig, save_resolved
 from verifier.data.groups import Group, GroupStats, read_groups
 from verifier.loop import Budget, Loop, LoopState, chunks
+from verifier.model.inputs import Pairs
 from verifier.model.registry import CachesLowerStates, Verifier
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ def mine_negatives(model: Any, groups: list[Group], batch_size: int) -> list[Gro
         texts = [g.text for g in chunk for _ in g.negatives]
         triples = [n for g in chunk for n in g.negatives]
         langs = [g.lang for g in chunk for _ in g.negatives]
-        s, _, _ = model.score_pairs(texts, triples, langs)
+        s, _, _ = model.score_pairs(Pairs(texts=texts, triples=triples, langs=langs))
         k = 0
         for g in chunk:
             n = len(g.negatives)

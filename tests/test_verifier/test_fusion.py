@@ -9,6 +9,7 @@ from tests.test_verifier.test_model import group
 from verifier.losses import local_similarity
 from verifier.model.encoder import TextEncoder
 from verifier.model.fusion import FusionConfig, LateFusionVerifier
+from verifier.model.inputs import Pairs
 from verifier.model.registry import load_verifier
 from verifier.schema import Triple
 
@@ -103,11 +104,13 @@ def test_tiny_overfit_separates_right_from_wrong_and_scores_compare_across_texts
 def test_similarity_score_and_save_load_round_trip(tiny_encoder, tmp_path):
     m = tiny(tiny_encoder, fusion_layers=1, score="similarity").eval()
     g = group(0)
-    views = [g.positive, None]
-    s_st, s_tt, _ = m.score_pairs([g.text, g.text], [g.anchor, g.negatives[0]], ["zh", "zh"], views)
+    pairs = Pairs(
+        texts=[g.text, g.text], triples=[g.anchor, g.negatives[0]], langs=["zh", "zh"], views=[g.positive, None]
+    )
+    s_st, s_tt, _ = m.score_pairs(pairs)
     assert np.all(np.abs(s_st) <= 1.0 + 1e-5) and not np.isnan(s_tt[0]) and np.isnan(s_tt[1])
     m.save_pretrained(tmp_path / "m")
     back = load_verifier(tmp_path / "m")
     assert isinstance(back, LateFusionVerifier) and back.n_lower == 1
-    s2, _, _ = back.score_pairs([g.text, g.text], [g.anchor, g.negatives[0]], ["zh", "zh"], views)
+    s2, _, _ = back.score_pairs(pairs)
     np.testing.assert_allclose(s_st, s2, atol=1e-4)

@@ -8,7 +8,7 @@ from verifier.model.bce import BceConfig, CrossEncoderVerifier
 from verifier.model.cacre import CacreConfig, TripleVerifier, attention_evidence
 from verifier.model.cross_attention import BidirectionalCrossAttention
 from verifier.model.encoder import TextEncoder
-from verifier.model.inputs import linearize, mask_mentions
+from verifier.model.inputs import Pairs, linearize, mask_mentions
 from verifier.model.projection import ProjectionNetwork
 from verifier.model.registry import load_verifier
 from verifier.schema import Triple
@@ -99,15 +99,17 @@ def test_ablations_remove_modules(tiny_encoder):
 def test_scores_are_cosines_and_save_load_round_trip(tiny_encoder, tmp_path):
     model = tiny(tiny_encoder).eval()
     g = group()
-    args = ([g.text] * 3, [g.anchor, *g.negatives], ["zh"] * 3, [g.positive, None, g.positive])
-    s_st, s_tt, pv = model.score_pairs(*args, with_attention=True)
+    pairs = Pairs(
+        texts=[g.text] * 3, triples=[g.anchor, *g.negatives], langs=["zh"] * 3, views=[g.positive, None, g.positive]
+    )
+    s_st, s_tt, pv = model.score_pairs(pairs, with_attention=True)
     assert s_st.shape == (3,) and ((s_st >= -1) & (s_st <= 1)).all()
     assert torch.isnan(torch.tensor(s_tt[1])) and not torch.isnan(torch.tensor(s_tt[0]))
     model.save_pretrained(tmp_path / "m")
     for f in ("config.json", "model.safetensors", "encoder/config.json", "encoder/tokenizer.json"):
         assert (tmp_path / "m" / f).exists()
     again = load_verifier(tmp_path / "m")
-    s2, t2, _ = again.score_pairs(*args)
+    s2, t2, _ = again.score_pairs(pairs)
     assert (s2 == s_st).all() and ((t2 == s_tt) | (torch.isnan(torch.tensor(t2)).numpy())).all()
     enc = model.encoder.tokenizer(g.text, return_offsets_mapping=True)
     span = attention_evidence(pv.w_r[0], pv.m_t[0], pv.m_r[0], [tuple(o) for o in enc["offset_mapping"]])
@@ -121,7 +123,7 @@ def test_group_scores_report_both_views(tiny_encoder):
     assert len(sc.text_gold) == len(sc.tt_gold) == 2  # the anchor (schema form) as a candidate
     assert sc.neg_corruptions[:2] == ["head_tail_swap", "confusable_relation"]
     g = group(0)
-    s_st, s_tt, _ = model.score_pairs([g.text], [g.anchor], ["zh"], [g.positive])
+    s_st, s_tt, _ = model.score_pairs(Pairs(texts=[g.text], triples=[g.anchor], langs=["zh"], views=[g.positive]))
     assert abs(sc.text_gold[0] - s_st[0]) < 1e-5 and abs(sc.tt_gold[0] - s_tt[0]) < 1e-5
 
 
@@ -314,3 +316,13 @@ def test_every_verifier_satisfies_the_protocol_the_stages_program_against(tiny_e
         m.save_pretrained(tmp_path / str(i))
         assert type(load_verifier(tmp_path / str(i))) is type(m)
     assert [isinstance(m, CachesLowerStates) for m in models] == [True, False, True]
+
+
+def test_pairs_need_one_entry_per_pair():
+    t = Triple(head="a", relation="r", tail="b")
+    with pytest.raises(ValueError, match="one entry per pair"):
+        Pairs(texts=["x", "y"], triples=[t], langs=["zh", "zh"])
+    with pytest.raises(ValueError, match="one entry per pair"):
+        Pairs(texts=["x"], triples=[t], langs=["zh"], views=[None, None])
+    p = Pairs(texts=["x", "y"], triples=[t, t], langs=["zh", "en"], views=[None, t])
+    assert len(p) == 2 and p.view_rows() == [1]

@@ -21,11 +21,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from verifier.data.groups import Group
-from verifier.model.cacre import GroupScores
 from verifier.model.configs import BceConfig
 from verifier.model.encoder import TextEncoder
-from verifier.model.inputs import linearize, maybe_mask
+from verifier.model.inputs import Pairs, linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
+from verifier.model.scores import GroupScores, score_groups
 from verifier.schema import Triple
 
 
@@ -102,40 +102,14 @@ class CrossEncoderVerifier(SavedModelMixin, nn.Module):
         return np.concatenate(feats) if feats else np.zeros((0, self.encoder.hidden_size)), np.asarray(labels)
 
     @torch.no_grad()
-    def score_pairs(
-        self,
-        texts: list[str],
-        triples: list[Triple],
-        langs: list[str],
-        views: list[Triple | None] | None = None,
-        with_attention: bool = False,
-    ):
-        s = torch.sigmoid(self.logits(texts, triples, langs)).float().cpu().numpy()
-        return s, np.full(len(texts), np.nan, dtype=np.float32), None
+    def score_pairs(self, pairs: Pairs, with_attention: bool = False) -> tuple[np.ndarray, np.ndarray, None]:
+        """P(correct) per pair; no triple view, so S_tt is NaN."""
+        s = torch.sigmoid(self.logits(pairs.texts, pairs.triples, pairs.langs)).float().cpu().numpy()
+        return s, np.full(len(pairs), np.nan, dtype=np.float32), None
 
     @torch.no_grad()
     def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
-        out = GroupScores()
-        for i in range(0, len(groups), batch_size):
-            chunk = groups[i : i + batch_size]
-            texts, triples, langs = [], [], []
-            for g in chunk:
-                for t in [g.anchor, g.positive, *g.negatives]:
-                    texts.append(g.text)
-                    triples.append(t)
-                    langs.append(g.lang)
-            s, _, _ = self.score_pairs(texts, triples, langs)
-            k = 0
-            for g in chunk:
-                out.text_gold.append(float(s[k]))
-                k += 1
-                out.text_pos.append(float(s[k]))
-                k += 1
-                for kind in g.corruptions:
-                    out.text_neg.append(float(s[k]))
-                    out.neg_corruptions.append(kind)
-                    k += 1
-        return out
+        return score_groups(self, groups, batch_size)
 
 
 class FrozenFit(BaseModel):

@@ -33,9 +33,10 @@ from verifier.losses import (
 from verifier.model.configs import CacreConfig
 from verifier.model.cross_attention import BidirectionalCrossAttention
 from verifier.model.encoder import TextEncoder
-from verifier.model.inputs import linearize, maybe_mask
+from verifier.model.inputs import Pairs, linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
 from verifier.model.projection import ProjectionNetwork
+from verifier.model.scores import GroupScores, score_groups
 from verifier.schema import Triple
 
 
@@ -49,22 +50,6 @@ class PairViews(BaseModel):
     x_r: torch.Tensor  # (P, Lr, D)
     m_r: torch.Tensor  # (P, Lr)
     w_r: torch.Tensor | None  # (P, Lr, Lt) head-averaged triple->text attention (Eq. 3); None without it
-
-
-class GroupScores(BaseModel):
-    """Fused cosines on labelled groups for ROC/AUC and histograms (Figures 2-3)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text_pos: list[float] = []
-    text_neg: list[float] = []
-    text_gold: list[float] = []
-    """S_st of each group's anchor: the gold triple in schema form, as a correct candidate reaches the filter."""
-    tt_gold: list[float] = []
-    """S_tt of each group's anchor against its positive (the filter's group view for an anchor row)."""
-    anchor_pos: list[float] = []
-    anchor_neg: list[float] = []
-    neg_corruptions: list[str | None] = []
 
 
 class TripleVerifier(SavedModelMixin, nn.Module):
@@ -235,20 +220,16 @@ class TripleVerifier(SavedModelMixin, nn.Module):
 
     @torch.no_grad()
     def score_pairs(
-        self,
-        texts: list[str],
-        triples: list[Triple],
-        langs: list[str],
-        views: list[Triple | None] | None = None,
-        with_attention: bool = False,
+        self, pairs: Pairs, with_attention: bool = False
     ) -> tuple[np.ndarray, np.ndarray, PairViews | None]:
         """S_st (text-triple) and S_tt (triple-view) fused cosines for candidates; each distinct text is
-        encoded once. ``views[i]`` is the positive view of candidate i (None: S_tt is NaN)."""
+        encoded once. ``pairs.views[i]`` is the positive view of candidate i (None: S_tt is NaN)."""
+        texts, triples, langs, views = pairs.texts, pairs.triples, pairs.langs, pairs.views
         uniq = list(dict.fromkeys(texts))
         t_pos = {t: i for i, t in enumerate(uniq)}
         e_t, m_t = self.encode(uniq, self.config.max_text_length)
         strings = [self.linearize(t, lang) for t, lang in zip(triples, langs, strict=True)]
-        view_rows = [i for i, v in enumerate(views or []) if v is not None]
+        view_rows = pairs.view_rows()
         strings += [self.linearize(views[i], langs[i]) for i in view_rows]  # type: ignore[index,arg-type]
         e_r, m_r = self.encode(strings, self.config.max_triple_length)
         n = len(triples)
@@ -266,36 +247,6 @@ class TripleVerifier(SavedModelMixin, nn.Module):
     @torch.no_grad()
     def group_scores(self, groups: list[Group], batch_size: int = 16) -> GroupScores:
         return score_groups(self, groups, batch_size)
-
-
-def score_groups(model: object, groups: list[Group], batch_size: int = 16) -> GroupScores:
-    """S_st and S_tt of every pair of ``groups`` through ``model.score_pairs`` (any verifier with a triple view):
-    each triple's view is the group's anchor, the anchor's is the positive (the anchor view of Figure 2)."""
-    out = GroupScores()
-    for i in range(0, len(groups), batch_size):
-        chunk = groups[i : i + batch_size]
-        texts, triples, langs, views = [], [], [], []
-        for g in chunk:
-            for t in [g.anchor, g.positive, *g.negatives]:
-                texts.append(g.text)
-                triples.append(t)
-                langs.append(g.lang)
-                views.append(g.positive if t is g.anchor else g.anchor)
-        s_st, s_tt, _ = model.score_pairs(texts, triples, langs, views)  # type: ignore[attr-defined]
-        k = 0
-        for g in chunk:
-            out.text_gold.append(float(s_st[k]))
-            out.tt_gold.append(float(s_tt[k]))
-            k += 1
-            out.text_pos.append(float(s_st[k]))
-            out.anchor_pos.append(float(s_tt[k]))
-            k += 1
-            for t_kind in g.corruptions:
-                out.text_neg.append(float(s_st[k]))
-                out.anchor_neg.append(float(s_tt[k]))
-                out.neg_corruptions.append(t_kind)
-                k += 1
-    return out
 
 
 def attention_evidence(

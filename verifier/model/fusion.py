@@ -51,13 +51,13 @@ from verifier.losses import (
     mean_pool,
     multi_granularity_infonce,
 )
-from verifier.model.cacre import GroupScores, score_groups
 from verifier.model.configs import FusionConfig
 from verifier.model.encoder import TextEncoder
-from verifier.model.inputs import linearize, maybe_mask
+from verifier.model.inputs import Pairs, linearize, maybe_mask
 from verifier.model.persistence import SavedModelMixin
 from verifier.model.precision import autocast_for
 from verifier.model.projection import ProjectionNetwork
+from verifier.model.scores import GroupScores, score_groups
 from verifier.schema import Triple
 
 
@@ -245,20 +245,15 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
 
     @torch.no_grad()
     def score_pairs(
-        self,
-        texts: list[str],
-        triples: list[Triple],
-        langs: list[str],
-        views: list[Triple | None] | None = None,
-        with_attention: bool = False,
-        batch_size: int = 64,
+        self, pairs: Pairs, with_attention: bool = False, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray, None]:
         """S_st (pointwise probability or fused cosine, see ``FusionConfig.score``) and S_tt (fused cosine of the
         candidate's and its view's triple states, each fused with the text; NaN without a view)."""
-        n = len(triples)
+        texts, triples, langs = pairs.texts, pairs.triples, pairs.langs
+        n = len(pairs)
         s_st = np.full(n, np.nan, dtype=np.float32)
         s_tt = np.full(n, np.nan, dtype=np.float32)
-        views = views or [None] * n
+        views = pairs.views or [None] * n
         for a in range(0, n, batch_size):
             rows = range(a, min(n, a + batch_size))
             vrows = [i for i in rows if views[i] is not None]

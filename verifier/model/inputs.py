@@ -14,9 +14,45 @@ memorise names.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from verifier.model.configs import Linearization
-from verifier.schema import Triple
+from verifier.schema import Candidate, Triple
+
+
+class Pairs(BaseModel):
+    """What every verifier scores (``Verifier.score_pairs``): (text, triple, language) pairs and, where S_tt is
+    wanted, each triple's second view (``views[i]`` None, or no ``views``: S_tt is NaN for that pair)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    texts: list[str]
+    triples: list[Triple]
+    langs: list[str]
+    views: list[Triple | None] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Pairs:
+        n = len(self.texts)
+        if len(self.triples) != n or len(self.langs) != n or (self.views is not None and len(self.views) != n):
+            raise ValueError("texts, triples, langs and views must have one entry per pair")
+        return self
+
+    @classmethod
+    def of(cls, rows: Sequence[Candidate], views: list[Triple | None] | None = None) -> Pairs:
+        """The pairs of candidate rows (their text, triple and language)."""
+        return cls(
+            texts=[r.text for r in rows], triples=[r.triple for r in rows], langs=[r.lang for r in rows], views=views
+        )
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def view_rows(self) -> list[int]:
+        """Indices of the pairs that have a view."""
+        return [i for i, v in enumerate(self.views or []) if v is not None]
 
 
 def linearize(t: Triple, mode: Linearization = "plain", lang: str = "zh") -> str:

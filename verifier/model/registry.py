@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     import torch
 
     from verifier.data.groups import Group
-    from verifier.model.cacre import GroupScores
-    from verifier.schema import Triple
+    from verifier.model.inputs import Pairs
+    from verifier.model.scores import GroupScores
 
 
 @runtime_checkable
@@ -27,14 +27,7 @@ class Verifier(Protocol):
     config: Any
     encoder: Any
 
-    def score_pairs(
-        self,
-        texts: list[str],
-        triples: list[Triple],
-        langs: list[str],
-        views: list[Triple | None] | None = None,
-        with_attention: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray, Any]:
+    def score_pairs(self, pairs: Pairs, with_attention: bool = False) -> tuple[np.ndarray, np.ndarray, Any]:
         """S_st and S_tt (NaN without a view) per pair, and the attention evidence when asked and available."""
         ...
 
