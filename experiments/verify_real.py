@@ -62,10 +62,19 @@ def rule_score(rows: list[Candidate]) -> np.ndarray:
     )
 
 
-def score_model(model_dir: str, rows: list[Candidate]) -> tuple[np.ndarray, float]:
+def load_model(model_dir: str, max_text_length: int | None = None):
+    """The saved verifier, in eval mode; ``max_text_length``: read texts through a window of that many tokens
+    instead of the one it trained with (the lower layers are pretrained to 512 positions)."""
     from verifier.model.registry import load_verifier
 
     model = load_verifier(model_dir).eval()
+    if max_text_length:
+        model.config.max_text_length = max_text_length
+    return model
+
+
+def score_model(model_dir: str, rows: list[Candidate], max_text_length: int | None = None) -> tuple[np.ndarray, float]:
+    model = load_model(model_dir, max_text_length)
     t0 = time.perf_counter()
     s, _, _ = model.score_pairs(Pairs.of(rows))
     return np.asarray(s, dtype=float), len(rows) / (time.perf_counter() - t0)
@@ -90,13 +99,12 @@ def real_report(rows: list[Candidate], labels: dict[str, np.ndarray], scores: np
     return out
 
 
-def groups_report(model_dir: str, groups_path: str, limit: int | None) -> dict:
+def groups_report(model_dir: str, groups_path: str, limit: int | None, max_text_length: int | None = None) -> dict:
     from verifier.data.groups import read_groups
-    from verifier.model.registry import load_verifier
 
     groups = read_groups(groups_path)[0]
     groups = sorted(groups, key=lambda g: g.group_id)[:limit] if limit else groups
-    model = load_verifier(model_dir).eval()
+    model = load_model(model_dir, max_text_length)
     t0 = time.perf_counter()
     sc = model.group_scores(groups)
     wall = time.perf_counter() - t0
@@ -139,6 +147,7 @@ def main() -> None:
     ap.add_argument("--groups-limit", type=int, default=None, help="first N groups by id")
     ap.add_argument("--models", nargs="+", default=[], help="name=model_dir")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-text-length", type=int, help="score through a text window of N tokens (default: trained)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -151,14 +160,14 @@ def main() -> None:
         res["rules (schema + mentions, 0/1/1.5)"] = real_report(rows, labels, rule_score(rows))
         for spec in args.models:
             name, d = spec.split("=", 1)
-            s, rate = score_model(d, rows)
+            s, rate = score_model(d, rows, args.max_text_length)
             np.save(out / f"{name}_scores.npy", s)
             res[name] = {**real_report(rows, labels, s), "candidates_per_s": round(rate, 1)}
             print(name, json.dumps(res[name]["soft"]), f"{rate:.1f} cand/s", flush=True)
     if args.groups:
         for spec in args.models:
             name, d = spec.split("=", 1)
-            res.setdefault("typed", {})[name] = groups_report(d, args.groups, args.groups_limit)
+            res.setdefault("typed", {})[name] = groups_report(d, args.groups, args.groups_limit, args.max_text_length)
             print(name, json.dumps(res["typed"][name]), flush=True)
     (out / "metrics.json").write_text(json.dumps(res, indent=2, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(res, indent=2, ensure_ascii=False))
