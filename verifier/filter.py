@@ -259,7 +259,7 @@ class Scorer:
         if self.evidence and pv is not None:
             uniq = list(dict.fromkeys(texts))
             enc = self.model.encoder.tokenizer(
-                uniq, truncation=True, max_length=self.model.config.max_text_length, return_offsets_mapping=True
+                uniq, truncation=True, max_length=self.model.config.text_window(False), return_offsets_mapping=True
             )
             offsets = {t: [tuple(o) for o in enc["offset_mapping"][i]] for i, t in enumerate(uniq)}
         for i, r in enumerate(rows):

@@ -114,3 +114,15 @@ def test_similarity_score_and_save_load_round_trip(tiny_encoder, tmp_path):
     assert isinstance(back, LateFusionVerifier) and back.n_lower == 1
     s2, _, _ = back.score_pairs(pairs)
     np.testing.assert_allclose(s_st, s2, atol=1e-4)
+
+
+def test_a_longer_scoring_window_reads_past_the_training_window(tiny_encoder):
+    long_text = "很长的一句话，" * 12 + "红楼梦是曹雪芹写的"  # the mentions lie beyond 16 tokens
+    pairs = Pairs(texts=[long_text], triples=[Triple(head="红楼梦", relation="作者", tail="曹雪芹")], langs=["zh"])
+    short = tiny(tiny_encoder, fusion_layers=1, max_text_length=16).eval()
+    longer = tiny(tiny_encoder, fusion_layers=1, max_text_length=16, score_text_length=128).eval()
+    assert longer.config.text_window(training=True) == 16 and longer.config.text_window(training=False) == 128
+    assert short.config.text_window(training=False) == 16
+    fp = longer.encode_pairs(pairs.texts, ["红楼梦 / 作者 / 曹雪芹"])
+    assert int(fp.m_t.sum()) > 16  # the scoring window holds the whole sentence
+    assert short.score_pairs(pairs)[0][0] != pytest.approx(longer.score_pairs(pairs)[0][0], abs=1e-6)

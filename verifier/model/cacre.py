@@ -227,7 +227,7 @@ class TripleVerifier(SavedModelMixin, nn.Module):
         texts, triples, langs, views = pairs.texts, pairs.triples, pairs.langs, pairs.views
         uniq = list(dict.fromkeys(texts))
         t_pos = {t: i for i, t in enumerate(uniq)}
-        e_t, m_t = self.encode(uniq, self.config.max_text_length)
+        e_t, m_t = self.encode(uniq, self.config.text_window(self.training))
         strings = [self.linearize(t, lang) for t, lang in zip(triples, langs, strict=True)]
         view_rows = pairs.view_rows()
         strings += [self.linearize(views[i], langs[i]) for i in view_rows]  # type: ignore[index,arg-type]

@@ -64,8 +64,16 @@ class CacreFamilyConfig(InfoNceParams):
     """Triple as 'head / relation / tail' or the CLoCE knowledge-injected template with entity types."""
     max_text_length: int = 128
     """Text tokens kept (the rest is cut)."""
+    score_text_length: int | None = Field(None, ge=1, le=512)
+    """Text tokens read when scoring (eval mode), if not --max-text-length: the lower layers are pretrained to 512
+    positions, so a model trained on short windows can read a longer sentence whole at scoring time."""
     max_triple_length: int = 32
     """Linearised-triple tokens kept."""
+
+    def text_window(self, training: bool) -> int:
+        """Text tokens read: max_text_length in training, score_text_length (if set) when scoring."""
+        return self.max_text_length if training or not self.score_text_length else self.score_text_length
+
     anchor_weight: float = 1.0
     """Weight of the loss with the anchor triple X_a as anchor."""
     entity_mask_prob: float = Field(0.0, ge=0, le=1)

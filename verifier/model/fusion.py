@@ -141,7 +141,7 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
         """Raw text and linearised-triple strings, one per pair; each distinct text is encoded once."""
         uniq = list(dict.fromkeys(texts))
         pos = {t: i for i, t in enumerate(uniq)}
-        e_t, m_t = self.lower_states(uniq, self.config.max_text_length)
+        e_t, m_t = self.lower_states(uniq, self.config.text_window(self.training))
         e_r, m_r = self.lower_states(triples, self.config.max_triple_length)
         t_idx = torch.tensor([pos[t] for t in texts], device=self.device)
         return self.fuse(e_t, m_t, e_r, m_r, t_idx)
