@@ -52,7 +52,7 @@ EOF
 
 verifier generate --llm local --model qwen2.5-coder-1.5b --prompt extract --input "$R/calib/heldout_new_docs.jsonl" \
   --data duie --split train --limit 288 --concurrency 1 --max-tokens 384 --max-tokens-cap 768 --timeout-s 900 \
-  --max-attempts 2 --out "$R/calib2/gen/candidates.jsonl"
+  --max-attempts 2 --out "$R/calib2/gen/candidates.jsonl" || [ $? -eq 1 ]  # 1: some documents failed (failures.jsonl)
 python - "$R" <<'EOF'
 import sys
 from pathlib import Path

@@ -9,7 +9,7 @@ mkdir -p "$R"
 while [ ! -s runs/v16/cpu6e4/summary.json ]; do sleep 30; done
 cp runs/v16/cpu6e4/summary.json runs/v16/cpu6e4/train_log.jsonl "$D/"
 cp runs/v16/cpu6e4.time "$D/time.txt" 2>/dev/null || true
-bash experiments/rebuild_v16.sh choice
+bash experiments/rebuild_v16.sh choice   # this session it stopped here: generate exits 1 when documents fail (8 did); the merge and the lines below up to the rule were then run by hand, and the rule said KEEP
 python -m experiments.verify_real --candidates runs/v16/calib2/all/candidates.jsonl --gold runs/v16/calib2/all/gold.jsonl \
   --models cpu6e4=$M --out "$R/choice"
 cp "$R/choice/metrics.json" "$D/choice_calib2_metrics.json"
