@@ -146,7 +146,7 @@ def memory(sizes: list[int], work: Path) -> None:
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
         print(
-            f"  {n:>9,} candidates: peak RSS {res['rss_mb']:7.0f} MiB, {res.triples_per_s:8.1f} triples/s, "
+            f"  {n:>9,} candidates: peak RSS {res['rss_mb']:7.0f} MiB, {res['triples_per_s']:8.1f} triples/s, "
             f"{time.perf_counter() - t0:6.0f} s"
         )
         inp.unlink()
