@@ -63,13 +63,13 @@ def rule_score(rows: list[Candidate]) -> np.ndarray:
 
 
 def load_model(model_dir: str, max_text_length: int | None = None):
-    """The saved verifier, in eval mode; ``max_text_length``: read texts through a window of that many tokens
-    instead of the one it trained with (the lower layers are pretrained to 512 positions)."""
+    """The saved verifier, in eval mode; ``max_text_length``: score through a text window of that many tokens
+    instead of the one it trained with (the model config's ``score_text_length``)."""
     from verifier.model.registry import load_verifier
 
     model = load_verifier(model_dir).eval()
     if max_text_length:
-        model.config.max_text_length = max_text_length
+        model.config.score_text_length = max_text_length
     return model
 
 

@@ -66,7 +66,8 @@ class CacreFamilyConfig(InfoNceParams):
     """Text tokens kept (the rest is cut)."""
     score_text_length: int | None = Field(None, ge=1, le=512)
     """Text tokens read when scoring (eval mode), if not --max-text-length: the lower layers are pretrained to 512
-    positions, so a model trained on short windows can read a longer sentence whole at scoring time."""
+    positions, so a model trained on short windows can read a longer sentence whole at scoring time. Off by default:
+    on the CPU preset's model, 128 or 192 lowered the choice set's soft AUC 0.929 -> 0.927 (docs/results.md, 0)."""
     max_triple_length: int = 32
     """Linearised-triple tokens kept."""
 
