@@ -9,7 +9,7 @@ from tests.test_verifier.test_model import group
 from verifier.losses import local_similarity
 from verifier.model.encoder import TextEncoder
 from verifier.model.fusion import FusionConfig, LateFusionVerifier
-from verifier.model.inputs import Pairs
+from verifier.model.inputs import MARK_BOTH, MARK_HEAD, MARK_NONE, MARK_TAIL, Pairs, mention_marks
 from verifier.model.registry import load_verifier
 from verifier.schema import Triple
 
@@ -126,3 +126,58 @@ def test_a_longer_scoring_window_reads_past_the_training_window(tiny_encoder):
     fp = longer.encode_pairs(pairs.texts, ["红楼梦 / 作者 / 曹雪芹"])
     assert int(fp.m_t.sum()) > 16  # the scoring window holds the whole sentence
     assert short.score_pairs(pairs)[0][0] != pytest.approx(longer.score_pairs(pairs)[0][0], abs=1e-6)
+
+
+def test_mention_marks_follow_the_tokenizers_offsets(tiny_encoder):
+    m = tiny(tiny_encoder, fusion_layers=1, entity_markers=True, text_prefix="passage: ")
+    text = "passage: 红楼梦是曹雪芹写的"
+    ids = m.marker_ids([text, text], [("红楼梦", "曹雪芹"), ("曹雪芹", "红楼梦")], 32, 20)  # (2, 20)
+    toks = m.encoder.tokenizer.convert_ids_to_tokens(m.encoder.tokenizer(text)["input_ids"])
+    marked = {toks[i]: int(ids[0, i]) for i in range(len(toks)) if ids[0, i] > 0}
+    assert marked == {"红": MARK_HEAD, "楼": MARK_HEAD, "梦": MARK_HEAD, "曹": MARK_TAIL, "雪": MARK_TAIL, "芹": MARK_TAIL}
+    assert torch.equal(ids[1][ids[1] > 0], 3 - ids[0][ids[0] > 0])  # the reversed triple swaps head and tail marks
+    assert ids[0, 0] == MARK_NONE and ids[0, len(toks) :].eq(0).all()  # [CLS] and padding carry no marker
+
+
+def test_mention_marks_fold_case_skip_the_prefix_and_mark_every_occurrence():
+    text = "passage: Paris is in France; paris again"
+    offsets = [(0, 0), (9, 14), (15, 17), (18, 20), (21, 27), (27, 28), (29, 34), (35, 40), (0, 0)]
+    assert mention_marks(text, offsets, "paris", "France", start=9) == [0, 1, 0, 0, 2, 0, 1, 0, 0]
+    assert mention_marks(text, offsets, "passage", "", start=9) == [0] * 9  # the prefix is never a mention
+    assert mention_marks(text, offsets, "France", "France")[4] == MARK_BOTH
+
+
+def test_untrained_markers_change_nothing_and_trained_ones_tell_direction(tiny_encoder, tmp_path):
+    g = group(0)
+    swap = Triple(head=g.anchor.tail, relation=g.anchor.relation, tail=g.anchor.head)
+    pairs = Pairs(texts=[g.text, g.text], triples=[g.anchor, swap], langs=["zh", "zh"])
+    plain = tiny(tiny_encoder, fusion_layers=1).eval()
+    marked = tiny(tiny_encoder, fusion_layers=1, entity_markers=True).eval()
+    np.testing.assert_allclose(plain.score_pairs(pairs)[0], marked.score_pairs(pairs)[0], atol=1e-5)
+    with torch.no_grad():
+        marked.markers.weight.normal_(0, 0.1)  # as training would move them
+    moved = marked.score_pairs(pairs)[0]
+    assert not np.allclose(moved, plain.score_pairs(pairs)[0], atol=1e-4)
+    marked.save_pretrained(tmp_path / "m")
+    back = load_verifier(tmp_path / "m")
+    assert back.markers is not None and back.config.entity_markers
+    np.testing.assert_allclose(moved, back.score_pairs(pairs)[0], atol=1e-4)
+
+
+def test_markers_train_a_swap_only_task_the_plain_model_must_read_from_order(tiny_encoder):
+    """Gold against its own head/tail swap: with markers the loss falls and the gold outranks its swap."""
+    torch.manual_seed(0)
+    m = tiny(tiny_encoder, fusion_layers=1, entity_markers=True)
+    g = group(0)
+    swap = Triple(head=g.anchor.tail, relation=g.anchor.relation, tail=g.anchor.head)
+    gs = [g.model_copy(update={"negatives": [swap], "corruptions": ["head_tail_swap"]})]
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    for step in range(40):
+        loss, _ = m.group_loss(gs)
+        first = loss.item() if step == 0 else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 2 and m.markers.weight.abs().sum() > 0
+    sc = m.eval().group_scores(gs)
+    assert min(sc.text_gold) > max(sc.text_neg)

@@ -125,6 +125,12 @@ class FusionConfig(CacreFamilyConfig):
     """Local term of Eq. 8-11: each triple token against its best-matching text token (align; the paper's module,
     --interaction paper, defaults to position: text token j against triple token j; maxsim: each text token
     against its best-matching triple token)."""
+    entity_markers: bool = False
+    """Mark the candidate's mentions in the text: before the joint layers, each text token inside an occurrence of
+    the head, the tail or both gets a learned vector added (``fusion.MarkerEmbedding``; zero at the start, so the
+    model starts as the pretrained encoder). The joint layers then see *where* the triple's entities are in the
+    sentence (a wrong pairing, a reversed direction, an entity absent from the text), as relation-extraction
+    models' entity markers do, without re-encoding the text per candidate."""
     infonce_weight: float = 1.0
     """Weight of the multi-granularity InfoNCE (text view + anchor view)."""
     pointwise_weight: float = 1.0

@@ -9,6 +9,9 @@ Linearisation (configurable):
 Entity masking (context-or-names, section "learn from context"): with probability ``p`` the mentions of the
 head and tail in the text are replaced by a mask string, so the verifier must read the context rather than
 memorise names.
+
+Entity markers (``mention_marks``): which text tokens lie inside an occurrence of the candidate's head or tail, the
+input of late fusion's marker embeddings (``FusionConfig.entity_markers``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,41 @@ def mask_mentions(text: str, mentions: list[str], mask: str) -> str:
 
 def maybe_mask(text: str, t: Triple, p: float, mask: str, rng: random.Random) -> str:
     return mask_mentions(text, [t.head, t.tail], mask) if p > 0 and rng.random() < p else text
+
+
+MARK_NONE, MARK_HEAD, MARK_TAIL, MARK_BOTH = 0, 1, 2, 3
+"""Marker ids of a text token: outside both mentions, inside the head's, the tail's, or both (head == tail)."""
+
+
+def mention_spans(text: str, mention: str, start: int = 0) -> list[tuple[int, int]]:
+    """Character spans [s, e) of every occurrence of ``mention`` in ``text[start:]`` (case-folded: 'Paris' marks
+    'paris'; casefold keeps the length of CJK and ASCII text, and a length change disables the fold)."""
+    if not mention:
+        return []
+    hay, needle = text.casefold(), mention.casefold()
+    if len(hay) != len(text) or len(needle) != len(mention):
+        hay, needle = text, mention
+    out, i = [], hay.find(needle, start)
+    while i >= 0:
+        out.append((i, i + len(needle)))
+        i = hay.find(needle, i + 1)
+    return out
+
+
+def mention_marks(text: str, offsets: Sequence[tuple[int, int]], head: str, tail: str, start: int = 0) -> list[int]:
+    """One marker id per token (``offsets``: the tokens' character spans in ``text``, (0, 0) for special tokens):
+    bit 1 if the token overlaps an occurrence of ``head``, bit 2 if it overlaps one of ``tail``. ``start`` skips a
+    prefix (e5's ``passage: ``)."""
+    spans = [(MARK_HEAD, mention_spans(text, head, start)), (MARK_TAIL, mention_spans(text, tail, start))]
+    marks = []
+    for s, e in offsets:
+        m = MARK_NONE
+        if e > s:
+            for bit, occ in spans:
+                if any(s < oe and os_ < e for os_, oe in occ):
+                    m |= bit
+        marks.append(m)
+    return marks
 
 
 def only_mentions(text: str, t: Triple, lang: str) -> str:
