@@ -134,7 +134,7 @@ def test_mention_marks_follow_the_tokenizers_offsets(tiny_encoder):
     ids = m.marker_ids([text, text], [("红楼梦", "曹雪芹"), ("曹雪芹", "红楼梦")], 32, 20)  # (2, 20)
     toks = m.encoder.tokenizer.convert_ids_to_tokens(m.encoder.tokenizer(text)["input_ids"])
     marked = {toks[i]: int(ids[0, i]) for i in range(len(toks)) if ids[0, i] > 0}
-    assert marked == {"红": MARK_HEAD, "楼": MARK_HEAD, "梦": MARK_HEAD, "曹": MARK_TAIL, "雪": MARK_TAIL, "芹": MARK_TAIL}
+    assert marked == {**dict.fromkeys("红楼梦", MARK_HEAD), **dict.fromkeys("曹雪芹", MARK_TAIL)}
     assert torch.equal(ids[1][ids[1] > 0], 3 - ids[0][ids[0] > 0])  # the reversed triple swaps head and tail marks
     assert ids[0, 0] == MARK_NONE and ids[0, len(toks) :].eq(0).all()  # [CLS] and padding carry no marker
 
@@ -172,9 +172,9 @@ def test_markers_train_a_swap_only_task_the_plain_model_must_read_from_order(tin
     swap = Triple(head=g.anchor.tail, relation=g.anchor.relation, tail=g.anchor.head)
     gs = [g.model_copy(update={"negatives": [swap], "corruptions": ["head_tail_swap"]})]
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=3e-3)
-    for step in range(40):
+    first = m.group_loss(gs)[0].item()
+    for _ in range(40):
         loss, _ = m.group_loss(gs)
-        first = loss.item() if step == 0 else first
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -185,9 +185,7 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
             marks = self.marker_ids(texts, mentions, window, e_t.shape[1])
         return self.fuse(e_t, m_t, e_r, m_r, t_idx, marks)
 
-    def marker_ids(
-        self, texts: list[str], mentions: list[tuple[str, str]], window: int, width: int
-    ) -> torch.Tensor:
+    def marker_ids(self, texts: list[str], mentions: list[tuple[str, str]], window: int, width: int) -> torch.Tensor:
         """(P, width) marker ids of each pair's text tokens, from the tokenizer's character offsets (the same
         truncation as the lower-layer states)."""
         uniq = list(dict.fromkeys(texts))
