@@ -117,7 +117,16 @@ class ScriptedServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                try:
+                    request = json.loads(raw)
+                except ValueError:
+                    request = None
+                if not isinstance(request, dict) or "messages" not in request:
+                    # A client killed mid-request (bench.generation's SIGKILLs) leaves a short body: answer 400
+                    # as a real server would, instead of a responder traceback in the benchmark's log.
+                    self._send(400, json.dumps({"error": {"message": "bad request: no JSON body with messages"}}))
+                    return
                 with server._lock:
                     server.requests.append(request)
                     server.auth_headers.append(self.headers.get("Authorization", ""))

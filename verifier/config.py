@@ -59,12 +59,15 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # sentences. k = 6, not 4: on held-out train documents' LLM candidates (the choice set, never the test set)
     # soft AUC 0.885 against 0.850 after one epoch. Three epochs, not two: with length-sorted batches and glibc's
     # allocator they take 1 h 17-26 min (peak 8.3 GB) and reach choice-set soft AUC 0.926 against two epochs'
-    # 0.912, the rule written before the run (docs/results.md, section 0). max_minutes bounds the steps so that a
+    # 0.912, the rule written before the run (docs/results.md, section 0). Entity markers: on held-out train
+    # groups soft gold text AUC 0.950 against 0.883 and on the choice set soft AUC 0.948 against 0.932 (the rule of
+    # docs/results/v16/markers/rule.txt), same time (1 h 18 min, 8.2 GB). max_minutes bounds the steps so that a
     # slower machine still stops near 2 h.
     "cpu": {
         "encoder": "e5-small",
         "interaction": "late",
         "fusion_layers": 6,
+        "entity_markers": True,
         "text_prefix": "passage: ",
         "triple_prefix": "query: ",
         "max_text_length": 96,
@@ -79,10 +82,12 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "warmup_ratio": 0.06,
     },
     # One GPU: a full fine-tune (every layer joint: a cross-encoder with CACRE's heads), bf16, the hub encoder.
+    # Entity markers as in the CPU recipe (measured there only; no GPU run exists yet).
     "gpu": {
         "encoder": DEFAULT_ENCODER,
         "interaction": "late",
         "fusion_layers": None,
+        "entity_markers": True,
         "max_text_length": 128,
         "max_triple_length": 32,
         "batch_size": 32,

@@ -103,6 +103,9 @@ def test_train_config_nests_the_model_config_from_flat_flags(tmp_path: Path):
     assert isinstance(cpu.model, FusionConfig)
     assert (cpu.model.fusion_layers, cpu.model.tau, cpu.model.text_prefix) == (6, 0.05, "passage: ")
     assert cpu.model.local_mode == "align" and not hasattr(cpu, "fusion_layers")  # declared once: in the model
+    assert cpu.model.entity_markers and not FusionConfig().entity_markers  # the recipes mark mentions; the paper not
+    assert not resolve_config(TrainConfig, None, {"preset": "cpu", "entity_markers": False}).model.entity_markers
+    assert isinstance(TrainConfig(preset="cpu", interaction="paper").model, CacreConfig)  # markers left out there
     paper = TrainConfig(interaction="paper", fusion_layers=4, max_text_length=96)
     assert isinstance(paper.model, CacreConfig)  # --fusion-layers means nothing to the paper's module: left out
     assert (paper.model.local_mode, paper.model.max_text_length) == ("position", 96)

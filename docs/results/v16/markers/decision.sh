@@ -15,5 +15,5 @@ verifier filter runs/results/llm15/candidates.jsonl --model $M --out $K/kept.jso
 for mode in soft strict; do
   verifier eval --pred $K/kept.jsonl --gold runs/results/llm15/gold.jsonl --candidates $K/kept.jsonl $K/rejected.jsonl \
     --label-mode $mode --out $K/eval_$mode | tail -3
-  cp $K/eval_$mode/report.json $D/eval_${mode}_metrics.json
+  cp $K/eval_$mode/metrics.json $D/eval_${mode}_metrics.json
 done
