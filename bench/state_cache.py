@@ -24,7 +24,8 @@ from verifier.train import build_model
 
 def fresh_model(encoder: str):
     torch.manual_seed(0)
-    model = build_model(TrainConfig(encoder=encoder, freeze_encoder_layers=99))
+    # the literal module (--interaction paper) with every layer frozen: the one model the full state cache serves
+    model = build_model(TrainConfig(encoder=encoder, interaction="paper", freeze_encoder_layers=99))
     assert model.encoder.state_cache_enabled
     return model.train()
 
