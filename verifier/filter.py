@@ -45,7 +45,7 @@ from verifier.config import ConfigError, StageConfig
 from verifier.decision import DecisionModel, MissingView, Thresholds, thresholds_path
 from verifier.io import InputError, atomic_writer, dumps, iter_json_lines, parse_record
 from verifier.lexicon import Lexicon
-from verifier.model.inputs import Pairs
+from verifier.model.inputs import Pairs, find_all
 from verifier.schema import Candidate, Evidence, ScoredCandidate, Triple
 
 if TYPE_CHECKING:
@@ -199,14 +199,6 @@ def choose_views(
         else:
             out.append(lexicon_view(r.triple, lexicons.get(r.lang)))
     return out
-
-
-def find_all(text: str, mention: str) -> list[tuple[int, int]]:
-    spans, start = [], 0
-    while mention and (i := text.find(mention, start)) >= 0:
-        spans.append((i, i + len(mention)))
-        start = i + 1
-    return spans
 
 
 _SCORED_ONLY = set(ScoredCandidate.model_fields) - set(Candidate.model_fields)

@@ -131,7 +131,8 @@ def test_a_longer_scoring_window_reads_past_the_training_window(tiny_encoder):
 def test_mention_marks_follow_the_tokenizers_offsets(tiny_encoder):
     m = tiny(tiny_encoder, fusion_layers=1, entity_markers=True, text_prefix="passage: ")
     text = "passage: 红楼梦是曹雪芹写的"
-    ids = m.marker_ids([text, text], [("红楼梦", "曹雪芹"), ("曹雪芹", "红楼梦")], 32, 20)  # (2, 20)
+    offsets = m.encoder.tokenize([text], 32, offsets=True)["offset_mapping"]  # (1, L, 2)
+    ids = m.marker_ids([text, text], [("红楼梦", "曹雪芹"), ("曹雪芹", "红楼梦")], offsets, {text: 0})  # (2, L)
     toks = m.encoder.tokenizer.convert_ids_to_tokens(m.encoder.tokenizer(text)["input_ids"])
     marked = {toks[i]: int(ids[0, i]) for i in range(len(toks)) if ids[0, i] > 0}
     assert marked == {**dict.fromkeys("红楼梦", MARK_HEAD), **dict.fromkeys("曹雪芹", MARK_TAIL)}

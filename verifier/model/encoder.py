@@ -79,13 +79,18 @@ class TextEncoder(nn.Module):
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def tokenize(self, texts: list[str], max_length: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+    def tokenize(
+        self, texts: list[str], max_length: int, pad_to: int | None = None, offsets: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """ids and mask (B, L); with ``offsets`` also each token's character span (B, L, 2), (0, 0) for special
+        tokens and padding."""
         return self.tokenizer(  # type: ignore[operator]
             texts,
             padding="max_length" if pad_to else True,
             truncation=True,
             max_length=pad_to or max_length,
             return_tensors="pt",
+            return_offsets_mapping=offsets,
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw: torch.Tensor) -> torch.Tensor:

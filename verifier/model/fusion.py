@@ -173,32 +173,27 @@ class LateFusionVerifier(SavedModelMixin, nn.Module):
         self, texts: list[str], triples: list[str], mentions: list[tuple[str, str]] | None = None
     ) -> FusedPairs:
         """Prefixed text and linearised-triple strings, one per pair, and each pair's (head, tail) for the entity
-        markers; each distinct text is encoded once."""
+        markers; each distinct text is tokenised and encoded once."""
         uniq = list(dict.fromkeys(texts))
         pos = {t: i for i, t in enumerate(uniq)}
-        window = self.config.text_window(self.training)
-        e_t, m_t = self.lower_states(uniq, window)
+        marked = self.markers is not None and mentions is not None
+        tok = self.encoder.tokenize(uniq, self.config.text_window(self.training), offsets=marked)
+        e_t, m_t = self.encoder.lower_states(tok["input_ids"], tok["attention_mask"])
         e_r, m_r = self.lower_states(triples, self.config.max_triple_length)
         t_idx = torch.tensor([pos[t] for t in texts], device=self.device)
-        marks = None
-        if self.markers is not None and mentions is not None:
-            marks = self.marker_ids(texts, mentions, window, e_t.shape[1])
+        marks = self.marker_ids(texts, mentions, tok["offset_mapping"], pos) if marked else None  # type: ignore[arg-type]
         return self.fuse(e_t, m_t, e_r, m_r, t_idx, marks)
 
-    def marker_ids(self, texts: list[str], mentions: list[tuple[str, str]], window: int, width: int) -> torch.Tensor:
-        """(P, width) marker ids of each pair's text tokens, from the tokenizer's character offsets (the same
-        truncation as the lower-layer states)."""
-        uniq = list(dict.fromkeys(texts))
-        enc = self.encoder.tokenizer(  # type: ignore[operator]
-            uniq, truncation=True, max_length=window, return_offsets_mapping=True
-        )
-        offsets = dict(zip(uniq, enc["offset_mapping"], strict=True))
+    def marker_ids(
+        self, texts: list[str], mentions: list[tuple[str, str]], offsets: torch.Tensor, pos: dict[str, int]
+    ) -> torch.Tensor:
+        """(P, L) marker ids of each pair's text tokens; ``offsets`` (U, L, 2): the character spans of the distinct
+        texts' tokens (``pos``: text -> row), from the tokenisation the lower-layer states were computed on."""
+        spans = offsets.tolist()
         start = len(self.config.text_prefix)
-        out = torch.zeros(len(texts), width, dtype=torch.long)
-        for p, (text, (head, tail)) in enumerate(zip(texts, mentions, strict=True)):
-            row = mention_marks(text, offsets[text], head, tail, start)[:width]
-            out[p, : len(row)] = torch.tensor(row, dtype=torch.long)
-        return out.to(self.device)
+        pairs = zip(texts, mentions, strict=True)
+        rows = [mention_marks(t, spans[pos[t]], head, tail, start) for t, (head, tail) in pairs]
+        return torch.tensor(rows, dtype=torch.long, device=self.device)
 
     def logits(self, fp: FusedPairs) -> torch.Tensor:
         """Pointwise logit from the mean-pooled fused text and triple states. -> (P,)"""

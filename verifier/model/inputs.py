@@ -85,26 +85,25 @@ MARK_NONE, MARK_HEAD, MARK_TAIL, MARK_BOTH = 0, 1, 2, 3
 """Marker ids of a text token: outside both mentions, inside the head's, the tail's, or both (head == tail)."""
 
 
-def mention_spans(text: str, mention: str, start: int = 0) -> list[tuple[int, int]]:
-    """Character spans [s, e) of every occurrence of ``mention`` in ``text[start:]`` (case-folded: 'Paris' marks
-    'paris'; casefold keeps the length of CJK and ASCII text, and a length change disables the fold)."""
-    if not mention:
-        return []
-    hay, needle = text.casefold(), mention.casefold()
-    if len(hay) != len(text) or len(needle) != len(mention):
-        hay, needle = text, mention
-    out, i = [], hay.find(needle, start)
-    while i >= 0:
-        out.append((i, i + len(needle)))
-        i = hay.find(needle, i + 1)
-    return out
+def find_all(text: str, mention: str, start: int = 0, fold: bool = False) -> list[tuple[int, int]]:
+    """Character spans [s, e) of every occurrence of ``mention`` in ``text[start:]``, overlapping ones included.
+    ``fold``: case-insensitive ('Paris' finds 'paris'), kept only where casefold keeps the lengths (CJK, ASCII)."""
+    if fold:
+        hay, needle = text.casefold(), mention.casefold()
+        if len(hay) == len(text) and len(needle) == len(mention):
+            text, mention = hay, needle
+    spans = []
+    while mention and (i := text.find(mention, start)) >= 0:
+        spans.append((i, i + len(mention)))
+        start = i + 1
+    return spans
 
 
 def mention_marks(text: str, offsets: Sequence[tuple[int, int]], head: str, tail: str, start: int = 0) -> list[int]:
     """One marker id per token (``offsets``: the tokens' character spans in ``text``, (0, 0) for special tokens):
     bit 1 if the token overlaps an occurrence of ``head``, bit 2 if it overlaps one of ``tail``. ``start`` skips a
     prefix (e5's ``passage: ``)."""
-    spans = [(MARK_HEAD, mention_spans(text, head, start)), (MARK_TAIL, mention_spans(text, tail, start))]
+    spans = [(MARK_HEAD, find_all(text, head, start, fold=True)), (MARK_TAIL, find_all(text, tail, start, fold=True))]
     marks = []
     for s, e in offsets:
         m = MARK_NONE
