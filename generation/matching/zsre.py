@@ -73,6 +73,13 @@ class ZsreConfig(StageConfig):
     seen and unseen relations of one dataset."""
     test_split: str | None = None
     """Split of ``test_data`` holding the test sentences (default as for ``split``)."""
+    aux_data: list[str] = Field(default_factory=list)
+    """Extra training inventories, ``name`` or ``name:split`` (fewrel, wikizsl, duie, sample): every relation
+    of theirs joins the seen relations, none is ever a validation or test relation (a relation that is one is
+    dropped from the extra data), and their sentences are capped per relation like the seen ones. The papers
+    train on 60-75 seen relations; ../shared/data holds 16 of FewRel's (train_wiki is missing), so a FewRel
+    m = 5 split sees 11 and m = 10 sees 6. ``duie`` adds 46 Chinese relations (e5 is multilingual),
+    ``wikizsl`` the 5 relations of its sample. Empty (default): the papers' single inventory."""
     n_val: int = Field(0, ge=0)
     """Validation relations held out as well (SDZRE's protocol uses 5)."""
     encoder: str = "bert-base-uncased"
@@ -195,6 +202,33 @@ def load(cfg: ZsreConfig) -> tuple[list[Any], dict[str, Any], list[str] | None]:
     return examples, {**infos, **test_infos}, sorted(test_set)
 
 
+def parse_aux(spec: str) -> tuple[str, str | None]:
+    """``name`` or ``name:split`` of an --aux-data entry."""
+    from verifier.config import ConfigError
+
+    name, _, split = spec.partition(":")
+    if name not in ("fewrel", "wikizsl", "duie", "sample"):
+        raise ConfigError(f"--aux-data {spec}: unknown dataset {name!r} (fewrel, wikizsl, duie, sample)")
+    return name, split or None
+
+
+def add_aux(cfg: ZsreConfig, split: Any, examples: list[Any], infos: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The split with the relations of ``cfg.aux_data`` added to its seen ones, and the aux sentences (of seen
+    relations only: an aux relation that is a validation or test relation of the split is left out)."""
+    held_out = set(split.test) | set(split.val)
+    aux: list[Any] = []
+    for spec in cfg.aux_data:
+        name, aux_split = parse_aux(spec)
+        ex, aux_infos = load_dataset(name, aux_split, cfg.data_dir)
+        for rel, info in aux_infos.items():
+            infos.setdefault(rel, info)
+        aux += [e for e in ex if e.relation_id not in held_out]
+    seen = sorted(set(split.train) | {e.relation_id for e in aux})
+    known = {(e.doc_id, e.head, e.tail, e.relation_id) for e in examples}
+    aux = [e for e in aux if (e.doc_id, e.head, e.tail, e.relation_id) not in known]
+    return split.model_copy(update={"train": seen, "source": f"{split.source}+aux({','.join(cfg.aux_data)})"}), aux
+
+
 def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[str]) -> Any:
     """Train on ``train_rels`` (``data``'s relations absent from ``test_data``), test on ``m`` seeded test ones."""
     from verifier.config import ConfigError
@@ -288,6 +322,52 @@ def _predict(scores: Any, relations: list[str], hubness: str) -> list[str]:
     return [relations[i] for i in correct_hubness(scores, hubness).argmax(-1).tolist()]  # type: ignore[arg-type]
 
 
+class Prediction(BaseModel):
+    """One sentence's answer, written to ``<out>/predictions.jsonl`` (test relations; ``part="val"``: the
+    validation relations, scored by the kept checkpoint among the validation relations only). ``score`` and
+    ``margin`` are after the hubness correction: the winner's score and its lead over the runner-up (the matcher's
+    own confidence, a gate feature in ``experiments/matcher_gate.py``)."""
+
+    part: Literal["test", "val"]
+    doc_id: str
+    text: str
+    head: str
+    tail: str
+    head_span: tuple[int, int]
+    tail_span: tuple[int, int]
+    gold: str | None
+    relation: str
+    score: float
+    margin: float
+
+
+def predictions(examples: list[Any], scores: Any, relations: list[str], hubness: str, part: str) -> list[Prediction]:
+    """Prediction rows of a (sentences, relations) score matrix (argmax after the hubness correction)."""
+    from generation.matching.common import correct_hubness
+
+    if not examples:
+        return []
+    c = correct_hubness(scores, hubness)  # type: ignore[arg-type]
+    top = c.topk(min(2, c.shape[1]), dim=-1).values  # (N, 2)
+    margin = (top[:, 0] - top[:, 1]) if top.shape[1] > 1 else top[:, 0] * 0
+    return [
+        Prediction(
+            part=part,  # type: ignore[arg-type]
+            doc_id=e.doc_id,
+            text=e.text,
+            head=e.head,
+            tail=e.tail,
+            head_span=e.head_span,
+            tail_span=e.tail_span,
+            gold=e.relation_id,
+            relation=relations[i],
+            score=float(top[n, 0]),
+            margin=float(margin[n]),
+        )
+        for n, (e, i) in enumerate(zip(examples, c.argmax(-1).tolist(), strict=True))
+    ]
+
+
 class ValidationPoint(BaseModel):
     step: int
     val_f1: float
@@ -343,6 +423,9 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         split = make_split(cfg, relations)
     else:
         split = cross_dataset_split(cfg, sorted(set(relations) - set(test_rels)), test_rels)
+    if cfg.aux_data:
+        split, aux_ex = add_aux(cfg, split, examples, infos)
+        examples = examples + aux_ex
     train_set, test_set = set(split.train), set(split.test)
     train_ex = cap_per_relation(
         [e for e in examples if e.relation_id in train_set], cfg.max_train_per_relation, cfg.seed
@@ -360,6 +443,10 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         scores = matcher.scores(test_ex, desc_test)
         infer_s = time.perf_counter() - t_inf
         train_s = 0.0
+        val_ex = cap_per_relation(
+            [e for e in examples if e.relation_id in set(split.val)], cfg.max_test_per_relation, cfg.seed
+        )
+        val_scores = matcher.scores(val_ex, matcher.describe([infos[r] for r in split.val])) if val_ex else None
     else:
         from generation.matching.common import abbreviations, is_e5
 
@@ -464,7 +551,17 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         t_inf = time.perf_counter()
         scores = model.scores(test_ex, desc_test if cfg.model == "sdzre" else desc_test["v"])
         infer_s = time.perf_counter() - t_inf
+        val_scores = None
+        if val_ex:
+            val_scores = model.scores(val_ex, desc_val if cfg.model == "sdzre" else desc_val["v"])  # type: ignore[index]
     pred = _predict(scores, list(split.test), cfg.hubness)
+    from verifier.io import write_jsonl
+
+    write_jsonl(
+        out / "predictions.jsonl",
+        predictions(test_ex, scores, list(split.test), cfg.hubness, "test")
+        + (predictions(val_ex, val_scores, list(split.val), cfg.hubness, "val") if val_scores is not None else []),
+    )
     extra: dict[str, Any] = (
         {"steps": steps, "validation": val_log, "best_step": best[1] if best else None} if val_log else {}
     )

@@ -146,6 +146,30 @@ def test_cross_dataset_trains_on_one_inventory_and_tests_on_another(tiny_encoder
     assert main([*argv, "--test-split", "en", "--desc-encoder", str(tiny_encoder), "--out", str(tmp_path / "e")]) == 2
 
 
+def test_aux_data_adds_seen_relations_only(tiny_encoder, tmp_path):
+    """--aux-data zh: the zh inventory's relations join the seen ones; no aux relation is validated or tested,
+    and a relation that is a test relation of the split stays out of training."""
+    en = {e.relation_id for e in examples_from_records(load_split("sample", "en"))}
+    zh = {e.relation_id for e in examples_from_records(load_split("sample", "zh"))}
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "a", model="zrcm", max_steps=2, split="en", m=3, n_val=1)
+    plain = run_zsre(cfg.model_copy(update={"model": "desc", "out": str(tmp_path / "p")}))
+    r = run_zsre(cfg.model_copy(update={"aux_data": ["sample:zh"]}))
+    assert r.split.test == plain.split.test and r.split.val == plain.split.val  # the split itself is unchanged
+    held_out = set(r.split.test) | set(r.split.val)
+    assert set(r.split.train) == (en | zh) - held_out and not held_out & (set(r.split.train))
+    assert zh - en and r.train_examples > plain.train_examples
+    assert "aux(sample:zh)" in r.split.source
+    from generation.matching.zsre import Prediction
+
+    rows = [Prediction.model_validate_json(x) for x in (tmp_path / "a" / "predictions.jsonl").read_text().splitlines()]
+    test, val = [p for p in rows if p.part == "test"], [p for p in rows if p.part == "val"]
+    assert len(test) == r.test_examples and {p.relation for p in test} <= set(r.split.test)
+    assert val and {p.relation for p in val} <= set(r.split.val) and all(p.margin >= 0 for p in rows)
+    assert sum(p.relation == p.gold for p in test) == round(r.micro_accuracy * len(test))
+    with pytest.raises(ValueError, match="unknown dataset"):
+        run_zsre(cfg.model_copy(update={"aux_data": ["nope"]}))
+
+
 def test_grl_reverses_the_gradient_and_keeps_the_value():
     from generation.matching.sdzre import grl
 
