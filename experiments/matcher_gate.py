@@ -1,23 +1,27 @@
-"""Results experiment 5, second half (issue #7): zero-shot matcher candidates before and after the CACRE gate.
+"""Results section 5, the gate (issue #18): zero-shot matcher candidates before and after a keep/reject gate.
 
-One FewRel val_wiki split (``--m`` unseen relations, ``--seed``): ZRCM and SDZRE are trained on the seen
-relations (as in ``bench/zsre.py``) and emit one candidate per test entity pair (their best unseen relation);
-a CACRE verifier is trained on ``perturb.v1`` groups built from the *seen* relations' sentences only (the test
-relations and sentences never reach it), calibrated on held-out seen-relation documents, and gates the
-candidates: kept when S_st >= tau1 and S_tt >= tau2 (S_tt against the lexicon view of the candidate, the view
-the filter uses for rows without a group; the thresholds are calibrated with the same view).
+For each m and seed (a FewRel val_wiki split with ``--n-val`` validation relations held out beside the m test
+ones), each matcher is trained as in ``bench/zsre.py`` and answers every test sentence (one candidate per entity
+pair: its best unseen relation) and every validation sentence (its best validation relation). A trained verifier
+(``--verifier``: by default the adopted late-fusion model with entity markers, trained on DuIE LLM errors; it
+never saw FewRel) scores each candidate (text, head, relation name, tail) -> S_st. Three gates, each fitted and
+thresholded on the *validation* relations' candidates only (never the test ones):
 
-Reports, per matcher: the candidates' precision / recall / F1 against the gold relation of each pair before
-and after the gate, and the ROC AUC of S_st (and S_tt) for telling right candidates from wrong ones (free of
-any threshold). Writes ``<out>/metrics.json``.
+- ``verifier``: S_st alone;
+- ``margin``: the matcher's own confidence, its corrected score's lead over the runner-up relation;
+- ``both``: a logistic regression (scikit-learn) on the two.
 
-    python -m experiments.matcher_gate --out runs/results/zsre_gate [--m 5] [--seed 40]
+The threshold keeps ``--keep-true`` of the validation relations' right candidates (a recall target chosen
+before looking at any test figure). Reported per gate on the test candidates: precision before and after, the
+share of right candidates kept, and the ROC AUC of the gate's score for right vs wrong. Writes
+``<out>/metrics.json`` (every run) and ``<out>/summary.json``.
+
+    python -m experiments.matcher_gate --out runs/results/zsre_gate2 --ms 5 10 --seeds 40 41 42
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -26,172 +30,132 @@ from typing import Any
 import numpy as np
 
 
-def train_verifier(seen: list[Any], out: Path, args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
-    """CACRE on perturb.v1 groups of the seen relations; returns the model, its thresholds and the val rows."""
-    import torch
+def verifier_scores(model: Any, preds: list[Any], names: dict[str, str]) -> np.ndarray:
+    """S_st of each prediction as a (text, head, relation name, tail) candidate."""
+    from verifier.filter import score_rows
+    from verifier.schema import Candidate, Provenance, Triple
 
-    from generation.perturb import EntityPool, PerturbGenerator
-    from verifier.config import TrainConfig
-    from verifier.data.groups import build_groups
-    from verifier.io import write_jsonl
-    from verifier.lexicon import lexicon_for
-    from verifier.train import TrainSummary, build_model, split_groups, train
-
-    lex = lexicon_for("fewrel")
-    gen = PerturbGenerator(lex, EntityPool().add(seen))
-
-    async def rows_of() -> list[Any]:
-        return [row for r in seen for row in await gen.generate(r)]
-
-    rows = asyncio.run(rows_of())
-    groups, _ = build_groups(rows)
-    _, val_g = split_groups(groups, 0.1, args.seed)
-    val_docs = {g.doc_id for g in val_g}
-    (out / "groups").mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "groups" / "train.jsonl", [r for r in rows if r.doc_id not in val_docs])
-    write_jsonl(out / "groups" / "val.jsonl", [r for r in rows if r.doc_id in val_docs])
-    cfg = TrainConfig(
-        candidates=str(out / "groups" / "train.jsonl"),
-        val=str(out / "groups" / "val.jsonl"),
-        out=str(out / "cacre"),
-        encoder=args.encoder,
-        batch_size=32,
-        max_steps=args.cacre_steps,
-        eval_every=args.cacre_steps // 2,
-        freeze_encoder_layers=99,
-        seed=args.seed,
-        lr=args.cacre_lr,
-        progress=False,
-    )
-    torch.manual_seed(args.seed)
-    model = build_model(cfg)
-    best = out / "cacre" / "best" / "model.safetensors"
-    if args.reuse_trained and best.exists():  # the same seeded groups; the verifier of an earlier run
-        summary = TrainSummary.model_validate_json((out / "cacre" / "summary.json").read_text(encoding="utf-8"))
-    else:
-        summary = train(cfg, model=model)
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(out / "cacre" / "best" / "model.safetensors")))
-    model.eval()
-    # the correct rows are the anchors (schema form, like the matchers' candidates), not the paraphrased
-    # positives: a positive's relation is outside the lexicon, so it has no lexicon view and S_tt would pass it
-    # whatever tau2 is -- calibration would then learn "no view = correct" and reject every candidate
-    val_rows = [r for r in rows if r.doc_id in val_docs and r.label is not None and r.role != "positive"]
-    return model, summary, val_rows
+    prov = Provenance(generator="matcher")
+    rows = [
+        Candidate(
+            doc_id=p.doc_id,
+            text=p.text,
+            provenance=prov,
+            triple=Triple(
+                head=p.head,
+                relation=names.get(p.relation, p.relation),
+                relation_id=p.relation,
+                tail=p.tail,
+                head_span=p.head_span,
+                tail_span=p.tail_span,
+            ),
+        )
+        for p in preds
+    ]
+    return np.asarray(score_rows(model, rows, view_source=None)[0], dtype=float)
 
 
-def gate_figures(s_st: np.ndarray, s_tt: np.ndarray, y: np.ndarray, tau1: float, tau2: float, n_gold: int) -> dict:
-    from verifier.decision import Thresholds
-    from verifier.metrics import prf, roc_auc
+def threshold_keeping(score: np.ndarray, y: np.ndarray, keep_true: float) -> float:
+    """The highest threshold whose rule ``score >= t`` keeps at least ``keep_true`` of the right rows."""
+    right = np.sort(score[y == 1])[::-1]
+    if not len(right):
+        return float("-inf")
+    return float(right[min(len(right) - 1, int(np.ceil(keep_true * len(right))) - 1)])
 
-    keep = Thresholds(tau1=tau1, tau2=tau2).gate(s_st, s_tt)[0]
-    tt = ~np.isnan(s_tt)
+
+def gate_report(score: np.ndarray, y: np.ndarray, t: float) -> dict[str, Any]:
+    from verifier.metrics import roc_auc
+
+    keep = score >= t
     return {
-        "candidates": len(y),
-        "correct": int(y.sum()),
-        "before": prf(int(y.sum()), len(y), n_gold).model_dump(),
-        "after": prf(int((keep & (y == 1)).sum()), int(keep.sum()), n_gold).model_dump(),
-        "after_text_only": prf(int(((s_st >= tau1) & (y == 1)).sum()), int((s_st >= tau1).sum()), n_gold).model_dump(),
-        "auc_s_st": roc_auc(y, s_st),
-        "auc_s_tt": roc_auc(y[tt], s_tt[tt]) if tt.any() else None,
-        "rows_with_a_view": int(tt.sum()),
+        "threshold": t,
+        "kept": int(keep.sum()),
+        "precision_after": float(y[keep].mean()) if keep.any() else None,
+        "true_kept": float((keep & (y == 1)).sum() / max(1, y.sum())),
+        "auc": roc_auc(y, score) if 0 < y.sum() < len(y) else None,
     }
+
+
+def fit_gates(val: dict[str, np.ndarray], y_val: np.ndarray, keep_true: float) -> dict[str, Any]:
+    """Per gate: a function from features to a score, and its threshold, all from the validation candidates."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    gates: dict[str, Any] = {"verifier": lambda f: f["s_st"], "margin": lambda f: f["margin"]}
+    if 0 < y_val.sum() < len(y_val):
+        lr = make_pipeline(StandardScaler(), LogisticRegression()).fit(np.c_[val["s_st"], val["margin"]], y_val)
+        gates["both"] = lambda f, lr=lr: lr.predict_proba(np.c_[f["s_st"], f["margin"]])[:, 1]
+    return {k: (g, threshold_keeping(g(val), y_val, keep_true)) for k, g in gates.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="runs/results/zsre_gate")
-    ap.add_argument("--m", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=40)
-    ap.add_argument("--encoder", default="e5-small")
+    ap.add_argument("--out", default="runs/results/zsre_gate2")
+    ap.add_argument("--ms", type=int, nargs="+", default=[5])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[40, 41, 42])
     ap.add_argument("--matchers", nargs="+", default=["zrcm", "sdzre"])
-    ap.add_argument("--steps", type=int, default=60, help="matcher training steps (bench/zsre.py's budget)")
-    ap.add_argument("--freeze-encoder-layers", type=int, default=10)
-    ap.add_argument("--train-per-relation", type=int, default=200)
-    ap.add_argument("--test-per-relation", type=int, default=40)
-    ap.add_argument("--cacre-steps", type=int, default=140, help="about 2 epochs of the seen groups at batch 32")
-    ap.add_argument("--cacre-lr", type=float, default=1e-3)
-    ap.add_argument("--reuse-trained", action="store_true", help="load the verifier and matchers of an earlier run")
+    ap.add_argument("--verifier", default="runs/v16/mark/best", help="a trained verifier folder")
+    ap.add_argument("--keep-true", type=float, default=0.8, help="share of validation right candidates kept")
+    ap.add_argument("--n-val", type=int, default=3)
+    ap.add_argument("--config", default=None, help="a TOML [zsre] table: the matchers' settings (bench.zsre's)")
+    ap.add_argument("--reuse-trained", action="store_true", help="read predictions.jsonl of an earlier run")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from eval.calibrate import calibrate
-    from generation.matching.generator import SdzreGenerator, ZrcmGenerator
-    from generation.matching.zsre import ZsreConfig, cap_per_relation, make_split, run_zsre
-    from verifier.data.catalog import load_split
-    from verifier.filter import score_rows
-    from verifier.io import write_jsonl
+    from generation.matching.zsre import Prediction, ZsreConfig, load_dataset, run_zsre
+    from verifier.config import resolve_config
+    from verifier.filter import load_for_inference
 
-    records = [r for r in load_split("fewrel", "val_wiki") if r.triples and r.triples[0].relation_id]
-    relations = sorted({r.triples[0].relation_id for r in records})
-    base = ZsreConfig(m=args.m, seed=args.seed, encoder=args.encoder, desc_encoder=args.encoder)
-    split = make_split(base, relations)
-    rel = lambda r: r.triples[0].relation_id  # noqa: E731
-    seen = cap_per_relation([r for r in records if rel(r) in split.train], args.train_per_relation, args.seed, rel)
-    test = cap_per_relation([r for r in records if rel(r) in split.test], args.test_per_relation, args.seed + 1, rel)
-    print(f"split {split.source}: {len(split.train)} seen, test relations {split.test}", flush=True)
-
-    t0 = time.perf_counter()
-    model, summary, val_rows = train_verifier(seen, out, args)
-    train_s = time.perf_counter() - t0
-    v_st, v_tt = score_rows(model, val_rows, view_source="lexicon", lexicon="fewrel")
-    v_y = np.asarray([r.label for r in val_rows])
-    choice = calibrate(v_st, v_tt, v_y, "f1")
-    print(f"CACRE ({train_s:.0f} s): val best {summary.best}, tau1 {choice.tau1:.3f} tau2 {choice.tau2:.3f}",
-          flush=True)  # fmt: skip
-
-    results: dict[str, Any] = {
-        "args": vars(args),
-        "split": split.model_dump(),
-        "verifier": {
-            "train_s": round(train_s, 1),
-            "train": summary.model_dump(include={"steps", "train_groups", "val_groups", "best"}),
-            "thresholds": choice.model_dump(),
-            "val_rows": len(val_rows),
-        },
-        "test_pairs": len(test),
-        "matchers": {},
-    }
-    n_gold = len(test)  # one gold relation per test entity pair
-    for name in args.matchers:
-        cfg = base.model_copy(
-            update={
-                "model": name,
-                "out": str(out / name),
-                "max_steps": args.steps,
-                "freeze_encoder_layers": args.freeze_encoder_layers,
-                "max_train_per_relation": args.train_per_relation,
-                "max_test_per_relation": args.test_per_relation,
-            }
-        )
-        if args.reuse_trained and (out / name / "model").exists():
-            m = json.loads((out / name / "metrics.json").read_text(encoding="utf-8"))
-        else:
-            m = run_zsre(cfg)
-        gen = (SdzreGenerator if name == "sdzre" else ZrcmGenerator)(str(out / name / "model"))
-
-        async def cands(g: Any = gen) -> list[Any]:
-            return [row for r in test for row in await g.generate(r)]
-
-        rows = asyncio.run(cands())
-        gold = {r.doc_id: r.triples[0].relation_id for r in test}
-        y = np.asarray([int(c.triple.relation_id == gold[c.doc_id]) for c in rows])
-        s_st, s_tt = score_rows(model, rows, view_source="lexicon", lexicon="fewrel")
-        labelled = [c.model_copy(update={"label": int(v)}) for c, v in zip(rows, y, strict=True)]
-        write_jsonl(out / name / "candidates.jsonl", labelled)
-        fig = gate_figures(np.asarray(s_st), np.asarray(s_tt, dtype=float), y, choice.tau1, choice.tau2, n_gold)
-        fig["matcher_macro_f1"] = m.macro.f1
-        results["matchers"][name] = fig
-        b, a = fig["before"], fig["after"]
-        print(
-            f"{name}: {fig['candidates']} candidates, P/R/F1 {b['precision']:.3f}/{b['recall']:.3f}/{b['f1']:.3f}"
-            f" -> {a['precision']:.3f}/{a['recall']:.3f}/{a['f1']:.3f}; AUC S_st {fig['auc_s_st']}, "
-            f"S_tt {fig['auc_s_tt']}",
-            flush=True,
-        )
-    (out / "metrics.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    model = load_for_inference(args.verifier)
+    names = {r: i.name for ds in ("fewrel",) for r, i in load_dataset(ds, None, None)[1].items()}
+    runs: list[dict[str, Any]] = []
+    for m in args.ms:
+        for seed in args.seeds:
+            for name in args.matchers:
+                run_dir = out / f"{name}-m{m}-s{seed}"
+                pf = run_dir / "predictions.jsonl"
+                t0 = time.perf_counter()
+                if not (args.reuse_trained and pf.exists()):
+                    fields = {"model": name, "m": m, "seed": seed, "n_val": args.n_val, "progress": False}
+                    run_zsre(resolve_config(ZsreConfig, args.config, {**fields, "out": str(run_dir)}))
+                preds = [Prediction.model_validate_json(x) for x in pf.read_text(encoding="utf-8").splitlines()]
+                feats, ys = {}, {}
+                for part in ("val", "test"):
+                    ps = [p for p in preds if p.part == part]
+                    margin = np.array([p.margin for p in ps])
+                    feats[part] = {"s_st": verifier_scores(model, ps, names), "margin": margin}
+                    ys[part] = np.array([int(p.relation == p.gold) for p in ps])
+                row: dict[str, Any] = {
+                    "matcher": name,
+                    "m": m,
+                    "seed": seed,
+                    "s": round(time.perf_counter() - t0, 1),
+                    "test": len(ys["test"]),
+                    "precision_before": float(ys["test"].mean()),
+                    "val": len(ys["val"]),
+                    "val_precision": float(ys["val"].mean()),
+                }
+                for gate, (g, t) in fit_gates(feats["val"], ys["val"], args.keep_true).items():
+                    row[gate] = gate_report(g(feats["test"]), ys["test"], t)
+                runs.append(row)
+                print(json.dumps(row), flush=True)
+                (out / "metrics.json").write_text(json.dumps(runs, indent=2), encoding="utf-8")
+    summary: dict[str, Any] = {}
+    for m in args.ms:
+        for name in args.matchers:
+            rs = [r for r in runs if r["m"] == m and r["matcher"] == name]
+            s = {"precision_before": float(np.mean([r["precision_before"] for r in rs]))}
+            for gate in ("verifier", "margin", "both"):
+                g = [r[gate] for r in rs if gate in r]
+                s[gate] = {
+                    k: float(np.mean([x[k] for x in g if x[k] is not None]))
+                    for k in ("precision_after", "true_kept", "auc")
+                }
+            summary[f"m={m} {name}"] = s
+            print(f"m={m} {name}: {json.dumps(s)}", flush=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

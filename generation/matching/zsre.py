@@ -230,7 +230,8 @@ def add_aux(cfg: ZsreConfig, split: Any, examples: list[Any], infos: dict[str, A
 
 
 def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[str]) -> Any:
-    """Train on ``train_rels`` (``data``'s relations absent from ``test_data``), test on ``m`` seeded test ones."""
+    """Train on ``train_rels`` (``data``'s relations absent from ``test_data``), test on ``m`` seeded test ones;
+    ``n_val`` seeded seen relations are held out for early stopping (``data``'s, never ``test_data``'s)."""
     from verifier.config import ConfigError
     from verifier.data.splits import ZeroShotSplit
 
@@ -241,8 +242,13 @@ def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[
         raise ConfigError(
             f"--test-data {cfg.test_data}: no seen or no unseen relation left between {cfg.data} and {cfg.test_data}"
         )
+    seen = sorted(train_rels)
+    val = sorted(random.Random(cfg.seed).sample(seen, cfg.n_val)) if 0 < cfg.n_val < len(seen) else []
     return ZeroShotSplit(
-        train=sorted(train_rels), test=test, source=f"{cfg.data}->{cfg.test_data}(m={len(test)},seed={cfg.seed})"
+        train=[r for r in seen if r not in val],
+        test=test,
+        val=val,
+        source=f"{cfg.data}->{cfg.test_data}(m={len(test)},seed={cfg.seed},n_val={len(val)})",
     )
 
 

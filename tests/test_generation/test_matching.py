@@ -139,6 +139,8 @@ def test_cross_dataset_trains_on_one_inventory_and_tests_on_another(tiny_encoder
     assert set(r.predicted_label_counts) <= set(r.split.test) and r.test_data == "sample"
     r_all = run_zsre(cfg.model_copy(update={"test_split": "zh", "m": 999, "model": "desc", "out": str(tmp_path / "d")}))
     assert set(r_all.split.test) == zh
+    v = run_zsre(cfg.model_copy(update={"test_split": "zh", "m": 3, "n_val": 2, "out": str(tmp_path / "v")}))
+    assert len(v.split.val) == 2 and set(v.split.val) <= en and not set(v.split.val) & set(v.split.train)
     same = cfg.model_copy(update={"test_split": "en"})
     with pytest.raises(ValueError, match="no seen or no unseen"):
         run_zsre(same)
