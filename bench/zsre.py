@@ -40,6 +40,16 @@ import numpy as np
 
 from generation.matching.zsre import ZsreConfig, run_zsre
 
+ABLATIONS: dict[str, dict[str, object]] = {
+    "no_distiller": {"no_distiller": True},
+    "no_contrastive": {"no_contrastive": True},
+    "no_rns": {"zrcm_negatives": ["rens", "ens"]},
+    "no_rens": {"zrcm_negatives": ["rns", "ens"]},
+    "no_ens": {"zrcm_negatives": ["rns", "rens"]},
+}
+"""``--models sdzre:no_distiller zrcm:no_rens ...``: the issue's ablations (SDZRE without its distiller or its
+contrastive term; ZRCM without one of its three negative samplers)."""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,10 +87,14 @@ def main() -> None:
         "negative_path": "same",
     }
     rows = []
+    for spec in args.models:
+        if spec.partition(":")[0] not in ("desc", "zrcm", "sdzre") or spec.partition(":")[2] not in ("", *ABLATIONS):
+            ap.error(f"--models {spec}: a model (desc zrcm sdzre), optionally :ablation ({' '.join(ABLATIONS)})")
     with tempfile.TemporaryDirectory() as tmp:
         td = args.out or tmp
         for m in args.ms:
-            for model in args.models:
+            for spec in args.models:
+                model, _, ablation = spec.partition(":")
                 f1s, speeds, times, shares = [], [], [], []
                 for seed in args.seeds:
                     cfg = ZsreConfig(
@@ -94,7 +108,7 @@ def main() -> None:
                         max_steps=args.steps,
                         max_train_per_relation=args.train_per_relation,
                         max_test_per_relation=args.test_per_relation,
-                        out=f"{td}/{model}-m{m}-s{seed}",
+                        out=f"{td}/{spec.replace(':', '-')}-m{m}-s{seed}",
                         lr=args.sdzre_lr if model == "sdzre" else None,
                         batch_size=args.batch_size,
                         freeze_encoder_layers=0 if model == "desc" else args.freeze_encoder_layers,
@@ -108,6 +122,7 @@ def main() -> None:
                         train_markers=model != "desc"
                         and not args.frozen_markers
                         and not (model == "zrcm" and args.zrcm_paper),
+                        **ABLATIONS.get(ablation, {}),
                     )
                     r = run_zsre(cfg)
                     f1s.append(r.macro.f1)
@@ -115,7 +130,7 @@ def main() -> None:
                     speeds.append(r.inference_sentences_per_s)
                     times.append(r.train_s)
                     print(
-                        f"  m={m} {model:5s} seed {seed}: macro F1 {r.macro.f1:.4f} "
+                        f"  m={m} {spec:5s} seed {seed}: macro F1 {r.macro.f1:.4f} "
                         f"(P {r.macro.precision:.4f} R {r.macro.recall:.4f}), "
                         f"{r.test_examples} test sentences, train {r.train_s} s",
                         flush=True,
@@ -123,7 +138,7 @@ def main() -> None:
                 rows.append(
                     (
                         m,
-                        model,
+                        spec,
                         float(np.mean(f1s)),
                         float(np.std(f1s, ddof=1)) if len(f1s) > 1 else 0.0,
                         max(f1s),
@@ -143,10 +158,10 @@ def main() -> None:
     )
     print(f"hubness correction: {args.hubness}; ZRCM: {'literal' if args.zrcm_paper else 'baseline-preserving'}")
     cols = f"{'macro F1':>9} {'± sd':>7} {'best':>7} {'top share':>9} {'sent/s':>8} {'train s':>8}"
-    print(f"{'m':>3} {'model':<6} {cols}")
+    print(f"{'m':>3} {'model':<20} {cols}")
     for m, model, f1, sd, best, share, sp, ts in rows:
         f1s = f"{100 * f1:>9.2f} {100 * sd:>7.2f} {100 * best:>7.2f}"
-        print(f"{m:>3} {model:<6} {f1s} {share:>9.2f} {sp:>8.1f} {ts:>8.0f}")
+        print(f"{m:>3} {model:<20} {f1s} {share:>9.2f} {sp:>8.1f} {ts:>8.0f}")
 
 
 if __name__ == "__main__":
