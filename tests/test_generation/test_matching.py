@@ -172,6 +172,33 @@ def test_aux_data_adds_seen_relations_only(tiny_encoder, tmp_path):
         run_zsre(cfg.model_copy(update={"aux_data": ["nope"]}))
 
 
+def test_synthetic_sentences_of_unseen_relations_join_training(tiny_encoder, tmp_path):
+    """--synthetic: the test and validation relations' synthetic sentences train the matcher (cycled up to the
+    per-relation cap); other relations' lines are ignored; the split and the test sentences stay the same."""
+    from verifier.io import write_jsonl
+    from verifier.schema import GoldRecord, Triple
+
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "p", model="zrcm", max_steps=2, split="en", m=3, n_val=1)
+    plain = run_zsre(cfg)
+    unseen = [*plain.split.test, *plain.split.val]
+    text = "Alpha Works built the Beta Tower ."
+    recs = [
+        GoldRecord(doc_id=f"s{i}", text=text, triples=[Triple(head="Alpha Works", relation=r, relation_id=r,
+                   tail="Beta Tower", head_span=(0, 11), tail_span=(22, 32))])
+        for i, r in enumerate([*unseen, plain.split.train[0]])
+    ]  # fmt: skip
+    write_jsonl(tmp_path / "synth.jsonl", recs)
+    r = run_zsre(cfg.model_copy(update={"synthetic": str(tmp_path / "synth.jsonl"), "out": str(tmp_path / "s"),
+                                        "max_train_per_relation": 4}))  # fmt: skip
+    capped = run_zsre(cfg.model_copy(update={"out": str(tmp_path / "c"), "max_train_per_relation": 4}))
+    assert r.split.test == plain.split.test and r.test_examples == plain.test_examples
+    assert r.train_examples == capped.train_examples + 4 * len(unseen) and "synthetic(16)" in r.split.source
+    import json
+
+    seen = json.loads((tmp_path / "s" / "model" / "config.json").read_text())["seen_relations"]
+    assert set(unseen) <= set(seen)
+
+
 def test_grl_reverses_the_gradient_and_keeps_the_value():
     from generation.matching.sdzre import grl
 
