@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--aux-data", nargs="*", default=[], help="extra inventories, seen relations only (duie wikizsl)")
     ap.add_argument("--n-val", type=int, default=0, help="validation relations for early stopping (matchers)")
     ap.add_argument("--eval-every", type=int, default=50)
+    ap.add_argument("--synthetic", default=None, help="synthetic sentences of the unseen relations (matchers)")
     ap.add_argument("--out", default=None, help="keep the run folders here (<model>-m<m>-s<seed>)")
     args = ap.parse_args()
     zrcm_options = {
@@ -117,6 +118,7 @@ def main() -> None:
                         aux_data=[] if model == "desc" else args.aux_data,
                         n_val=args.n_val,
                         eval_every=args.eval_every,
+                        synthetic=None if model == "desc" else args.synthetic,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         zrcm_input=args.zrcm_input,
                         train_markers=model != "desc"
@@ -154,6 +156,7 @@ def main() -> None:
         f"frozen{', marker rows frozen too: lower-layer cache' if args.frozen_markers else ''}), "
         f"{args.test_per_relation} test sentences per relation"
         + (f"; extra seen inventories {' '.join(args.aux_data)}" if args.aux_data else "")
+        + (f"; synthetic sentences of the unseen relations from {args.synthetic}" if args.synthetic else "")
         + (f"; {args.n_val} validation relations, best of every {args.eval_every} steps" if args.n_val else "")
     )
     print(f"hubness correction: {args.hubness}; ZRCM: {'literal' if args.zrcm_paper else 'baseline-preserving'}")
