@@ -117,7 +117,7 @@ def main() -> None:
     from verifier.filter import load_for_inference
 
     model = load_for_inference(args.verifier)
-    names = {r: i.name for ds in ("fewrel",) for r, i in load_dataset(ds, None, None)[1].items()}
+    names = {r: i.name for ds in ("wikizsl", "fewrel") for r, i in load_dataset(ds, None, None)[1].items()}
     runs: list[dict[str, Any]] = []
     for m in args.ms:
         for seed in args.seeds:
