@@ -588,12 +588,13 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         val_scores = None
         if val_ex:
             val_scores = model.scores(val_ex, desc_val if cfg.model == "sdzre" else desc_val["v"])  # type: ignore[index]
-    pred = _predict(scores, list(split.test), cfg.hubness)
     from verifier.io import write_jsonl
 
+    test_rows = predictions(test_ex, scores, list(split.test), cfg.hubness, "test")
+    pred = [p.relation for p in test_rows]  # one hubness correction and argmax for the metrics and the file
     write_jsonl(
         out / "predictions.jsonl",
-        predictions(test_ex, scores, list(split.test), cfg.hubness, "test")
+        test_rows
         + (predictions(val_ex, val_scores, list(split.val), cfg.hubness, "val") if val_scores is not None else []),
     )
     extra: dict[str, Any] = (
