@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=0, help="validation relations for early stopping (matchers)")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--synthetic", default=None, help="synthetic sentences of the unseen relations (matchers)")
+    ap.add_argument("--pseudo-label", type=int, default=0, help="self-training: pseudo-labels per relation (matchers)")
+    ap.add_argument("--pseudo-pool", type=int, default=100, help="unlabelled pool sentences per relation")
+    ap.add_argument("--pseudo-steps", type=int, default=None, help="steps of the self-training round (default --steps)")
     ap.add_argument("--out", default=None, help="keep the run folders here (<model>-m<m>-s<seed>)")
     args = ap.parse_args()
     zrcm_options = {
@@ -119,6 +122,9 @@ def main() -> None:
                         n_val=args.n_val,
                         eval_every=args.eval_every,
                         synthetic=None if model == "desc" else args.synthetic,
+                        pseudo_label=0 if model == "desc" else args.pseudo_label,
+                        pseudo_pool=args.pseudo_pool,
+                        pseudo_steps=args.pseudo_steps,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         zrcm_input=args.zrcm_input,
                         train_markers=model != "desc"
@@ -134,7 +140,14 @@ def main() -> None:
                     print(
                         f"  m={m} {spec:5s} seed {seed}: macro F1 {r.macro.f1:.4f} "
                         f"(P {r.macro.precision:.4f} R {r.macro.recall:.4f}), "
-                        f"{r.test_examples} test sentences, train {r.train_s} s",
+                        f"{r.test_examples} test sentences, train {r.train_s} s"
+                        + (f", best step {r.best_step}" if r.best_step is not None else "")
+                        + (
+                            f", {r.pseudo.test} pseudo-labels from step {r.pseudo.first_round_step} "
+                            f"(precision {r.pseudo.precision_test:.3f})"
+                            if r.pseudo and r.pseudo.precision_test is not None
+                            else ""
+                        ),
                         flush=True,
                     )
                 rows.append(
@@ -158,6 +171,12 @@ def main() -> None:
         + (f"; extra seen inventories {' '.join(args.aux_data)}" if args.aux_data else "")
         + (f"; synthetic sentences of the unseen relations from {args.synthetic}" if args.synthetic else "")
         + (f"; {args.n_val} validation relations, best of every {args.eval_every} steps" if args.n_val else "")
+        + (
+            f"; self-training: {args.pseudo_label} pseudo-labels per relation from {args.pseudo_pool} unlabelled "
+            f"sentences each, {args.pseudo_steps or args.steps} more steps"
+            if args.pseudo_label
+            else ""
+        )
     )
     print(f"hubness correction: {args.hubness}; ZRCM: {'literal' if args.zrcm_paper else 'baseline-preserving'}")
     cols = f"{'macro F1':>9} {'± sd':>7} {'best':>7} {'top share':>9} {'sent/s':>8} {'train s':>8}"

@@ -64,13 +64,14 @@ async def synthesise(args: argparse.Namespace, url: str, done: set[str]) -> None
     from generation.matching.zsre import load_dataset
 
     examples, infos = load_dataset(args.data, None, None)
-    prompt, reask = load_prompt("synth.en"), load_prompt("reask.en")
+    prompt, reask = load_prompt("synth.en", args.prompt_version), load_prompt("reask.en")
     settings = LLMSettings(
         base_url=url, model="local", temperature=args.temperature, max_tokens=args.max_tokens,
         max_tokens_cap=args.max_tokens, timeout_s=600, max_attempts=2, cache_scope=f"local:{args.model}",
     )  # fmt: skip
     client = LLMClient(settings, cache=CompletionCache(Path(args.out).with_suffix(".cache")))
     rels = sorted({e.relation_id for e in examples} - done)  # the relations with sentences (not every description)
+    rels = [r for r in rels if not args.relations or r in args.relations]
     from tqdm import tqdm
 
     with open(args.out, "a", encoding="utf-8") as fh:
@@ -105,6 +106,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--max-tokens", type=int, default=700)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--prompt-version", type=int, default=None, help="synth.en version (default: the newest)")
+    ap.add_argument("--relations", nargs="*", default=None, help="only these relation ids (default: all)")
     args = ap.parse_args()
     from generation.llm.local_server import LocalLlamaServer
     from generation.run import _local_model_path

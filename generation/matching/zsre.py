@@ -132,6 +132,19 @@ class ZsreConfig(StageConfig):
     about without seeing one of its real sentences; validation still scores the validation relations' real
     sentences, so early stopping measures the test condition. Unset: the papers' protocol (no sentence of an
     unseen relation in training)."""
+    pseudo_label: int = Field(0, ge=0)
+    """Self-training (transductive; a separate protocol from the papers', which never read an unseen relation's
+    sentence before test): after training, the kept checkpoint labels an unlabelled pool of sentences of the
+    unseen relations (``--pseudo-pool`` per relation, outside the test sample, their labels dropped; never a test
+    sentence), the ``pseudo_label`` most confident per predicted relation (largest margin over the runner-up
+    after the hubness correction) join the training sentences under the predicted relation, cycled up to the
+    per-relation cap, and training goes on for ``--pseudo-steps``. The validation relations get the same from
+    their own pool, so the validation F1 still measures the test condition and early stopping can reject the
+    second round (its checkpoints compete with the first round's). 0 (default): no self-training."""
+    pseudo_pool: int = Field(100, ge=1)
+    """Unlabelled sentences per unseen (and validation) relation in the self-training pool."""
+    pseudo_steps: int | None = Field(None, ge=1)
+    """Training steps of the self-training round (default: --max-steps)."""
     out: str = "runs/zsre"
     """Run folder (metrics.json, predictions, the resolved config)."""
     device: str | None = None
@@ -236,19 +249,70 @@ def add_aux(cfg: ZsreConfig, split: Any, examples: list[Any], infos: dict[str, A
     return split.model_copy(update={"train": seen, "source": f"{split.source}+aux({','.join(cfg.aux_data)})"}), aux
 
 
+def cycle_per_relation(examples: list[Any], per_relation: int | None) -> list[Any]:
+    """Each relation's examples cycled up to ``per_relation`` rows (the seen relations' cap), so that a relation
+    with few sentences is drawn as often as a seen one: 15 sentences among ~8,000 aux and seen ones would
+    otherwise reach a 150-step run about twice."""
+    by: dict[str, list[Any]] = defaultdict(list)
+    for e in examples:
+        by[e.relation_id].append(e)
+    return [ex[i % len(ex)] for r, ex in sorted(by.items()) for i in range(max(len(ex), per_relation or len(ex)))]
+
+
 def synthetic_examples(path: str, relations: set[str], per_relation: int | None) -> list[Any]:
-    """The synthetic sentences of ``relations`` in the gold-record file ``path``, each relation's cycled up to
-    ``per_relation`` rows (the seen relations' cap), so that its few sentences are drawn as often as a seen
-    relation's: 15 sentences among ~8,000 aux and seen ones would otherwise reach a 150-step run about twice."""
+    """The synthetic sentences of ``relations`` in the gold-record file ``path``, cycled per relation
+    (:func:`cycle_per_relation`)."""
     from generation.matching.common import examples_from_records
     from verifier.io import read_jsonl
     from verifier.schema import GoldRecord
 
-    by: dict[str, list[Any]] = defaultdict(list)
-    for e in examples_from_records(read_jsonl(path, GoldRecord)):
-        if e.relation_id in relations:
-            by[e.relation_id].append(e)
-    return [ex[i % len(ex)] for r, ex in sorted(by.items()) for i in range(max(len(ex), per_relation or len(ex)))]
+    found = [e for e in examples_from_records(read_jsonl(path, GoldRecord)) if e.relation_id in relations]
+    return cycle_per_relation(found, per_relation)
+
+
+def unlabelled_pool(
+    examples: list[Any], relations: list[str], held: list[Any], per_rel: int, seed: int
+) -> tuple[list[Any], list[str]]:
+    """Up to ``per_rel`` seeded sentences of each of ``relations`` that are not in ``held`` (the test or
+    validation sample): the self-training pool with its labels dropped (``relation_id`` None), and the hidden
+    gold relations beside it (for the after-the-fact precision only)."""
+    out = {id(e) for e in held}
+    pool = cap_per_relation(
+        [e for e in examples if e.relation_id in set(relations) and id(e) not in out], per_rel, seed
+    )
+    return [e.model_copy(update={"relation_id": None}) for e in pool], [e.relation_id for e in pool]
+
+
+def pseudo_labelled(pool: list[Any], scores: Any, relations: list[str], hubness: str, k: int) -> list[tuple[int, str]]:
+    """(pool index, relation) of the ``k`` pool sentences of largest margin per predicted relation, from a
+    (pool, relations) score matrix corrected for hubness; per-relation selection keeps the classes balanced."""
+    rows = predictions(pool, scores, relations, hubness, "test")
+    by: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for n, p in enumerate(rows):
+        by[p.relation].append((p.margin, n))
+    return [(n, r) for r in sorted(by) for _, n in sorted(by[r], key=lambda x: -x[0])[:k]]
+
+
+def self_training_set(
+    cfg: ZsreConfig, model: Any, examples: list[Any], parts: list[tuple[str, list[str], list[Any], Any]], first: int
+) -> tuple[list[Any], PseudoLabels]:
+    """The self-training round's extra training sentences (``--pseudo-label``): for each part (test, val) with its
+    relations, held-out sample and descriptions, the kept checkpoint labels that part's unlabelled pool among
+    the part's relations, and the most confident per relation are cycled up to the per-relation cap."""
+    pseudo_ex, counts, right = [], {}, {}
+    for part, rels, held, desc in parts:
+        pool, hidden = unlabelled_pool(examples, rels, held, cfg.pseudo_pool, cfg.seed + 1)
+        chosen = []
+        if pool:
+            scores = model.scores(pool, desc if cfg.model == "sdzre" else desc["v"])  # (pool, relations)
+            chosen = pseudo_labelled(pool, scores, rels, cfg.hubness, cfg.pseudo_label)
+        pseudo_ex += [pool[n].model_copy(update={"relation_id": r}) for n, r in chosen]
+        counts[part] = len(chosen)
+        right[part] = float(np.mean([hidden[n] == r for n, r in chosen])) if chosen else None
+    log.info("self-training on %s pseudo-labels (their precision, after the fact: %s)", counts, right)
+    summary = PseudoLabels(test=counts["test"], val=counts["val"], precision_test=right["test"],
+                           precision_val=right["val"], first_round_step=first)  # fmt: skip
+    return cycle_per_relation(pseudo_ex, cfg.max_train_per_relation), summary
 
 
 def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[str]) -> Any:
@@ -410,6 +474,18 @@ class LowerCacheUse(BaseModel):
     misses: int
 
 
+class PseudoLabels(BaseModel):
+    """The self-training round (``--pseudo-label``). ``precision``: the share of pseudo-labels equal to the pool
+    sentence's hidden gold relation, a diagnostic written after the fact; nothing reads it."""
+
+    test: int
+    val: int
+    precision_test: float | None
+    precision_val: float | None
+    first_round_step: int
+    """The step where the self-training round started from (the first round's kept checkpoint)."""
+
+
 class ZsreResult(BaseModel):
     """What ``verifier zsre`` measured; written to ``<out>/metrics.json``."""
 
@@ -430,6 +506,7 @@ class ZsreResult(BaseModel):
     validation: list[ValidationPoint] = Field(default_factory=list)
     best_step: int | None = None
     lower_cache: LowerCacheUse | None = None
+    pseudo: PseudoLabels | None = None
     train_s: float
     inference_sentences_per_s: float | None
 
@@ -464,10 +541,13 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         train_ex += synth
         trained += sorted({e.relation_id for e in synth})
         split = split.model_copy(update={"source": f"{split.source}+synthetic({len(synth)})"})
+    if cfg.pseudo_label:  # the self-training round trains on pseudo-labelled sentences of these
+        trained += sorted(r for r in {*split.test, *split.val} if r not in trained)
     test_ex = cap_per_relation([e for e in examples if e.relation_id in test_set], cfg.max_test_per_relation, cfg.seed)
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t0 = time.perf_counter()
     steps = 0
+    extra_pseudo: PseudoLabels | None = None
     val_log: list[dict[str, float]] = []
     best: tuple[float, int, dict[str, Any]] | None = None  # (validation macro F1, step, state dict)
     if cfg.model == "desc":
@@ -556,16 +636,28 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
                     validate()
                 return False
 
-            budget = Budget(total_steps=total, epochs=2**31, eval_every=cfg.eval_every, max_minutes=cfg.max_minutes)
-            steps = (
-                Loop(budget, progress=cfg.progress, desc=f"train {cfg.model}")
-                .fit(LoopState(last_eval_step=0), epoch_batches, step, evaluate)
-                .step
-            )
-            if val_ex:  # the loop validated the last step too
-                assert best is not None
-                model.load_state_dict(best[2])
-                log.info("best validation macro F1 %.4f at step %d of %d", best[0], best[1], steps)
+            def fit(start: int, n: int, desc: str) -> int:
+                budget = Budget(total_steps=start + n, epochs=2**31, eval_every=cfg.eval_every,
+                                max_minutes=cfg.max_minutes)  # fmt: skip
+                state = LoopState(step=start, last_eval_step=start)
+                return Loop(budget, progress=cfg.progress, desc=desc).fit(state, epoch_batches, step, evaluate).step
+
+            def keep_best() -> None:
+                if val_ex:  # the loop validated the last step too
+                    assert best is not None
+                    model.load_state_dict(best[2])
+                    log.info("best validation macro F1 %.4f at step %d of %d", best[0], best[1], steps)
+
+            steps = fit(0, total, f"train {cfg.model}")
+            keep_best()
+            if cfg.pseudo_label:
+                model.eval()
+                parts = [("test", list(split.test), test_ex, desc_test), ("val", list(split.val), val_ex, desc_val)]
+                pseudo_ex, extra_pseudo = self_training_set(cfg, model, examples, parts, best[1] if best else steps)
+                train_ex.extend(pseudo_ex)
+                model.train()
+                steps = fit(steps, cfg.pseudo_steps or total, f"self-train {cfg.model}")
+                keep_best()
             model.save_pretrained(out / "model")
             (out / "model" / "descriptions.json").write_text(
                 json.dumps(
@@ -600,6 +692,8 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     extra: dict[str, Any] = (
         {"steps": steps, "validation": val_log, "best_step": best[1] if best else None} if val_log else {}
     )
+    if extra_pseudo is not None:
+        extra["pseudo"] = extra_pseudo
     if cfg.model != "desc" and model.encoder.cached_sequences:
         enc = model.encoder
         extra["lower_cache"] = LowerCacheUse(layers=enc.n_lower, hits=enc.cache_hits, misses=enc.cache_misses)

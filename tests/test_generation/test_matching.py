@@ -455,3 +455,38 @@ def test_frozen_lower_layers_are_computed_once_per_sentence(tiny_encoder, tmp_pa
     assert cache is not None and cache.layers == 1 and cache.misses > 0 and cache.hits > 0  # validated 3 times: hits
     assert run_zsre(tiny_zsre(tiny_encoder, tmp_path / "m", train_markers=True, **kw)).lower_cache is None
     assert run_zsre(tiny_zsre(tiny_encoder, tmp_path / "n", cache_lower_states=False, **kw)).lower_cache is None
+
+
+def test_pseudo_labels_take_the_most_confident_per_predicted_relation():
+    """Per predicted relation, the k largest margins (after the hubness correction); indices into the pool."""
+    from generation.matching.zsre import pseudo_labelled
+
+    pool = [EX.model_copy(update={"doc_id": f"u{i}", "relation_id": None}) for i in range(5)]
+    scores = torch.tensor([[0.9, 0.1], [0.6, 0.5], [0.2, 0.8], [0.3, 0.4], [0.7, 0.0]])  # margins .8 .1 .6 .1 .7
+    assert pseudo_labelled(pool, scores, ["A", "B"], "none", 1) == [(0, "A"), (2, "B")]
+    assert pseudo_labelled(pool, scores, ["A", "B"], "none", 2) == [(0, "A"), (4, "A"), (2, "B"), (3, "B")]
+
+
+def test_unlabelled_pool_drops_labels_and_never_holds_a_held_out_sentence():
+    from generation.matching.zsre import unlabelled_pool
+
+    ex = [EX.model_copy(update={"doc_id": f"d{i}", "relation_id": r}) for i, r in enumerate("AABBBC")]
+    pool, hidden = unlabelled_pool(ex, ["A", "B"], [ex[0], ex[2]], per_rel=5, seed=0)
+    assert sorted(e.doc_id for e in pool) == ["d1", "d3", "d4"] and all(e.relation_id is None for e in pool)
+    assert sorted(zip((e.doc_id for e in pool), hidden, strict=True)) == [("d1", "A"), ("d3", "B"), ("d4", "B")]
+    assert len(unlabelled_pool(ex, ["A", "B"], [], per_rel=1, seed=0)[0]) == 2
+
+
+@pytest.mark.parametrize("model", ["zrcm", "sdzre"])
+def test_self_training_round_trains_on_pseudo_labelled_pool_sentences(tiny_encoder, tmp_path, model):
+    """--pseudo-label: a second round of --pseudo-steps on the pool's most confident sentences, validated like
+    the first; the test sentences and the split stay those of the plain run."""
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "p", model=model, max_steps=2, split="en", m=20, n_val=3, eval_every=1,
+                    max_test_per_relation=1, batch_size=2)  # fmt: skip
+    plain = run_zsre(cfg)
+    r = run_zsre(cfg.model_copy(update={"out": str(tmp_path / "s"), "pseudo_label": 1, "pseudo_steps": 3}))
+    assert r.split == plain.split and r.test_examples == plain.test_examples and plain.pseudo is None
+    assert r.pseudo is not None and 1 <= r.pseudo.test <= 20 and r.pseudo.val <= 3
+    assert r.train_examples == plain.train_examples + r.pseudo.test + r.pseudo.val
+    assert r.steps == 5 and [p.step for p in r.validation] == [0, 1, 2, 3, 4, 5]
+    assert 0 <= r.pseudo.precision_test <= 1 and r.pseudo.first_round_step in (0, 1, 2)
