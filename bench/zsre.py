@@ -99,7 +99,7 @@ def main() -> None:
         for m in args.ms:
             for spec in args.models:
                 model, _, ablation = spec.partition(":")
-                f1s, speeds, times, shares = [], [], [], []
+                f1s, speeds, times, shares, firsts = [], [], [], [], []
                 for seed in args.seeds:
                     cfg = ZsreConfig(
                         model=model,
@@ -137,6 +137,8 @@ def main() -> None:
                     shares.append(max(r.predicted_label_counts.values()) / max(1, r.test_examples))
                     speeds.append(r.inference_sentences_per_s)
                     times.append(r.train_s)
+                    if r.pseudo:
+                        firsts.append(r.pseudo.first_round_macro.f1)
                     print(
                         f"  m={m} {spec:5s} seed {seed}: macro F1 {r.macro.f1:.4f} "
                         f"(P {r.macro.precision:.4f} R {r.macro.recall:.4f}), "
@@ -144,7 +146,8 @@ def main() -> None:
                         + (f", best step {r.best_step}" if r.best_step is not None else "")
                         + (
                             f", {r.pseudo.test} pseudo-labels from step {r.pseudo.first_round_step} "
-                            f"(precision {r.pseudo.precision_test:.3f})"
+                            f"(precision {r.pseudo.precision_test:.3f}; first round's macro F1 "
+                            f"{r.pseudo.first_round_macro.f1:.4f})"
                             if r.pseudo and r.pseudo.precision_test is not None
                             else ""
                         ),
@@ -162,6 +165,11 @@ def main() -> None:
                         float(np.mean(times)),
                     )
                 )
+                if firsts:  # the same runs before their self-training round
+                    sd = float(np.std(firsts, ddof=1)) if len(firsts) > 1 else 0.0
+                    rows.append(
+                        (m, f"{spec} (1st round)", float(np.mean(firsts)), sd, max(firsts), np.nan, np.nan, np.nan)
+                    )
     where = "FewRel val_wiki (16 relations)" + (f", tested on {args.test_data}" if args.test_data else "")
     print(
         f"\n{where}, encoder {args.encoder}, descriptions {args.desc_encoder}, "

@@ -298,7 +298,10 @@ def self_training_set(
 ) -> tuple[list[Any], PseudoLabels]:
     """The self-training round's extra training sentences (``--pseudo-label``): for each part (test, val) with its
     relations, held-out sample and descriptions, the kept checkpoint labels that part's unlabelled pool among
-    the part's relations, and the most confident per relation are cycled up to the per-relation cap."""
+    the part's relations, and the most confident per relation are cycled up to the per-relation cap. ``parts[0]``
+    is the test part: its sentences are scored once more for the first round's figure."""
+    from verifier.metrics import zero_shot_macro
+
     pseudo_ex, counts, right = [], {}, {}
     for part, rels, held, desc in parts:
         pool, hidden = unlabelled_pool(examples, rels, held, cfg.pseudo_pool, cfg.seed + 1)
@@ -310,8 +313,13 @@ def self_training_set(
         counts[part] = len(chosen)
         right[part] = float(np.mean([hidden[n] == r for n, r in chosen])) if chosen else None
     log.info("self-training on %s pseudo-labels (their precision, after the fact: %s)", counts, right)
+    test = parts[0]
+    first_pred = _predict(
+        model.scores(test[2], test[3] if cfg.model == "sdzre" else test[3]["v"]), test[1], cfg.hubness
+    )
     summary = PseudoLabels(test=counts["test"], val=counts["val"], precision_test=right["test"],
-                           precision_val=right["val"], first_round_step=first)  # fmt: skip
+                           precision_val=right["val"], first_round_step=first,
+                           first_round_macro=zero_shot_macro([e.relation_id for e in test[2]], first_pred))  # fmt: skip
     return cycle_per_relation(pseudo_ex, cfg.max_train_per_relation), summary
 
 
@@ -484,6 +492,9 @@ class PseudoLabels(BaseModel):
     precision_val: float | None
     first_round_step: int
     """The step where the self-training round started from (the first round's kept checkpoint)."""
+    first_round_macro: PRF
+    """The test macro P/R/F1 of that checkpoint: the run without self-training, for the record (the same split,
+    seed and first round); nothing reads it."""
 
 
 class ZsreResult(BaseModel):
