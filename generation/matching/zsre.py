@@ -270,6 +270,12 @@ def synthetic_examples(path: str, relations: set[str], per_relation: int | None)
     return cycle_per_relation(found, per_relation)
 
 
+def matcher_scores(cfg: ZsreConfig, model: Any, examples: list[Any], desc: dict[str, Any]) -> Any:
+    """(N, R) scores of ``examples`` against described relations: SDZRE reads every description view (``v``, ``h``,
+    ``t``), ZRCM the description vectors ``v`` only."""
+    return model.scores(examples, desc if cfg.model == "sdzre" else desc["v"])
+
+
 def unlabelled_pool(
     examples: list[Any], relations: list[str], held: list[Any], per_rel: int, seed: int
 ) -> tuple[list[Any], list[str]]:
@@ -307,19 +313,17 @@ def self_training_set(
         pool, hidden = unlabelled_pool(examples, rels, held, cfg.pseudo_pool, cfg.seed + 1)
         chosen = []
         if pool:
-            scores = model.scores(pool, desc if cfg.model == "sdzre" else desc["v"])  # (pool, relations)
+            scores = matcher_scores(cfg, model, pool, desc)  # (pool, relations)
             chosen = pseudo_labelled(pool, scores, rels, cfg.hubness, cfg.pseudo_label)
         pseudo_ex += [pool[n].model_copy(update={"relation_id": r}) for n, r in chosen]
         counts[part] = len(chosen)
         right[part] = float(np.mean([hidden[n] == r for n, r in chosen])) if chosen else None
     log.info("self-training on %s pseudo-labels (their precision, after the fact: %s)", counts, right)
-    test = parts[0]
-    first_pred = _predict(
-        model.scores(test[2], test[3] if cfg.model == "sdzre" else test[3]["v"]), test[1], cfg.hubness
-    )
+    _, test_rels, test_ex, test_desc = parts[0]
+    first_pred = _predict(matcher_scores(cfg, model, test_ex, test_desc), test_rels, cfg.hubness)
     summary = PseudoLabels(test=counts["test"], val=counts["val"], precision_test=right["test"],
                            precision_val=right["val"], first_round_step=first,
-                           first_round_macro=zero_shot_macro([e.relation_id for e in test[2]], first_pred))  # fmt: skip
+                           first_round_macro=zero_shot_macro([e.relation_id for e in test_ex], first_pred))  # fmt: skip
     return cycle_per_relation(pseudo_ex, cfg.max_train_per_relation), summary
 
 
@@ -483,7 +487,7 @@ class LowerCacheUse(BaseModel):
 
 
 class PseudoLabels(BaseModel):
-    """The self-training round (``--pseudo-label``). ``precision``: the share of pseudo-labels equal to the pool
+    """The self-training round (``--pseudo-label``). ``precision_*``: the share of pseudo-labels equal to the pool
     sentence's hidden gold relation, a diagnostic written after the fact; nothing reads it."""
 
     test: int
@@ -607,8 +611,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         def validate() -> None:
             nonlocal best
             model.eval()
-            d = desc_val if cfg.model == "sdzre" else desc_val["v"]  # type: ignore[index]
-            pred_val = _predict(model.scores(val_ex, d), list(split.val), cfg.hubness)
+            pred_val = _predict(matcher_scores(cfg, model, val_ex, desc_val), list(split.val), cfg.hubness)  # type: ignore[arg-type]
             f1 = zero_shot_macro([e.relation_id for e in val_ex], pred_val).f1
             model.train()
             val_log.append({"step": steps, "val_f1": f1})
@@ -686,11 +689,11 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         train_s = time.perf_counter() - t0
         model.eval()
         t_inf = time.perf_counter()
-        scores = model.scores(test_ex, desc_test if cfg.model == "sdzre" else desc_test["v"])
+        scores = matcher_scores(cfg, model, test_ex, desc_test)
         infer_s = time.perf_counter() - t_inf
         val_scores = None
         if val_ex:
-            val_scores = model.scores(val_ex, desc_val if cfg.model == "sdzre" else desc_val["v"])  # type: ignore[index]
+            val_scores = matcher_scores(cfg, model, val_ex, desc_val)  # type: ignore[arg-type]
     from verifier.io import write_jsonl
 
     test_rows = predictions(test_ex, scores, list(split.test), cfg.hubness, "test")
