@@ -64,6 +64,12 @@ def main() -> None:
     ap.add_argument("--zrcm-paper", action="store_true", help="ZRCM's literal reading (random start, [CLS], ...)")
     ap.add_argument("--zrcm-input", choices=["markers", "appended"], default="markers", help="ZRCM's input form")
     ap.add_argument("--sdzre-lr", type=float, default=2e-5)
+    ap.add_argument(
+        "--sdzre-init",
+        choices=["random", "identity"],
+        default="random",
+        help="SDZRE's context layer: random (the paper's) or the marker states' mean",
+    )
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--freeze-encoder-layers", type=int, default=10)
     ap.add_argument("--models", nargs="+", default=["desc", "zrcm", "sdzre"])
@@ -127,6 +133,7 @@ def main() -> None:
                         pseudo_steps=args.pseudo_steps,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         zrcm_input=args.zrcm_input,
+                        **({"sdzre_init": args.sdzre_init} if model == "sdzre" else {}),
                         train_markers=model != "desc"
                         and not args.frozen_markers
                         and not (model == "zrcm" and args.zrcm_paper),

@@ -96,6 +96,11 @@ class SdzreConfig(BaseModel):
     """SDZRE ablation --no-multi-negative: one random negative description instead of hard + semi-hard ones."""
     semi_hard: bool = True
     """SDZRE ablation --no-semi-hard: hard negative only (Eq. 27)."""
+    fc_init: Literal["random", "identity"] = "random"
+    """SDZRE's context layer h_i -> ĥ_i: random (the paper's) or the mean of the two marker states ([I/2, I/2],
+    zero bias), so that Eq. 26's description cosine starts where plain matching stands instead of at chance
+    (measured: after 75 steps at lr 1e-4 from a random start that cosine ranks 2 % of seen sentences' relations
+    first among 67, the marker mean 62 %)."""
     max_length: int = 128
     """Sentence tokens kept."""
     seen_relations: list[str] = []

@@ -29,7 +29,8 @@ Matching (3.6): f(X, p) = alpha [cos(h_Eh, d^h) + cos(h_Et, d^t)] + (1 - 2 alpha
 (Eq. 26); margin ranking against the hardest negative description (Eq. 27, gam_t) and against the best of the
 semi-hard ones ranked after the top-k hard negatives (Eq. 28, gam_b) (Eq. 29). Total loss L = L_Rev + L_Ctr +
 L_Mr (Eq. 30). gam_t, gam_b and k are not printed in the paper (Fig. 10 shows the best margins near 0): we use
-0.02, 0.01 and k = 3. Ablations (Table 2): ``contrastive``, ``distiller``, ``multi_negative`` (False: one
+0.02, 0.01 and k = 3. ``fc_init="identity"`` starts the context layer as the mean of the two marker states
+(the paper's is random; see its docstring for the measurement). Ablations (Table 2): ``contrastive``, ``distiller``, ``multi_negative`` (False: one
 random negative description, the classic margin loss), ``semi_hard`` (False: Eq. 27 only).
 """
 
@@ -158,6 +159,10 @@ class SDZRE(SavedModelMixin, nn.Module):
         self.head_score = nn.Linear(h, 1)  # WeightPooling scorers (Eq. 2-3)
         self.tail_score = nn.Linear(h, 1)
         self.fc = nn.Linear(2 * h, h)  # h_i -> ĥ_i
+        if config.fc_init == "identity":  # ĥ starts as the mean of the two marker states
+            with torch.no_grad():
+                self.fc.weight.copy_(torch.cat([torch.eye(h), torch.eye(h)], dim=1) / 2)
+                self.fc.bias.zero_()
         self.fpd = FusionProjectionDistiller(h, len(config.seen_relations))
         self.gas = GaussianAdaptiveSelector()
         self.view = nn.Sequential(nn.Linear(h, h), nn.LayerNorm(h))  # contrastive processing layer

@@ -151,8 +151,13 @@ class ZsreConfig(StageConfig):
     """cpu, cuda, cuda:1 (default: cuda when available)."""
 
 
-FLAG_NAMES = {"init": "zrcm_init", "input_form": "zrcm_input", "negatives": "zrcm_negatives"}
-"""Matcher fields whose flag says which matcher they belong to (``--zrcm-init``)."""
+FLAG_NAMES = {
+    "init": "zrcm_init",
+    "input_form": "zrcm_input",
+    "negatives": "zrcm_negatives",
+    "fc_init": "sdzre_init",
+}
+"""Matcher fields whose flag says which matcher they belong to (``--zrcm-init``, ``--sdzre-init``)."""
 FIELD_OF = {flag: field for field, flag in FLAG_NAMES.items()}
 SET_BY_HARNESS = frozenset({"model_type", "encoder", "desc_dim", "prefix", "seen_relations", "train_markers"})
 """Matcher fields the harness fills in (from --encoder, the description encoder, the split, --train-markers)."""

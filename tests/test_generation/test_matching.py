@@ -262,6 +262,23 @@ def test_sdzre_loss_reaches_query_through_grl(tiny_encoder):
     assert set(parts) == {"mr", "rev", "ctr"} and m.fpd.q.grad is not None and m.gas.mu_offset.grad is not None
 
 
+def test_sdzre_identity_start_is_the_marker_states_mean(tiny_encoder, tmp_path):
+    from generation.matching.sdzre import SDZRE, SdzreConfig
+
+    exs = examples_from_records(list(load_split("sample", "en"))[:3])
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    h = enc.hidden_size
+    m = SDZRE(SdzreConfig(encoder=str(tiny_encoder), desc_dim=h, fc_init="identity", seen_relations=["a"]), enc)
+    with torch.no_grad():
+        e = m.encode(exs)
+        assert torch.allclose(m.fc(e["ctx"]), (e["ctx"][:, :h] + e["ctx"][:, h:]) / 2, atol=1e-6)
+    paper = SDZRE(SdzreConfig(encoder=str(tiny_encoder), desc_dim=h, seen_relations=["a"]), enc)
+    assert not torch.allclose(paper.fc.weight, m.fc.weight)
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "i", model="sdzre", max_steps=1, batch_size=4, sdzre_init="identity")
+    run_zsre(cfg)
+    assert SDZRE.from_pretrained(tmp_path / "i" / "model").config.fc_init == "identity"
+
+
 def test_raw_text_mode_takes_pairs_from_llm_candidates(tiny_encoder, tmp_path):
     from generation.run import GenerateConfig, generate, pairs_from_candidates
     from verifier.io import read_jsonl, write_jsonl
