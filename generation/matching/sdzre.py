@@ -30,8 +30,9 @@ Matching (3.6): f(X, p) = alpha [cos(h_Eh, d^h) + cos(h_Et, d^t)] + (1 - 2 alpha
 semi-hard ones ranked after the top-k hard negatives (Eq. 28, gam_b) (Eq. 29). Total loss L = L_Rev + L_Ctr +
 L_Mr (Eq. 30). gam_t, gam_b and k are not printed in the paper (Fig. 10 shows the best margins near 0): we use
 0.02, 0.01 and k = 3. ``fc_init="identity"`` starts the context layer as the mean of the two marker states
-(the paper's is random; see its docstring for the measurement). Ablations (Table 2): ``contrastive``, ``distiller``, ``multi_negative`` (False: one
-random negative description, the classic margin loss), ``semi_hard`` (False: Eq. 27 only).
+(the paper's is random; see its docstring for the measurement). Ablations (Table 2): ``contrastive``,
+``distiller``, ``multi_negative`` (False: one random negative description, the classic margin loss),
+``semi_hard`` (False: Eq. 27 only).
 """
 
 from __future__ import annotations
