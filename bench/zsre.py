@@ -70,6 +70,12 @@ def main() -> None:
         default="random",
         help="SDZRE's context layer: random (the paper's) or the marker states' mean",
     )
+    ap.add_argument(
+        "--sdzre-distiller-grad",
+        choices=["encoder", "distiller"],
+        default="encoder",
+        help="where SDZRE's reversed relation gradient goes: into the encoder (literal) or the distiller only",
+    )
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--freeze-encoder-layers", type=int, default=10)
     ap.add_argument("--models", nargs="+", default=["desc", "zrcm", "sdzre"])
@@ -133,7 +139,11 @@ def main() -> None:
                         pseudo_steps=args.pseudo_steps,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         zrcm_input=args.zrcm_input,
-                        **({"sdzre_init": args.sdzre_init} if model == "sdzre" else {}),
+                        **(
+                            {"sdzre_init": args.sdzre_init, "sdzre_distiller_grad": args.sdzre_distiller_grad}
+                            if model == "sdzre"
+                            else {}
+                        ),
                         train_markers=model != "desc"
                         and not args.frozen_markers
                         and not (model == "zrcm" and args.zrcm_paper),

@@ -96,6 +96,10 @@ class SdzreConfig(BaseModel):
     """SDZRE ablation --no-multi-negative: one random negative description instead of hard + semi-hard ones."""
     semi_hard: bool = True
     """SDZRE ablation --no-semi-hard: hard negative only (Eq. 27)."""
+    distiller_grad: Literal["encoder", "distiller"] = "encoder"
+    """Where L_Rev's reversed gradient (Eq. 12-13) goes: through the distiller into the encoder's token states (the
+    literal reading) or into the distiller's own q, K, V only (the token states enter it detached), so that the
+    encoder is not trained to hide the relation from every token."""
     fc_init: Literal["random", "identity"] = "random"
     """SDZRE's context layer h_i -> ĥ_i: random (the paper's) or the mean of the two marker states ([I/2, I/2],
     zero bias), so that Eq. 26's description cosine starts where plain matching stands instead of at chance

@@ -203,7 +203,8 @@ class SDZRE(SavedModelMixin, nn.Module):
         h_hat = self.fc(enc["ctx"])  # (B, H)
         if not self.config.distiller:
             return h_hat, None
-        h1, logits = self.fpd(enc["x"], enc["mask"], h_hat)
+        x = enc["x"] if self.config.distiller_grad == "encoder" else enc["x"].detach()  # (B, L, H)
+        h1, logits = self.fpd(x, enc["mask"], h_hat)
         return h1 + self.gas(h_hat), logits  # Eq. 23
 
     def match(self, enc: dict[str, torch.Tensor], h_bar: torch.Tensor, desc: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -262,6 +262,23 @@ def test_sdzre_loss_reaches_query_through_grl(tiny_encoder):
     assert set(parts) == {"mr", "rev", "ctr"} and m.fpd.q.grad is not None and m.gas.mu_offset.grad is not None
 
 
+@pytest.mark.parametrize("where", ["encoder", "distiller"])
+def test_sdzre_reversed_gradient_reaches_the_encoder_only_when_literal(tiny_encoder, where):
+    from generation.matching.sdzre import SDZRE, SdzreConfig
+
+    torch.manual_seed(0)
+    exs = examples_from_records(list(load_split("sample", "en"))[:4])
+    rels = sorted({e.relation_id for e in exs})
+    cfg = SdzreConfig(encoder=str(tiny_encoder), desc_dim=32, seen_relations=rels, distiller_grad=where)
+    m = SDZRE(cfg, TextEncoder.from_name(str(tiny_encoder)))
+    y = torch.tensor([rels.index(e.relation_id) for e in exs])
+    logits = m.distill(m.encode(exs))[1]
+    torch.nn.functional.cross_entropy(logits, y).backward()  # L_Rev alone (Eq. 13)
+    enc_grad = sum(p.grad.abs().sum().item() for p in m.encoder.parameters() if p.grad is not None)
+    assert m.fpd.q.grad is not None and m.fpd.q.grad.abs().sum() > 0
+    assert (enc_grad > 0) == (where == "encoder")
+
+
 def test_sdzre_identity_start_is_the_marker_states_mean(tiny_encoder, tmp_path):
     from generation.matching.sdzre import SDZRE, SdzreConfig
 
