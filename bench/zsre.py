@@ -89,6 +89,12 @@ def main() -> None:
     ap.add_argument("--aux-data", nargs="*", default=[], help="extra inventories, seen relations only (duie wikizsl)")
     ap.add_argument("--n-val", type=int, default=0, help="validation relations for early stopping (matchers)")
     ap.add_argument("--eval-every", type=int, default=50)
+    ap.add_argument(
+        "--val-candidates",
+        choices=["val", "val+test"],
+        default="val",
+        help="early stopping ranks validation sentences among these relations' descriptions",
+    )
     ap.add_argument("--synthetic", default=None, help="synthetic sentences of the unseen relations (matchers)")
     ap.add_argument("--pseudo-label", type=int, default=0, help="self-training: pseudo-labels per relation (matchers)")
     ap.add_argument("--pseudo-pool", type=int, default=100, help="unlabelled pool sentences per relation")
@@ -133,6 +139,7 @@ def main() -> None:
                         aux_data=[] if model == "desc" else args.aux_data,
                         n_val=args.n_val,
                         eval_every=args.eval_every,
+                        val_candidates=args.val_candidates,
                         synthetic=None if model == "desc" else args.synthetic,
                         pseudo_label=0 if model == "desc" else args.pseudo_label,
                         pseudo_pool=args.pseudo_pool,

@@ -172,6 +172,19 @@ def test_aux_data_adds_seen_relations_only(tiny_encoder, tmp_path):
         run_zsre(cfg.model_copy(update={"aux_data": ["nope"]}))
 
 
+def test_validation_can_rank_among_the_test_relations_descriptions_too(tiny_encoder, tmp_path):
+    from generation.matching.zsre import make_split, validation_choice
+
+    rels = sorted({e.relation_id for e in examples_from_records(load_split("sample", "en"))})
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "v", model="zrcm", max_steps=2, split="en", m=3, n_val=1)
+    split = make_split(cfg, rels)
+    assert validation_choice(cfg, split) == list(split.val)
+    hard = cfg.model_copy(update={"val_candidates": "val+test"})
+    assert validation_choice(hard, split) == list(split.val) + list(split.test)
+    r = run_zsre(hard.model_copy(update={"eval_every": 1}))
+    assert [v.step for v in r.validation] == [0, 1, 2] and all(0 <= v.val_f1 <= 1 for v in r.validation)
+
+
 def test_synthetic_sentences_of_unseen_relations_join_training(tiny_encoder, tmp_path):
     """--synthetic: the test and validation relations' synthetic sentences train the matcher (cycled up to the
     per-relation cap); other relations' lines are ignored; the split and the test sentences stay the same."""
