@@ -108,15 +108,18 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
-def zero_shot_macro(gold_labels: list[str], pred_labels: list[str]) -> PRF:
+def zero_shot_macro(gold_labels: list[str], pred_labels: list[str], labels: list[str] | None = None) -> PRF:
     """The canonical zero-shot RE macro P/R/F1 shared by ZS-BERT, RE-Matching and AlignRE: precision is
     averaged over the distinct predicted labels, recall over the distinct gold labels, and F1 is the harmonic
-    mean of the two macro averages."""
+    mean of the two macro averages. ``labels``: average both over these labels only (a label never predicted
+    has precision 0), so that answers outside them cost recall instead of adding a zero-precision label each."""
     gold_labels, pred_labels = list(gold_labels), list(pred_labels)
     labels_p, labels_g = sorted(set(pred_labels)), sorted(set(gold_labels))
+    if labels is not None:
+        labels_p = labels_g = sorted(labels)
     hits = Counter(g for g, p in zip(gold_labels, pred_labels, strict=True) if g == p)
     n_pred, n_gold = Counter(pred_labels), Counter(gold_labels)
-    p = float(np.mean([hits[lab] / n_pred[lab] for lab in labels_p])) if labels_p else 0.0
+    p = float(np.mean([hits[lab] / n_pred[lab] if n_pred[lab] else 0.0 for lab in labels_p])) if labels_p else 0.0
     r = float(np.mean([hits[lab] / n_gold[lab] for lab in labels_g])) if labels_g else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return PRF(precision=p, recall=r, f1=f, tp=sum(hits.values()), pred=len(pred_labels), gold=len(gold_labels))

@@ -66,6 +66,15 @@ def test_canonical_zero_shot_macro_by_hand():
     assert m.f1 == pytest.approx(2 * (7 / 12) * 0.5 / (7 / 12 + 0.5))
 
 
+def test_zero_shot_macro_over_given_labels_only():
+    gold = ["A", "A", "B", "B"]
+    pred = ["A", "X", "Y", "Z"]  # three answers outside the labels; B never predicted
+    m = zero_shot_macro(gold, pred, ["A", "B"])
+    # precision: A 1/1, B 0 (never predicted) -> 1/2; recall: A 1/2, B 0 -> 1/4
+    assert m.precision == pytest.approx(0.5) and m.recall == pytest.approx(0.25)
+    assert zero_shot_macro(gold, pred).precision == pytest.approx(1 / 4)  # canonical: X, Y, Z count as labels
+
+
 def test_reliability_bins_and_ece_by_hand_and_against_sklearn():
     from sklearn.calibration import calibration_curve
 
