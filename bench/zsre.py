@@ -70,6 +70,7 @@ def main() -> None:
         default="random",
         help="SDZRE's context layer: random (the paper's) or the marker states' mean",
     )
+    ap.add_argument("--sdzre-context", choices=["markers", "mean"], default="markers", help="SDZRE's context h_i")
     ap.add_argument(
         "--sdzre-distiller-grad",
         choices=["encoder", "distiller"],
@@ -147,7 +148,11 @@ def main() -> None:
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         zrcm_input=args.zrcm_input,
                         **(
-                            {"sdzre_init": args.sdzre_init, "sdzre_distiller_grad": args.sdzre_distiller_grad}
+                            {
+                                "sdzre_init": args.sdzre_init,
+                                "sdzre_distiller_grad": args.sdzre_distiller_grad,
+                                "sdzre_context": args.sdzre_context,
+                            }
                             if model == "sdzre"
                             else {}
                         ),

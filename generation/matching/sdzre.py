@@ -30,7 +30,8 @@ Matching (3.6): f(X, p) = alpha [cos(h_Eh, d^h) + cos(h_Et, d^t)] + (1 - 2 alpha
 semi-hard ones ranked after the top-k hard negatives (Eq. 28, gam_b) (Eq. 29). Total loss L = L_Rev + L_Ctr +
 L_Mr (Eq. 30). gam_t, gam_b and k are not printed in the paper (Fig. 10 shows the best margins near 0): we use
 0.02, 0.01 and k = 3. ``fc_init="identity"`` starts the context layer as the mean of the two marker states
-(the paper's is random; see its docstring for the measurement). Ablations (Table 2): ``contrastive``,
+(the paper's is random; see its docstring for the measurement); ``context="mean"`` reads the sentence's mean token
+state instead of Eq. 4's marker states. Ablations (Table 2): ``contrastive``,
 ``distiller``, ``multi_negative`` (False: one random negative description, the classic margin loss),
 ``semi_hard`` (False: Eq. 27 only).
 """
@@ -127,6 +128,12 @@ class GaussianAdaptiveSelector(nn.Module):
         return (w @ v.unsqueeze(-1)).squeeze(-1)  # Eq. 22
 
 
+def mean_state(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean of the unmasked token states. x (B, L, H), mask (B, L) bool -> (B, H)"""
+    m = mask.unsqueeze(-1).to(x.dtype)  # (B, L, 1)
+    return (x * m).sum(1) / m.sum(1).clamp(min=1)
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
     """Eq. 24-25: row i of a should match row i of b among the batch. (B, D), (B, D) -> scalar"""
     logits = a @ b.T / tau  # (B, B)
@@ -159,10 +166,11 @@ class SDZRE(SavedModelMixin, nn.Module):
         h, d = encoder.hidden_size, config.desc_dim
         self.head_score = nn.Linear(h, 1)  # WeightPooling scorers (Eq. 2-3)
         self.tail_score = nn.Linear(h, 1)
-        self.fc = nn.Linear(2 * h, h)  # h_i -> ĥ_i
-        if config.fc_init == "identity":  # ĥ starts as the mean of the two marker states
+        parts = 2 if config.context == "markers" else 1
+        self.fc = nn.Linear(parts * h, h)  # h_i -> ĥ_i
+        if config.fc_init == "identity":  # ĥ starts as the mean of the two marker states (or the mean state)
             with torch.no_grad():
-                self.fc.weight.copy_(torch.cat([torch.eye(h), torch.eye(h)], dim=1) / 2)
+                self.fc.weight.copy_(torch.cat([torch.eye(h)] * parts, dim=1) / parts)
                 self.fc.bias.zero_()
         self.fpd = FusionProjectionDistiller(h, len(config.seen_relations))
         self.gas = GaussianAdaptiveSelector()
@@ -197,6 +205,14 @@ class SDZRE(SavedModelMixin, nn.Module):
             ph = row.index(mid_h) if mid_h in row else 0
             pt = row.index(mid_t) if mid_t in row else 0
             ctx.append(torch.cat([x[i, ph], x[i, pt]]))  # Eq. 4
+        if self.config.context == "mean":  # the sentence's mean token state instead of Eq. 4: (B, H)
+            return {
+                "head": torch.stack(heads),
+                "tail": torch.stack(tails),
+                "ctx": mean_state(x, mask),
+                "x": x,
+                "mask": mask,
+            }
         return {"head": torch.stack(heads), "tail": torch.stack(tails), "ctx": torch.stack(ctx), "x": x, "mask": mask}
 
     def distill(self, enc: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -162,6 +162,7 @@ FLAG_NAMES = {
     "input_form": "zrcm_input",
     "negatives": "zrcm_negatives",
     "fc_init": "sdzre_init",
+    "context": "sdzre_context",
     "distiller_grad": "sdzre_distiller_grad",
 }
 """Matcher fields whose flag says which matcher they belong to (``--zrcm-init``, ``--sdzre-init``)."""

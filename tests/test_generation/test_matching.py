@@ -309,6 +309,22 @@ def test_sdzre_identity_start_is_the_marker_states_mean(tiny_encoder, tmp_path):
     assert SDZRE.from_pretrained(tmp_path / "i" / "model").config.fc_init == "identity"
 
 
+def test_sdzre_mean_context_starts_as_the_mean_token_state(tiny_encoder):
+    from generation.matching.sdzre import SDZRE, SdzreConfig
+
+    exs = examples_from_records(list(load_split("sample", "en"))[:3])
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    h = enc.hidden_size
+    cfg = SdzreConfig(encoder=str(tiny_encoder), desc_dim=h, fc_init="identity", context="mean", seen_relations=["a"])
+    m = SDZRE(cfg, enc)
+    with torch.no_grad():
+        e = m.encode(exs)
+        keep = e["mask"].unsqueeze(-1).float()
+        by_hand = (e["x"] * keep).sum(1) / keep.sum(1)  # padded tokens left out
+        assert e["ctx"].shape == (3, h) and torch.allclose(m.fc(e["ctx"]), by_hand, atol=1e-5)
+        assert m.distill(e)[0].shape == (3, h)
+
+
 def test_raw_text_mode_takes_pairs_from_llm_candidates(tiny_encoder, tmp_path):
     from generation.run import GenerateConfig, generate, pairs_from_candidates
     from verifier.io import read_jsonl, write_jsonl
