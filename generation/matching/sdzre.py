@@ -31,9 +31,9 @@ semi-hard ones ranked after the top-k hard negatives (Eq. 28, gam_b) (Eq. 29). T
 L_Mr (Eq. 30). gam_t, gam_b and k are not printed in the paper (Fig. 10 shows the best margins near 0): we use
 0.02, 0.01 and k = 3. ``fc_init="identity"`` starts the context layer as the mean of the two marker states
 (the paper's is random; see its docstring for the measurement); ``context="mean"`` reads the sentence's mean token
-state instead of Eq. 4's marker states. Ablations (Table 2): ``contrastive``,
-``distiller``, ``multi_negative`` (False: one random negative description, the classic margin loss),
-``semi_hard`` (False: Eq. 27 only).
+state instead of Eq. 4's marker states; ``distiller_grad="distiller"`` keeps L_Rev's reversed gradient out of the
+encoder. Ablations (Table 2): ``contrastive``, ``distiller``, ``multi_negative`` (False: one random negative
+description, the classic margin loss), ``semi_hard`` (False: Eq. 27 only).
 """
 
 from __future__ import annotations
@@ -205,15 +205,9 @@ class SDZRE(SavedModelMixin, nn.Module):
             ph = row.index(mid_h) if mid_h in row else 0
             pt = row.index(mid_t) if mid_t in row else 0
             ctx.append(torch.cat([x[i, ph], x[i, pt]]))  # Eq. 4
-        if self.config.context == "mean":  # the sentence's mean token state instead of Eq. 4: (B, H)
-            return {
-                "head": torch.stack(heads),
-                "tail": torch.stack(tails),
-                "ctx": mean_state(x, mask),
-                "x": x,
-                "mask": mask,
-            }
-        return {"head": torch.stack(heads), "tail": torch.stack(tails), "ctx": torch.stack(ctx), "x": x, "mask": mask}
+        # context "mean": the sentence's mean token state (B, H) instead of Eq. 4's (B, 2H)
+        context = mean_state(x, mask) if self.config.context == "mean" else torch.stack(ctx)
+        return {"head": torch.stack(heads), "tail": torch.stack(tails), "ctx": context, "x": x, "mask": mask}
 
     def distill(self, enc: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         h_hat = self.fc(enc["ctx"])  # (B, H)
