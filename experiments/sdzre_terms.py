@@ -8,7 +8,7 @@ layer-free references built from the same encoder states: the mean token state a
 states, each against d^v. The description vectors are recomputed with the run's description encoder, as
 ``run_zsre`` computes them. Writes nothing; prints one line per run.
 
-    python -m experiments.sdzre_terms runs/z18b/x2p_m10_lr1e-4/sdzre-m10-s43 --n 256
+    python -m experiments.sdzre_terms runs/z19/diag_random/sdzre-m10-s43 --n 256
 """
 
 from __future__ import annotations
@@ -60,9 +60,8 @@ def term_accuracies(run: Path, n: int, seed: int) -> dict[str, float]:
         for i in range(0, len(xs), 32):
             enc = model.encode(xs[i : i + 32])
             h_bar, _ = model.distill(enc)
-            h = enc["x"].shape[-1]
-            ctx = enc["ctx"]
-            marker_mean = (ctx[:, :h] + ctx[:, h:]) / 2 if ctx.shape[-1] == 2 * h else ctx
+            ctx, h = enc["ctx"], enc["x"].shape[-1]  # context "mean" has no marker states: its mean state stands in
+            marker_mean = (ctx[:, :h] + ctx[:, h:]) / 2 if model.config.context == "markers" else ctx
             out["head"].append(cosines(enc["head"], desc["h"]))
             out["tail"].append(cosines(enc["tail"], desc["t"]))
             out["desc"].append(cosines(h_bar, desc["v"]))

@@ -626,7 +626,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         )
         desc_val = describe(list(split.val)) if val_ex else None
         choice = validation_choice(cfg, split)
-        desc_choice = describe(choice) if val_ex else None
+        desc_choice = desc_val if choice == list(split.val) else describe(choice) if val_ex else None
 
         def validate() -> None:
             nonlocal best
