@@ -100,6 +100,9 @@ def main() -> None:
     ap.add_argument("--pseudo-label", type=int, default=0, help="self-training: pseudo-labels per relation (matchers)")
     ap.add_argument("--pseudo-pool", type=int, default=100, help="unlabelled pool sentences per relation")
     ap.add_argument("--pseudo-steps", type=int, default=None, help="steps of the self-training round (default --steps)")
+    ap.add_argument("--pseudo-rounds", type=int, default=1, help="self-training rounds, each relabelling the pool")
+    ap.add_argument("--sdzre-gam-t", type=float, default=None, help="SDZRE's Eq. 27 margin (default its config's)")
+    ap.add_argument("--sdzre-gam-b", type=float, default=None, help="SDZRE's Eq. 28 margin (default its config's)")
     ap.add_argument("--out", default=None, help="keep the run folders here (<model>-m<m>-s<seed>)")
     args = ap.parse_args()
     zrcm_options = {
@@ -145,6 +148,7 @@ def main() -> None:
                         pseudo_label=0 if model == "desc" else args.pseudo_label,
                         pseudo_pool=args.pseudo_pool,
                         pseudo_steps=args.pseudo_steps,
+                        pseudo_rounds=args.pseudo_rounds,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         zrcm_input=args.zrcm_input,
                         **(
@@ -152,6 +156,8 @@ def main() -> None:
                                 "sdzre_init": args.sdzre_init,
                                 "sdzre_distiller_grad": args.sdzre_distiller_grad,
                                 "sdzre_context": args.sdzre_context,
+                                "gam_t": args.sdzre_gam_t,
+                                "gam_b": args.sdzre_gam_b,
                             }
                             if model == "sdzre"
                             else {}
@@ -179,6 +185,12 @@ def main() -> None:
                             f"{r.pseudo.first_round_macro.f1:.4f})"
                             if r.pseudo and r.pseudo.precision_test is not None
                             else ""
+                        )
+                        + "".join(
+                            f"; round {n} from step {p.first_round_step}: precision {p.precision_test:.3f}, "
+                            f"macro F1 there {p.first_round_macro.f1:.4f}"
+                            for n, p in enumerate(r.later_rounds, 2)
+                            if p.precision_test is not None
                         ),
                         flush=True,
                     )
@@ -211,6 +223,7 @@ def main() -> None:
         + (
             f"; self-training: {args.pseudo_label} pseudo-labels per relation from {args.pseudo_pool} unlabelled "
             f"sentences each, {args.pseudo_steps or args.steps} more steps"
+            + (f" per round, {args.pseudo_rounds} rounds" if args.pseudo_rounds > 1 else "")
             if args.pseudo_label
             else ""
         )

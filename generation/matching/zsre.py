@@ -151,6 +151,12 @@ class ZsreConfig(StageConfig):
     """Unlabelled sentences per unseen (and validation) relation in the self-training pool."""
     pseudo_steps: int | None = Field(None, ge=1)
     """Training steps of the self-training round (default: --max-steps)."""
+    pseudo_rounds: int = Field(1, ge=1)
+    """Self-training rounds (with --pseudo-label). Each round relabels the same unlabelled pool with the
+    checkpoint kept so far (the best on validation over every earlier step), replaces the previous round's
+    pseudo-labels with the new ones and trains --pseudo-steps more; early stopping still picks among all
+    checkpoints. 1 (default): one round, as measured in docs/results.md section 5.0. Iterating is classic
+    self-training (Yarowsky, 1995): a round starts from a better model, so its pseudo-labels can be more precise."""
     out: str = "runs/zsre"
     """Run folder (metrics.json, predictions, the resolved config)."""
     device: str | None = None
@@ -516,7 +522,8 @@ class PseudoLabels(BaseModel):
     """The step where the self-training round started from (the first round's kept checkpoint)."""
     first_round_macro: PRF
     """The test macro P/R/F1 of that checkpoint: the run without self-training, for the record (the same split,
-    seed and first round); nothing reads it."""
+    seed and first round); nothing reads it. In a later round (``ZsreResult.later_rounds``): the checkpoint that
+    round started from."""
 
 
 class ZsreResult(BaseModel):
@@ -540,6 +547,8 @@ class ZsreResult(BaseModel):
     best_step: int | None = None
     lower_cache: LowerCacheUse | None = None
     pseudo: PseudoLabels | None = None
+    later_rounds: list[PseudoLabels] = Field(default_factory=list)
+    """Self-training rounds after the first (``--pseudo-rounds``), in order."""
     train_s: float
     inference_sentences_per_s: float | None
 
@@ -581,6 +590,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     t0 = time.perf_counter()
     steps = 0
     extra_pseudo: PseudoLabels | None = None
+    later_rounds: list[PseudoLabels] = []
     val_log: list[dict[str, float]] = []
     best: tuple[float, int, dict[str, Any]] | None = None  # (validation macro F1, step, state dict)
     if cfg.model == "desc":
@@ -685,11 +695,16 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
 
             steps = fit(0, total, f"train {cfg.model}")
             keep_best()
-            if cfg.pseudo_label:
+            labelled = list(train_ex)  # without pseudo-labels; each round replaces the previous round's
+            parts = [("test", list(split.test), test_ex, desc_test), ("val", list(split.val), val_ex, desc_val)]
+            for _ in range(cfg.pseudo_rounds if cfg.pseudo_label else 0):
                 model.eval()
-                parts = [("test", list(split.test), test_ex, desc_test), ("val", list(split.val), val_ex, desc_val)]
-                pseudo_ex, extra_pseudo = self_training_set(cfg, model, examples, parts, best[1] if best else steps)
-                train_ex.extend(pseudo_ex)
+                pseudo_ex, labels = self_training_set(cfg, model, examples, parts, best[1] if best else steps)
+                if extra_pseudo is None:
+                    extra_pseudo = labels
+                else:
+                    later_rounds.append(labels)
+                train_ex[:] = labelled + pseudo_ex  # in place: the batches read this list
                 model.train()
                 steps = fit(steps, cfg.pseudo_steps or total, f"self-train {cfg.model}")
                 keep_best()
@@ -729,6 +744,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     )
     if extra_pseudo is not None:
         extra["pseudo"] = extra_pseudo
+        extra["later_rounds"] = later_rounds
     if cfg.model != "desc" and model.encoder.cached_sequences:
         enc = model.encoder
         extra["lower_cache"] = LowerCacheUse(layers=enc.n_lower, hits=enc.cache_hits, misses=enc.cache_misses)

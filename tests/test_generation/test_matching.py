@@ -553,3 +553,21 @@ def test_self_training_round_trains_on_pseudo_labelled_pool_sentences(tiny_encod
     assert r.train_examples == plain.train_examples + r.pseudo.test + r.pseudo.val
     assert r.steps == 5 and [p.step for p in r.validation] == [0, 1, 2, 3, 4, 5]
     assert 0 <= r.pseudo.precision_test <= 1 and r.pseudo.first_round_step in (0, 1, 2)
+
+
+def test_later_self_training_rounds_relabel_the_pool_and_replace_the_pseudo_labels(tiny_encoder, tmp_path):
+    """--pseudo-rounds 3: every round relabels the pool from the checkpoint kept so far and trains --pseudo-steps
+    more; the training set holds the last round's pseudo-labels only, not the sum of all rounds'."""
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "p", model="sdzre", max_steps=2, split="en", m=20, n_val=3,
+                    eval_every=1, max_test_per_relation=1, batch_size=2)  # fmt: skip
+    plain = run_zsre(cfg)
+    r = run_zsre(cfg.model_copy(update={"out": str(tmp_path / "r"), "pseudo_label": 1, "pseudo_steps": 3,
+                                        "pseudo_rounds": 3}))  # fmt: skip
+    assert r.pseudo is not None and len(r.later_rounds) == 2
+    assert r.steps == 11 and [p.step for p in r.validation] == list(range(12))
+    last = r.later_rounds[-1]
+    assert r.train_examples == plain.train_examples + last.test + last.val
+    starts = [r.pseudo.first_round_step, *(p.first_round_step for p in r.later_rounds)]
+    for n, (start, end) in enumerate(zip(starts, (2, 5, 8), strict=True)):
+        best = max(r.validation[: end + 1], key=lambda p: p.val_f1).val_f1
+        assert start <= end and r.validation[start].val_f1 == best, n  # the round began at the best so far
