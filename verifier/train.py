@@ -422,7 +422,7 @@ def train(cfg: TrainConfig, model: Verifier | None = None) -> TrainSummary:
         dist.barrier()
         # The DDP wrapper's reducer holds the process group; the closures above keep it alive in a reference
         # cycle, so without this the group's gloo threads were torn down at interpreter exit and a rank aborted
-        # ("terminate called without an active exception": 2 of 8 runs of the DDP test with the cores loaded).
+        # ("terminate called without an active exception": 3 of 19 DDP test runs with the cores loaded; 0 of 30 now).
         model = core
         gc.collect()
         dist.destroy_process_group()

@@ -697,9 +697,13 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
             keep_best()
             labelled = list(train_ex)  # without pseudo-labels; each round replaces the previous round's
             parts = [("test", list(split.test), test_ex, desc_test), ("val", list(split.val), val_ex, desc_val)]
+            last: tuple[int, list[Any], PseudoLabels] | None = None  # (start step, pseudo-labels, their record)
             for _ in range(cfg.pseudo_rounds if cfg.pseudo_label else 0):
                 model.eval()
-                pseudo_ex, labels = self_training_set(cfg, model, examples, parts, best[1] if best else steps)
+                start = best[1] if best else steps
+                if last is None or last[0] != start:  # the same kept checkpoint labels the pool the same way
+                    last = (start, *self_training_set(cfg, model, examples, parts, start))
+                _, pseudo_ex, labels = last
                 if extra_pseudo is None:
                     extra_pseudo = labels
                 else:
