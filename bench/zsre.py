@@ -21,7 +21,8 @@ Defaults (the budget of docs/results.md section 5): 60 steps of batch 8 with the
 
 ``--frozen-markers`` keeps the marker rows frozen with the embeddings, so the matchers train on the lower-layer
 cache (the 10 frozen layers computed once per sentence; compare ``train s`` and raise ``--steps`` for the same
-minutes).
+minutes). ``--marker-init punct`` starts the marker rows as the rows of "@" (head) and "#" (tail), so that frozen
+rows still carry which entity is the head.
 
 ``--aux-data duie wikizsl``: the matchers also train on DuIE's 46 relations and the Wiki-ZSL sample's 5 (seen only;
 the baseline has nothing to train); ``--n-val 3``: 3 of the seen relations are held out for early stopping (the
@@ -76,6 +77,12 @@ def main() -> None:
         choices=["encoder", "distiller"],
         default="encoder",
         help="where SDZRE's reversed relation gradient goes: into the encoder (literal) or the distiller only",
+    )
+    ap.add_argument(
+        "--marker-init",
+        choices=["new", "punct"],
+        default="new",
+        help="the matchers' marker rows: new tokens (the papers') or the rows of '@' (head) and '#' (tail)",
     )
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--freeze-encoder-layers", type=int, default=10)
@@ -151,6 +158,7 @@ def main() -> None:
                         pseudo_rounds=args.pseudo_rounds,
                         **(zrcm_options if model == "zrcm" and not args.zrcm_paper else {}),
                         zrcm_input=args.zrcm_input,
+                        **({} if model == "desc" else {"marker_init": args.marker_init}),
                         **(
                             {
                                 "sdzre_init": args.sdzre_init,
@@ -215,7 +223,8 @@ def main() -> None:
     print(
         f"\n{where}, encoder {args.encoder}, descriptions {args.desc_encoder}, "
         f"{args.steps} training steps (batch {args.batch_size}, lowest {args.freeze_encoder_layers} encoder layers "
-        f"frozen{', marker rows frozen too: lower-layer cache' if args.frozen_markers else ''}), "
+        f"frozen{', marker rows frozen too: lower-layer cache' if args.frozen_markers else ''}"
+        f"{'; marker rows from @ and #' if args.marker_init == 'punct' else ''}), "
         f"{args.test_per_relation} test sentences per relation"
         + (f"; extra seen inventories {' '.join(args.aux_data)}" if args.aux_data else "")
         + (f"; synthetic sentences of the unseen relations from {args.synthetic}" if args.synthetic else "")

@@ -21,7 +21,7 @@ def build_tiny_encoder(directory: Path, hidden: int = 32, layers: int = 2, heads
     tok.decoder = decoders.WordPiece()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(
-        corpus + ["/ 与 的 关 系 是 the relation of and is"] * 3,
+        corpus + ["/ 与 的 关 系 是 the relation of and is @ #"] * 3,
         trainers.WordPieceTrainer(vocab_size=3000, special_tokens=specials),
     )
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")

@@ -21,6 +21,10 @@ from verifier.schema import GoldRecord, Span
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 Hubness = Literal["none", "center", "csls"]
+MarkerInit = Literal["new", "punct"]
+PUNCT_MARKERS = ("@", "@", "#", "#")
+"""The real tokens whose embedding rows the head's and the tail's markers copy under ``marker_init="punct"``
+(Zhou and Chen, 2021, "An Improved Baseline for Sentence-level Relation Extraction": "@ head @ ... # tail #")."""
 
 
 class ZSExample(BaseModel):
@@ -99,12 +103,27 @@ def token_range(offsets: list[tuple[int, int]], span: Span) -> list[int]:
     return [i for i, (s, e) in enumerate(offsets) if e > s and s < span[1] and e > span[0]]
 
 
-def add_markers(encoder: TextEncoder, markers: tuple[str, ...] = MARKERS) -> None:
+def add_markers(encoder: TextEncoder, markers: tuple[str, ...] = MARKERS, init: MarkerInit = "new") -> None:
+    """Add the four markers to the tokenizer (and rows to the embedding matrix when it is too small).
+
+    ``init="new"``: the rows stay what the matrix holds there (e5's spare vocabulary rows, or the rows
+    ``resize_token_embeddings`` makes). ``init="punct"``: the head's two markers copy the row of "@", the tail's
+    two the row of "#" (:data:`PUNCT_MARKERS`), so that a frozen embedding matrix still tells the encoder which
+    entity is the head. Measured on e5-small: its four spare rows have cosines 0.41-0.52 with one another and norm
+    about 1.0 against 1.54 for a real token, rows that no pretraining gave a meaning to."""
     tok = encoder.tokenizer
     tok.add_special_tokens({"additional_special_tokens": list(markers)})  # type: ignore[attr-defined]
     emb = encoder.model.get_input_embeddings()
     if len(tok) > emb.num_embeddings:  # type: ignore[arg-type]
         encoder.model.resize_token_embeddings(len(tok))  # type: ignore[arg-type]
+    if init == "punct":
+        weight = encoder.model.get_input_embeddings().weight  # type: ignore[union-attr]
+        with torch.no_grad():
+            for marker, word in zip(markers, PUNCT_MARKERS, strict=True):
+                ids = tok(word, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
+                if not ids or tok.unk_token_id in ids:  # type: ignore[attr-defined]
+                    raise ValueError(f"marker_init punct: {word!r} is not in the tokenizer's vocabulary")
+                weight[tok.convert_tokens_to_ids(marker)] = weight[ids].mean(0)  # type: ignore[attr-defined]
 
 
 def train_marker_rows(encoder: TextEncoder, markers: tuple[str, ...] = MARKERS) -> torch.nn.Parameter:

@@ -162,7 +162,7 @@ class SDZRE(SavedModelMixin, nn.Module):
         super().__init__()
         self.config = config
         self.encoder = encoder
-        add_markers(encoder, SDZRE_MARKERS)
+        add_markers(encoder, SDZRE_MARKERS, config.marker_init)
         h, d = encoder.hidden_size, config.desc_dim
         self.head_score = nn.Linear(h, 1)  # WeightPooling scorers (Eq. 2-3)
         self.tail_score = nn.Linear(h, 1)

@@ -210,7 +210,7 @@ class ZRCM(SavedModelMixin, nn.Module):
         super().__init__()
         self.config = config
         self.encoder = encoder
-        add_markers(encoder)
+        add_markers(encoder, init=config.marker_init)
         h = encoder.hidden_size
         self.fuse = nn.Linear(3 * h, h)  # W, b of Ṽ+ = H0 + W tanh([H0; He1; He2]) + b
         self.out = nn.Linear(h, config.desc_dim)  # the fully connected layer to V+

@@ -309,6 +309,29 @@ def test_sdzre_identity_start_is_the_marker_states_mean(tiny_encoder, tmp_path):
     assert SDZRE.from_pretrained(tmp_path / "i" / "model").config.fc_init == "identity"
 
 
+def test_punct_markers_copy_the_rows_of_at_and_hash_and_survive_a_save(tiny_encoder, tmp_path):
+    from generation.matching.sdzre import SDZRE, SDZRE_MARKERS, SdzreConfig
+
+    enc = TextEncoder.from_name(str(tiny_encoder))
+    SDZRE(SdzreConfig(encoder=str(tiny_encoder), desc_dim=enc.hidden_size, marker_init="punct"), enc)
+    tok, weight = enc.tokenizer, enc.model.get_input_embeddings().weight
+    rows = weight[tok.convert_tokens_to_ids(list(SDZRE_MARKERS))]  # (4, H)
+    at, hash_ = (weight[tok(w, add_special_tokens=False)["input_ids"]].mean(0) for w in ("@", "#"))
+    assert torch.equal(rows[0], at) and torch.equal(rows[1], at) and torch.equal(rows[2], hash_)
+    assert not torch.equal(at, hash_)  # the head's markers differ from the tail's
+    new = TextEncoder.from_name(str(tiny_encoder))
+    SDZRE(SdzreConfig(encoder=str(tiny_encoder), desc_dim=new.hidden_size), new)
+    assert not torch.equal(new.model.get_input_embeddings().weight[tok.convert_tokens_to_ids(SDZRE_MARKERS[0])], at)
+    kw = dict(model="sdzre", max_steps=1, batch_size=4, freeze_encoder_layers=1)  # frozen embeddings, markers too
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "p", marker_init="punct", **kw)
+    assert cfg.matcher.marker_init == "punct"
+    run_zsre(cfg)
+    back = SDZRE.from_pretrained(tmp_path / "p" / "model")
+    assert back.config.marker_init == "punct"
+    back_rows = back.encoder.model.get_input_embeddings().weight[tok.convert_tokens_to_ids(list(SDZRE_MARKERS))]
+    assert torch.equal(back_rows, rows)
+
+
 def test_sdzre_mean_context_starts_as_the_mean_token_state(tiny_encoder):
     from generation.matching.sdzre import SDZRE, SdzreConfig
 
