@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--train-per-relation", type=int, default=200)
     ap.add_argument("--test-per-relation", type=int, default=40)
+    ap.add_argument("--val-per-relation", type=int, default=None, help="validation sentences (default: as test)")
     ap.add_argument("--ms", type=int, nargs="+", default=[5])
     ap.add_argument("--seeds", type=int, nargs="+", default=[40, 41, 42])
     ap.add_argument("--hubness", choices=["none", "center", "csls"], default="center")
@@ -141,6 +142,7 @@ def main() -> None:
                         max_steps=args.steps,
                         max_train_per_relation=args.train_per_relation,
                         max_test_per_relation=args.test_per_relation,
+                        max_val_per_relation=args.val_per_relation,
                         out=f"{td}/{spec.replace(':', '-')}-m{m}-s{seed}",
                         lr=args.sdzre_lr if model == "sdzre" else None,
                         batch_size=args.batch_size,

@@ -1,6 +1,8 @@
 """ZRCM pieces, the zero-shot harness, and zrcm.v1 as a generator under the shared contract."""
 
+import json
 import random
+from collections import Counter
 
 import pytest
 import torch
@@ -183,6 +185,21 @@ def test_validation_can_rank_among_the_test_relations_descriptions_too(tiny_enco
     assert validation_choice(hard, split) == list(split.val) + list(split.test)
     r = run_zsre(hard.model_copy(update={"eval_every": 1}))
     assert [v.step for v in r.validation] == [0, 1, 2] and all(0 <= v.val_f1 <= 1 for v in r.validation)
+
+
+def test_validation_sentences_have_their_own_cap(tiny_encoder, tmp_path):
+    """--max-val-per-relation caps the validation relations' sentences apart from the test ones'; unset, the test
+    cap applies to both (the behaviour before the option)."""
+    base = dict(model="zrcm", max_steps=1, split="en", m=3, n_val=20, max_test_per_relation=1)  # 7 have 2 sentences
+
+    def parts(out, **kw) -> Counter:
+        run_zsre(tiny_zsre(tiny_encoder, tmp_path / out, **base, **kw))
+        rows = [json.loads(x) for x in (tmp_path / out / "predictions.jsonl").read_text().splitlines()]
+        return Counter(r["part"] for r in rows)
+
+    before, more = parts("a"), parts("b", max_val_per_relation=3)
+    assert before["val"] == 20 and more["test"] == before["test"] == 3
+    assert more["val"] > 20
 
 
 def test_synthetic_sentences_of_unseen_relations_join_training(tiny_encoder, tmp_path):
