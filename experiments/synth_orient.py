@@ -34,7 +34,8 @@ def orientation_scores(encoder: Any, infos: dict[str, Any], pairs: list[tuple[st
     kw = [abbreviations(infos[r]) for r in rels]
     s_h = sentence_embeddings(encoder, [k[0] for k in kw], "query: ")  # (R, H)
     s_t = sentence_embeddings(encoder, [k[1] for k in kw], "query: ")
-    i = torch.tensor([rels.index(p[0]) for p in pairs])
+    row = {r: n for n, r in enumerate(rels)}
+    i = torch.tensor([row[p[0]] for p in pairs])
     h = sentence_embeddings(encoder, [p[1] for p in pairs], "query: ")  # (N, H)
     t = sentence_embeddings(encoder, [p[2] for p in pairs], "query: ")
     return (h * s_h[i]).sum(-1) + (t * s_t[i]).sum(-1) - (t * s_h[i]).sum(-1) - (h * s_t[i]).sum(-1)

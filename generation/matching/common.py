@@ -15,13 +15,13 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch.nn import functional as F
 
+from generation.matching.configs import MarkerInit
 from verifier.data.relations import RelationInfo
 from verifier.model.encoder import TextEncoder
 from verifier.schema import GoldRecord, Span
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 Hubness = Literal["none", "center", "csls"]
-MarkerInit = Literal["new", "punct"]
 PUNCT_MARKERS = ("@", "@", "#", "#")
 """The real tokens whose embedding rows the head's and the tail's markers copy under ``marker_init="punct"``
 (Zhou and Chen, 2021, "An Improved Baseline for Sentence-level Relation Extraction": "@ head @ ... # tail #")."""

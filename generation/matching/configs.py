@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Similarity = Literal["inner", "cosine", "euclidean"]
 """ZRCM's D: inner product (the paper's), cosine or negative Euclidean distance."""
+MarkerInit = Literal["new", "punct"]
+"""The entity markers' embedding rows: new (the papers' new special tokens; e5's spare vocabulary rows) or punct,
+the rows of "@" (head) and "#" (tail), Zhou and Chen's (2021) punctuation markers, which carry a pretrained
+meaning when the embeddings stay frozen (``generation.matching.common.add_markers``)."""
 
 
 class ZrcmConfig(BaseModel):
@@ -46,10 +50,9 @@ class ZrcmConfig(BaseModel):
     """ZRCM ReNS / ENS: through [CLS] (the paper's) or through the positives' own path (markers, mentions)."""
     train_markers: bool = False
     """Keep the entity-marker embeddings trainable when --freeze-encoder-layers freezes the embeddings."""
-    marker_init: Literal["new", "punct"] = "new"
-    """The entity markers' embedding rows: new (the paper's new special tokens; e5's spare vocabulary rows) or
-    punct, the rows of "@" (head) and "#" (tail), Zhou and Chen's (2021) punctuation markers, which carry a
-    pretrained meaning when the embeddings stay frozen (``generation.matching.common.add_markers``)."""
+    marker_init: MarkerInit = "new"
+    """The entity markers' embedding rows: new (the paper's new special tokens) or punct, the rows of "@" (head)
+    and "#" (tail), which carry a pretrained meaning when the embeddings stay frozen (see ``MarkerInit``)."""
     negatives: list[Literal["rns", "rens", "ens"]] = Field(default_factory=lambda: ["rns", "rens", "ens"])
     """ZRCM's negative samples (section III-B; ablations: leave one out, e.g. --zrcm-negatives rns ens)."""
     rns: Literal["hardest", "farthest"] = "hardest"
@@ -114,10 +117,9 @@ class SdzreConfig(BaseModel):
     zero bias; with context "mean" the identity), so that Eq. 26's description cosine starts where plain matching
     stands instead of at chance (measured: after 75 steps at lr 1e-4 from a random start that cosine ranks 2 % of
     seen sentences' relations first among 67, the marker mean 62 %)."""
-    marker_init: Literal["new", "punct"] = "new"
-    """The entity markers' embedding rows: new (the paper's new special tokens; e5's spare vocabulary rows) or
-    punct, the rows of "@" (head) and "#" (tail), Zhou and Chen's (2021) punctuation markers, which carry a
-    pretrained meaning when the embeddings stay frozen (``generation.matching.common.add_markers``)."""
+    marker_init: MarkerInit = "new"
+    """The entity markers' embedding rows: new (the paper's new special tokens) or punct, the rows of "@" (head)
+    and "#" (tail), which carry a pretrained meaning when the embeddings stay frozen (see ``MarkerInit``)."""
     max_length: int = 128
     """Sentence tokens kept."""
     seen_relations: list[str] = []
