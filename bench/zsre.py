@@ -28,6 +28,10 @@ rows still carry which entity is the head.
 the baseline has nothing to train); ``--n-val 3``: 3 of the seen relations are held out for early stopping (the
 split of the test relations stays the same, so the baseline's figures do too).
 
+``--val-folds 2`` (with ``--n-val 3`` at m = 10): folds over relations; each seed trains twice, validating once on
+each half of the 6 relations outside the test ones (the column ``val F1`` is the mean best validation macro F1 over
+every run, the figure a choice between two configurations reads).
+
 ``--test-data wikizsl --ms 5``: cross-dataset instead, train on all 16 FewRel relations and test on the 5
 relations of the partial Wiki-ZSL sample (none of them is a FewRel val_wiki relation).
 """
@@ -97,6 +101,13 @@ def main() -> None:
     ap.add_argument("--test-data", choices=["wikizsl", "duie"], default=None)
     ap.add_argument("--aux-data", nargs="*", default=[], help="extra inventories, seen relations only (duie wikizsl)")
     ap.add_argument("--n-val", type=int, default=0, help="validation relations for early stopping (matchers)")
+    ap.add_argument(
+        "--val-folds",
+        type=int,
+        default=1,
+        help="folds over relations: each seed runs the matchers once per block of --n-val relations outside the "
+        "test ones (fold f validates on the f-th block; 1: fold 0 alone, as before)",
+    )
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument(
         "--val-candidates",
@@ -129,8 +140,9 @@ def main() -> None:
         for m in args.ms:
             for spec in args.models:
                 model, _, ablation = spec.partition(":")
-                f1s, speeds, times, shares, firsts = [], [], [], [], []
-                for seed in args.seeds:
+                f1s, speeds, times, shares, firsts, vals = [], [], [], [], [], []
+                folds = 1 if model == "desc" else args.val_folds  # the folds share the test relations
+                for seed, fold in ((s, f) for s in args.seeds for f in range(folds)):
                     cfg = ZsreConfig(
                         model=model,
                         data="fewrel",
@@ -143,7 +155,7 @@ def main() -> None:
                         max_train_per_relation=args.train_per_relation,
                         max_test_per_relation=args.test_per_relation,
                         max_val_per_relation=args.val_per_relation,
-                        out=f"{td}/{spec.replace(':', '-')}-m{m}-s{seed}",
+                        out=f"{td}/{spec.replace(':', '-')}-m{m}-s{seed}" + (f"-f{fold}" if folds > 1 else ""),
                         lr=args.sdzre_lr if model == "sdzre" else None,
                         batch_size=args.batch_size,
                         freeze_encoder_layers=0 if model == "desc" else args.freeze_encoder_layers,
@@ -151,6 +163,7 @@ def main() -> None:
                         progress=False,
                         aux_data=[] if model == "desc" else args.aux_data,
                         n_val=args.n_val,
+                        val_fold=fold,
                         eval_every=args.eval_every,
                         val_candidates=args.val_candidates,
                         synthetic=None if model == "desc" else args.synthetic,
@@ -184,11 +197,16 @@ def main() -> None:
                     times.append(r.train_s)
                     if r.pseudo:
                         firsts.append(r.pseudo.first_round_macro.f1)
+                    best_val = max((v.val_f1 for v in r.validation), default=None)
+                    if best_val is not None:
+                        vals.append(best_val)
                     print(
-                        f"  m={m} {spec:5s} seed {seed}: macro F1 {r.macro.f1:.4f} "
+                        f"  m={m} {spec:5s} seed {seed}" + (f" fold {fold}" if folds > 1 else "") + ": "
+                        f"macro F1 {r.macro.f1:.4f} "
                         f"(P {r.macro.precision:.4f} R {r.macro.recall:.4f}), "
                         f"{r.test_examples} test sentences, train {r.train_s} s"
                         + (f", best step {r.best_step}" if r.best_step is not None else "")
+                        + (f" (validation macro F1 {best_val:.4f} on {' '.join(r.split.val)})" if best_val is not None else "")
                         + (
                             f", {r.pseudo.test} pseudo-labels from step {r.pseudo.first_round_step} "
                             f"(precision {r.pseudo.precision_test:.3f}; first round's macro F1 "
@@ -214,12 +232,13 @@ def main() -> None:
                         max(shares),
                         float(np.mean(speeds)),
                         float(np.mean(times)),
+                        float(np.mean(vals)) if vals else np.nan,
                     )
                 )
                 if firsts:  # the same runs before their self-training round
                     sd = float(np.std(firsts, ddof=1)) if len(firsts) > 1 else 0.0
                     rows.append(
-                        (m, f"{spec} (1st round)", float(np.mean(firsts)), sd, max(firsts), np.nan, np.nan, np.nan)
+                        (m, f"{spec} (1st round)", float(np.mean(firsts)), sd, max(firsts), np.nan, np.nan, np.nan, np.nan)
                     )
     where = "FewRel val_wiki (16 relations)" + (f", tested on {args.test_data}" if args.test_data else "")
     print(
@@ -231,6 +250,7 @@ def main() -> None:
         + (f"; extra seen inventories {' '.join(args.aux_data)}" if args.aux_data else "")
         + (f"; synthetic sentences of the unseen relations from {args.synthetic}" if args.synthetic else "")
         + (f"; {args.n_val} validation relations, best of every {args.eval_every} steps" if args.n_val else "")
+        + (f", {args.val_folds} folds over relations per seed" if args.val_folds > 1 else "")
         + (
             f"; self-training: {args.pseudo_label} pseudo-labels per relation from {args.pseudo_pool} unlabelled "
             f"sentences each, {args.pseudo_steps or args.steps} more steps"
@@ -240,11 +260,11 @@ def main() -> None:
         )
     )
     print(f"hubness correction: {args.hubness}; ZRCM: {'literal' if args.zrcm_paper else 'baseline-preserving'}")
-    cols = f"{'macro F1':>9} {'± sd':>7} {'best':>7} {'top share':>9} {'sent/s':>8} {'train s':>8}"
+    cols = f"{'macro F1':>9} {'± sd':>7} {'best':>7} {'top share':>9} {'sent/s':>8} {'train s':>8} {'val F1':>7}"
     print(f"{'m':>3} {'model':<20} {cols}")
-    for m, model, f1, sd, best, share, sp, ts in rows:
+    for m, model, f1, sd, best, share, sp, ts, val in rows:
         f1s = f"{100 * f1:>9.2f} {100 * sd:>7.2f} {100 * best:>7.2f}"
-        print(f"{m:>3} {model:<20} {f1s} {share:>9.2f} {sp:>8.1f} {ts:>8.0f}")
+        print(f"{m:>3} {model:<20} {f1s} {share:>9.2f} {sp:>8.1f} {ts:>8.0f} {val:>7.4f}")
 
 
 if __name__ == "__main__":

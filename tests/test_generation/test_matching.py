@@ -187,6 +187,27 @@ def test_validation_can_rank_among_the_test_relations_descriptions_too(tiny_enco
     assert [v.step for v in r.validation] == [0, 1, 2] and all(0 <= v.val_f1 <= 1 for v in r.validation)
 
 
+def test_validation_folds_rotate_over_the_relations_not_under_test(tiny_encoder, tmp_path):
+    """--val-fold: the test relations stay; the folds' validation blocks are disjoint and cover the relations not
+    under test; fold 0 is the split without folds; the same holds for a cross-dataset split's seen relations."""
+    from generation.matching.zsre import cross_dataset_split, make_split
+
+    rels = sorted({e.relation_id for e in examples_from_records(load_split("sample", "en"))})
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "f", model="zrcm", split="en", m=3, n_val=2)
+    folds = [make_split(cfg.model_copy(update={"val_fold": f}), rels) for f in range(3)]
+    assert folds[0] == make_split(cfg, rels) and all(f.test == folds[0].test for f in folds)
+    vals = [set(f.val) for f in folds]
+    assert all(len(v) == 2 for v in vals) and not (vals[0] & vals[1] or vals[1] & vals[2] or vals[0] & vals[2])
+    with pytest.raises(ValueError, match="--m / --n-val"):
+        make_split(cfg.model_copy(update={"val_fold": len(rels)}), rels)
+    seen, test = rels[:6], rels[6:]
+    cross = [cross_dataset_split(cfg.model_copy(update={"val_fold": f}), seen, test) for f in range(3)]
+    assert cross[0].val == cross_dataset_split(cfg, seen, test).val
+    assert set().union(*(c.val for c in cross)) == set(seen) and "val_fold=2" in cross[2].source
+    with pytest.raises(ValueError, match="3 folds"):
+        cross_dataset_split(cfg.model_copy(update={"val_fold": 3}), seen, test)
+
+
 def test_validation_sentences_have_their_own_cap(tiny_encoder, tmp_path):
     """--max-val-per-relation caps the validation relations' sentences apart from the test ones'; unset, the test
     cap applies to both (the behaviour before the option)."""

@@ -196,6 +196,18 @@ def test_split_files_and_random_split(tmp_path: Path):
         random_split(rels, 16, seed=1)
 
 
+def test_random_split_validation_folds():
+    """Folds over relations: the test relations stay, the validation blocks cover the rest without overlap, fold 0
+    is the split without folds, and a fold beyond the last one is an error."""
+    rels = [f"P{i}" for i in range(16)]
+    base = random_split(rels, 10, seed=40, n_val=3)
+    f0, f1 = (random_split(rels, 10, seed=40, n_val=3, val_fold=f) for f in (0, 1))
+    assert f0 == base and f1.test == base.test
+    assert set(f1.val) == set(base.train) and set(f1.train) == set(base.val)
+    with pytest.raises(ValueError, match="2 folds"):
+        random_split(rels, 10, seed=40, n_val=3, val_fold=2)
+
+
 def test_data_dir_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("VERIFIER_DATA", str(tmp_path / "env"))
     assert resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"

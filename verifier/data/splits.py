@@ -70,15 +70,25 @@ def load_codezsre_split(
     return ZeroShotSplit(train=[r for r in inventory if r not in set(unseen)], test=unseen, source=f"{path}#{index}")
 
 
-def random_split(relations: list[str], m: int, seed: int, n_val: int = 0) -> ZeroShotSplit:
-    """Seeded random split: ``m`` unseen test relations, ``n_val`` validation relations, the rest seen."""
+def random_split(relations: list[str], m: int, seed: int, n_val: int = 0, val_fold: int = 0) -> ZeroShotSplit:
+    """Seeded random split: ``m`` unseen test relations, ``n_val`` validation relations, the rest seen.
+
+    ``val_fold`` rotates the validation block over the relations not under test (folds over relations): fold f
+    validates on the f-th block of ``n_val`` of them in the seeded order and trains on the others; the test
+    relations stay the same for every fold, and fold 0 is the split without folds. There are
+    ``(len(relations) - m) // n_val`` folds."""
     if m + n_val >= len(relations):
         raise ValueError(f"m={m} + n_val={n_val} leaves no training relation out of {len(relations)}")
+    folds = (len(relations) - m) // n_val if n_val else 1
+    if not 0 <= val_fold < folds:
+        raise ValueError(f"val_fold={val_fold}: {len(relations) - m} relations outside the test give {folds} folds")
     rels = sorted(relations)
     random.Random(seed).shuffle(rels)
+    rest = rels[m:]
+    val = rest[val_fold * n_val : (val_fold + 1) * n_val]
     return ZeroShotSplit(
         test=sorted(rels[:m]),
-        val=sorted(rels[m : m + n_val]),
-        train=sorted(rels[m + n_val :]),
-        source=f"random(m={m},seed={seed},n_val={n_val})",
+        val=sorted(val),
+        train=sorted(r for r in rest if r not in val),
+        source=f"random(m={m},seed={seed},n_val={n_val}" + (f",val_fold={val_fold})" if val_fold else ")"),
     )
