@@ -206,7 +206,11 @@ def main() -> None:
                         f"(P {r.macro.precision:.4f} R {r.macro.recall:.4f}), "
                         f"{r.test_examples} test sentences, train {r.train_s} s"
                         + (f", best step {r.best_step}" if r.best_step is not None else "")
-                        + (f" (validation macro F1 {best_val:.4f} on {' '.join(r.split.val)})" if best_val is not None else "")
+                        + (
+                            f" (validation macro F1 {best_val:.4f} on {' '.join(r.split.val)})"
+                            if best_val is not None
+                            else ""
+                        )
                         + (
                             f", {r.pseudo.test} pseudo-labels from step {r.pseudo.first_round_step} "
                             f"(precision {r.pseudo.precision_test:.3f}; first round's macro F1 "
@@ -237,9 +241,7 @@ def main() -> None:
                 )
                 if firsts:  # the same runs before their self-training round
                     sd = float(np.std(firsts, ddof=1)) if len(firsts) > 1 else 0.0
-                    rows.append(
-                        (m, f"{spec} (1st round)", float(np.mean(firsts)), sd, max(firsts), np.nan, np.nan, np.nan, np.nan)
-                    )
+                    rows.append((m, f"{spec} (1st round)", float(np.mean(firsts)), sd, max(firsts), *[np.nan] * 4))
     where = "FewRel val_wiki (16 relations)" + (f", tested on {args.test_data}" if args.test_data else "")
     print(
         f"\n{where}, encoder {args.encoder}, descriptions {args.desc_encoder}, "
