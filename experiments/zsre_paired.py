@@ -1,10 +1,13 @@
 """Does validation move the way test does? Paired seeds of bench.zsre run folders against a reference folder.
 
-For every variant folder and seed, the change of the best validation macro F1 and of the test macro F1 against
-the reference run of the same seed; counts the pairs where both changed and moved the same way. Reads finished
-runs' metrics.json only (a report after the fact: it chooses nothing).
+For every variant folder and run (a seed, or a seed and a fold of ``bench.zsre --val-folds``), the change of the
+best validation macro F1 and of the test macro F1 against the reference run of the same name; counts the pairs
+where both changed and moved the same way, and prints the mean paired change of the best validation macro F1 with
+its standard error (sample sd / sqrt(pairs)): the figures rule 7 (docs/results/zsre22/rule7.txt) compares with
+its bar. Reads finished runs' metrics.json only.
 
     python -m experiments.zsre_paired runs/z20/r3_m10 runs/z20/mg_m10 runs/z21/pu_m10
+    python -m experiments.zsre_paired runs/z22/v1f_m10 runs/z22/v7f_m10      # rule 7: 5 seeds x 2 folds
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 
-def best_val_and_test(folder: str) -> dict[int, tuple[float, float]]:
-    """seed -> (best validation macro F1, test macro F1) of the runs under ``folder``."""
+
+def best_val_and_test(folder: str) -> dict[str, tuple[float, float]]:
+    """run -> (best validation macro F1, test macro F1) of the runs under ``folder``; a run is named by its seed
+    and, with folds over relations, its fold (``s40``, ``s40-f1``)."""
     out = {}
     for f in sorted(Path(folder).glob("*/metrics.json")):
         r = json.loads(f.read_text(encoding="utf-8"))
-        out[r["seed"]] = (max(p["val_f1"] for p in r["validation"]), r["macro"]["f1"])
+        run = f.parent.name[f.parent.name.rindex("-s") + 1 :]
+        out[run] = (max(p["val_f1"] for p in r["validation"]), r["macro"]["f1"])
     return out
 
 
@@ -31,14 +38,19 @@ def main() -> None:
     ref = best_val_and_test(args.reference)
     same = both = 0
     for folder in args.variants:
-        cells = []
-        for seed, (val, test) in sorted(best_val_and_test(folder).items()):
-            dv, dt = val - ref[seed][0], test - ref[seed][1]
+        cells, dvs, dts = [], [], []
+        for run, (val, test) in sorted(best_val_and_test(folder).items()):
+            dv, dt = val - ref[run][0], test - ref[run][1]
+            dvs.append(dv)
+            dts.append(dt)
             if abs(dv) > 1e-9 and abs(dt) > 1e-9:
                 both += 1
                 same += (dv > 0) == (dt > 0)
-            cells.append(f"s{seed} val {dv:+.3f} test {100 * dt:+.1f}")
+            cells.append(f"{run} val {dv:+.3f} test {100 * dt:+.1f}")
         print(f"{folder}: " + "; ".join(cells))
+        se = float(np.std(dvs, ddof=1) / np.sqrt(len(dvs))) if len(dvs) > 1 else float("nan")
+        print(f"  {len(dvs)} pairs: mean validation change {np.mean(dvs):+.4f} (standard error {se:.4f}); "
+              f"mean test change {100 * np.mean(dts):+.2f}")  # fmt: skip
     print(f"validation and test moved the same way in {same} of {both} paired seeds where both changed")
 
 
