@@ -189,7 +189,10 @@ def test_item13_sigterm_mid_filter_leaves_no_temp_file_and_no_output(tmp_path, t
     import time
 
     inp = tmp_path / "in.jsonl"
-    write_jsonl(inp, [GOOD_CAND.model_copy(update={"doc_id": f"d{i}"}) for i in range(20000)])
+    # enough rows that the filter is still scoring when the signal comes: with 20,000, a clean-clone CI run that
+    # shared the 2 cores with a training job once saw exit code 0 instead of 143 (not reproduced alone; the
+    # likeliest cause is a filter that finished before the signal arrived)
+    write_jsonl(inp, [GOOD_CAND.model_copy(update={"doc_id": f"d{i}"}) for i in range(100_000)])
     out = tmp_path / "out" / "kept.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "verifier.cli", "filter", str(inp), "--model", str(tiny_model), "--gate", "paper",
