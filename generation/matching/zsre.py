@@ -362,7 +362,7 @@ def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[
     """Train on ``train_rels`` (``data``'s relations absent from ``test_data``), test on ``m`` seeded test ones;
     ``n_val`` seeded seen relations are held out for early stopping (``data``'s, never ``test_data``'s)."""
     from verifier.config import ConfigError
-    from verifier.data.splits import ZeroShotSplit
+    from verifier.data.splits import ZeroShotSplit, validation_fold
 
     test = sorted(test_rels)
     if cfg.m < len(test):
@@ -376,10 +376,10 @@ def cross_dataset_split(cfg: ZsreConfig, train_rels: list[str], test_rels: list[
     if 0 < cfg.n_val < len(seen):
         first = random.Random(cfg.seed).sample(seen, cfg.n_val)  # fold 0: the validation before folds
         order = first + random.Random(cfg.seed).sample([r for r in seen if r not in first], len(seen) - cfg.n_val)
-        folds = len(seen) // cfg.n_val
-        if cfg.val_fold >= folds:
-            raise ConfigError(f"--val-fold {cfg.val_fold}: {len(seen)} seen relations give {folds} folds")
-        val = sorted(order[cfg.val_fold * cfg.n_val : (cfg.val_fold + 1) * cfg.n_val])
+        try:
+            val = validation_fold(order, cfg.n_val, cfg.val_fold)
+        except ValueError as e:
+            raise ConfigError(f"--val-fold: {e}") from None
     elif cfg.val_fold:
         raise ConfigError(f"--val-fold {cfg.val_fold}: needs --n-val between 1 and {len(seen) - 1}")
     return ZeroShotSplit(

@@ -70,6 +70,16 @@ def load_codezsre_split(
     return ZeroShotSplit(train=[r for r in inventory if r not in set(unseen)], test=unseen, source=f"{path}#{index}")
 
 
+def validation_fold(order: list[str], n_val: int, val_fold: int) -> list[str]:
+    """The ``val_fold``-th block of ``n_val`` relations of ``order`` (folds over relations: the relations outside
+    the test ones, in the split's seeded order), sorted; fold 0 is the first block. ValueError past the last fold
+    (there are ``len(order) // n_val``; one, empty, when ``n_val`` is 0)."""
+    folds = len(order) // n_val if n_val else 1
+    if not 0 <= val_fold < folds:
+        raise ValueError(f"fold {val_fold} of {len(order)} relations in blocks of {n_val}: there are {folds} folds")
+    return sorted(order[val_fold * n_val : (val_fold + 1) * n_val])
+
+
 def random_split(relations: list[str], m: int, seed: int, n_val: int = 0, val_fold: int = 0) -> ZeroShotSplit:
     """Seeded random split: ``m`` unseen test relations, ``n_val`` validation relations, the rest seen.
 
@@ -79,16 +89,13 @@ def random_split(relations: list[str], m: int, seed: int, n_val: int = 0, val_fo
     ``(len(relations) - m) // n_val`` folds."""
     if m + n_val >= len(relations):
         raise ValueError(f"m={m} + n_val={n_val} leaves no training relation out of {len(relations)}")
-    folds = (len(relations) - m) // n_val if n_val else 1
-    if not 0 <= val_fold < folds:
-        raise ValueError(f"val_fold={val_fold}: {len(relations) - m} relations outside the test give {folds} folds")
     rels = sorted(relations)
     random.Random(seed).shuffle(rels)
     rest = rels[m:]
-    val = rest[val_fold * n_val : (val_fold + 1) * n_val]
+    val = validation_fold(rest, n_val, val_fold)
     return ZeroShotSplit(
         test=sorted(rels[:m]),
-        val=sorted(val),
+        val=val,
         train=sorted(r for r in rest if r not in val),
         source=f"random(m={m},seed={seed},n_val={n_val}" + (f",val_fold={val_fold})" if val_fold else ")"),
     )
