@@ -29,8 +29,13 @@ the baseline has nothing to train); ``--n-val 3``: 3 of the seen relations are h
 split of the test relations stays the same, so the baseline's figures do too).
 
 ``--val-folds 2`` (with ``--n-val 3`` at m = 10): folds over relations; each seed trains twice, validating once on
-each half of the 6 relations outside the test ones (the column ``val F1`` is the mean best validation macro F1 over
-every run, the figure a choice between two configurations reads).
+each half of the 6 relations outside the test ones (the column ``val F1`` is the mean validation macro F1 of the
+output scores over every run, the figure a choice between two configurations reads; with no ``--desc-weight``, the
+kept checkpoint's, the best of its curve).
+
+``--desc-weight W`` fuses the matchers' output scores with the untrained description matcher's (weight W; early
+stopping and self-training read the matcher's own). ``--reuse-trained DIR`` rescores the models an earlier run with
+the same flags saved under DIR instead of training (``train s`` is then the loading time).
 
 ``--test-data wikizsl --ms 5``: cross-dataset instead, train on all 16 FewRel relations and test on the 5
 relations of the partial Wiki-ZSL sample (none of them is a FewRel val_wiki relation).
@@ -122,6 +127,17 @@ def main() -> None:
     ap.add_argument("--pseudo-rounds", type=int, default=1, help="self-training rounds, each relabelling the pool")
     ap.add_argument("--sdzre-gam-t", type=float, default=None, help="SDZRE's Eq. 27 margin (default its config's)")
     ap.add_argument("--sdzre-gam-b", type=float, default=None, help="SDZRE's Eq. 28 margin (default its config's)")
+    ap.add_argument(
+        "--desc-weight",
+        type=float,
+        default=0.0,
+        help="weight of the untrained description matcher in the matchers' output scores (0: the matcher alone)",
+    )
+    ap.add_argument(
+        "--reuse-trained",
+        default=None,
+        help="rescore the matchers saved under this folder by an earlier run with the same flags (no training)",
+    )
     ap.add_argument("--out", default=None, help="keep the run folders here (<model>-m<m>-s<seed>)")
     args = ap.parse_args()
     zrcm_options = {
@@ -143,6 +159,8 @@ def main() -> None:
                 f1s, speeds, times, shares, firsts, vals = [], [], [], [], [], []
                 folds = 1 if model == "desc" else args.val_folds  # the folds share the test relations
                 for seed, fold in ((s, f) for s in args.seeds for f in range(folds)):
+                    run = f"{spec.replace(':', '-')}-m{m}-s{seed}" + (f"-f{fold}" if folds > 1 else "")
+                    reuse = args.reuse_trained if model != "desc" else None
                     cfg = ZsreConfig(
                         model=model,
                         data="fewrel",
@@ -155,7 +173,9 @@ def main() -> None:
                         max_train_per_relation=args.train_per_relation,
                         max_test_per_relation=args.test_per_relation,
                         max_val_per_relation=args.val_per_relation,
-                        out=f"{td}/{spec.replace(':', '-')}-m{m}-s{seed}" + (f"-f{fold}" if folds > 1 else ""),
+                        out=f"{td}/{run}",
+                        trained_model=f"{reuse}/{run}/model" if reuse else None,
+                        desc_weight=0.0 if model == "desc" else args.desc_weight,
                         lr=args.sdzre_lr if model == "sdzre" else None,
                         batch_size=args.batch_size,
                         freeze_encoder_layers=0 if model == "desc" else args.freeze_encoder_layers,
@@ -197,7 +217,7 @@ def main() -> None:
                     times.append(r.train_s)
                     if r.pseudo:
                         firsts.append(r.pseudo.first_round_macro.f1)
-                    best_val = max((v.val_f1 for v in r.validation), default=None)
+                    best_val = r.val_f1 if r.val_f1 is not None else max((v.val_f1 for v in r.validation), default=None)
                     if best_val is not None:
                         vals.append(best_val)
                     print(

@@ -8,6 +8,7 @@ its bar. Reads finished runs' metrics.json only.
 
     python -m experiments.zsre_paired runs/z20/r3_m10 runs/z20/mg_m10 runs/z21/pu_m10
     python -m experiments.zsre_paired runs/z22/v1f_m10 runs/z22/v7f_m10      # rule 7: 5 seeds x 2 folds
+    python -m experiments.zsre_paired runs/z23/w0_m10 runs/z23/w25_m10 runs/z23/w50_m10   # rule 8: rescored
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import numpy as np
 
 
 def best_val_and_test(folder: str) -> dict[str, tuple[float, float]]:
-    """run -> (best validation macro F1, test macro F1) of the runs under ``folder``; a run is named by its seed
-    and, with folds over relations, its fold (``s40``, ``s40-f1``)."""
+    """run -> (validation macro F1, test macro F1) of the runs under ``folder``: the output's validation figure
+    (``ZsreResult.val_f1``; with no --desc-weight, the best on the curve, which older runs record alone). A run is
+    named by its seed and, with folds over relations, its fold (``s40``, ``s40-f1``)."""
     out = {}
     for f in sorted(Path(folder).glob("*/metrics.json")):
         r = json.loads(f.read_text(encoding="utf-8"))
         run = f.parent.name[f.parent.name.rindex("-s") + 1 :]
-        out[run] = (max(p["val_f1"] for p in r["validation"]), r["macro"]["f1"])
+        val = r.get("val_f1")  # the output's validation figure; older runs record the curve alone
+        out[run] = (val if val is not None else max(p["val_f1"] for p in r["validation"]), r["macro"]["f1"])
     return out
 
 

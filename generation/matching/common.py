@@ -190,6 +190,20 @@ def correct_hubness(scores: torch.Tensor, mode: Hubness, k: int = 10) -> torch.T
     return 2 * scores - r_t - r_s
 
 
+def fuse_scores(scores: torch.Tensor, desc_scores: torch.Tensor, weight: float, mode: Hubness) -> torch.Tensor:
+    """(N, R) matcher scores fused with the untrained description matcher's (N, R) cosines over the same
+    relations: (1 - w) S / sd(h(S)) + w D / sd(h(D)), h the hubness correction ``mode`` and sd over all entries,
+    so that each side weighs by its spread after the correction rather than by its units (SDZRE's Eq. 26 scores
+    and plain cosines differ in scale). w = 0 returns S unchanged."""
+    if weight == 0:
+        return scores
+
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        return x / correct_hubness(x, mode).std(correction=0).clamp_min(1e-8)
+
+    return (1 - weight) * unit(scores) + weight * unit(desc_scores.to(scores.device, scores.dtype))
+
+
 class DescriptionMatcher:
     """The plain baseline: a fixed sentence encoder embeds the sentence and every relation description; the
     prediction is the description with the highest cosine. No training."""

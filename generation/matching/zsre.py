@@ -169,6 +169,16 @@ class ZsreConfig(StageConfig):
     pseudo-labels with the new ones and trains --pseudo-steps more; early stopping still picks among all
     checkpoints. 1 (default): one round, as measured in docs/results.md section 5.0. Iterating is classic
     self-training (Yarowsky, 1995): a round starts from a better model, so its pseudo-labels can be more precise."""
+    desc_weight: float = Field(0.0, ge=0.0, le=1.0)
+    """Weight w of the untrained description matcher (the baseline, ``--desc-encoder``) in the output scores:
+    (1 - w) S / sd(h(S)) + w D / sd(h(D)) (``generation.matching.common.fuse_scores``), for the test and validation
+    predictions and ``ZsreResult.val_f1``. Early stopping and the self-training pseudo-labels read the matcher's
+    own scores S, so a trained model can be rescored with another w (``--trained-model``). 0 (default): the
+    matcher alone; 1: the baseline's ranking. Why: self-training drifts on some splits, and the untrained
+    matcher's errors need not be the trained one's (docs/results.md section 5.0f, rule 8)."""
+    trained_model: str | None = None
+    """A matcher saved by an earlier run (its ``<out>/model`` folder) to evaluate instead of training one. Its
+    split (test and validation relations) must be this config's; ``--desc-weight`` and ``--hubness`` can differ."""
     out: str = "runs/zsre"
     """Run folder (metrics.json, predictions, the resolved config)."""
     device: str | None = None
@@ -453,6 +463,35 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
     return ZRCM(mc.model_copy(update=update), encoder)
 
 
+def load_trained(cfg: ZsreConfig, split: Any) -> Any:
+    """The matcher saved in ``cfg.trained_model`` (an earlier run's ``model`` folder). Another matcher or another
+    split (test or validation relations) than this config's is a one-line error naming the folder."""
+    from verifier.config import ConfigError
+    from verifier.io import InputError, read_json
+    from verifier.model.persistence import read_model_config
+
+    d = Path(cfg.trained_model or "")
+    kind = read_model_config(d).get("model_type")
+    if kind != cfg.model:
+        raise ConfigError(f"--trained-model {d}: a saved {kind} matcher, not {cfg.model} (--model)")
+    if not (d / "descriptions.json").exists():
+        raise InputError(d / "descriptions.json", 0, "path", "missing: the matcher's split is unknown")
+    saved = read_json(d / "descriptions.json").get("split") or {}
+    if (saved.get("test"), saved.get("val")) != (list(split.test), list(split.val)):
+        raise ConfigError(
+            f"--trained-model {d}: trained for test {saved.get('test')} / validation {saved.get('val')}, but this "
+            f"config's split is test {list(split.test)} / validation {list(split.val)} (check --m, --seed, --n-val, "
+            "--val-fold)"
+        )
+    if cfg.model == "sdzre":
+        from generation.matching.sdzre import SDZRE
+
+        return SDZRE.from_pretrained(d)
+    from generation.matching.zrcm import ZRCM
+
+    return ZRCM.from_pretrained(d)
+
+
 def param_groups(model: Any, lr: float, head_lr: float, no_decay: Any = None) -> list[dict[str, Any]]:
     """Encoder parameters at ``lr``, everything else (fusion, output, classifier, distiller) at ``head_lr``;
     ``no_decay`` (the embedding matrix whose marker rows alone train) in its own group without weight decay."""
@@ -571,6 +610,10 @@ class ZsreResult(BaseModel):
     pseudo: PseudoLabels | None = None
     later_rounds: list[PseudoLabels] = Field(default_factory=list)
     """Self-training rounds after the first (``--pseudo-rounds``), in order."""
+    val_f1: float | None = None
+    """Macro F1 over the validation relations of the output scores (``--desc-weight`` included), the validation
+    sentences ranked among the early-stopping candidates (``--val-candidates``): with w = 0, the kept checkpoint's
+    validation figure."""
     train_s: float
     inference_sentences_per_s: float | None
 
@@ -579,7 +622,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     """Split, (train), evaluate; writes metrics.json (and the model for zrcm) under ``cfg.out``."""
     import torch
 
-    from generation.matching.common import DescriptionMatcher, relation_text, sentence_embeddings
+    from generation.matching.common import DescriptionMatcher, fuse_scores, relation_text, sentence_embeddings
     from verifier.metrics import zero_shot_macro
     from verifier.model.encoder import TextEncoder
 
@@ -616,6 +659,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     later_rounds: list[PseudoLabels] = []
     val_log: list[dict[str, float]] = []
     best: tuple[float, int, dict[str, Any]] | None = None  # (validation macro F1, step, state dict)
+    val_f1: float | None = None  # the output scores' validation figure (ZsreResult.val_f1)
     if cfg.model == "desc":
         matcher = DescriptionMatcher(cfg.desc_encoder)
         desc_test = matcher.describe([infos[r] for r in split.test])
@@ -640,7 +684,9 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
             }
 
         desc_train, desc_test = describe(trained), describe(split.test)
-        model = build_matcher(cfg, desc_train["v"].shape[-1], trained).to(device)
+        model = (
+            load_trained(cfg, split) if cfg.trained_model else build_matcher(cfg, desc_train["v"].shape[-1], trained)
+        ).to(device)
         model.encoder.freeze_bottom(cfg.freeze_encoder_layers)  # after the markers resized the embeddings
         markers = None
         if cfg.train_markers and cfg.freeze_encoder_layers > 0:
@@ -668,7 +714,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
             if best is None or f1 > best[0]:
                 best = (f1, steps, {k: v.detach().clone() for k, v in model.state_dict().items()})
 
-        if train and train_ex:
+        if train and train_ex and not cfg.trained_model:
             head_lr = cfg.head_lr or (lr if cfg.model == "sdzre" else 1e-3)
             opt = torch.optim.AdamW(param_groups(model, lr, head_lr, markers))
             rng = random.Random(cfg.seed)
@@ -747,12 +793,25 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
             )
         train_s = time.perf_counter() - t0
         model.eval()
+        baseline = DescriptionMatcher(cfg.desc_encoder) if cfg.desc_weight else None
+
+        def output_scores(ex: list[Any], rels: list[str], desc: dict[str, torch.Tensor]) -> torch.Tensor:
+            """(N, R) scores of what the run outputs: the matcher's, fused with the baseline's (--desc-weight)."""
+            s = matcher_scores(cfg, model, ex, desc)
+            if baseline is None:
+                return s
+            d = baseline.scores(ex, baseline.describe([infos[r] for r in rels]))
+            return fuse_scores(s, d, cfg.desc_weight, cfg.hubness)
+
         t_inf = time.perf_counter()
-        scores = matcher_scores(cfg, model, test_ex, desc_test)
+        scores = output_scores(test_ex, list(split.test), desc_test)
         infer_s = time.perf_counter() - t_inf
         val_scores = None
         if val_ex:
-            val_scores = matcher_scores(cfg, model, val_ex, desc_val)  # type: ignore[arg-type]
+            val_scores = output_scores(val_ex, list(split.val), desc_val)  # type: ignore[arg-type]
+            pred_val = _predict(output_scores(val_ex, choice, desc_choice), choice, cfg.hubness)  # type: ignore[arg-type]
+            only = list(split.val) if cfg.val_candidates == "val+test" else None
+            val_f1 = zero_shot_macro([e.relation_id for e in val_ex], pred_val, only).f1
     from verifier.io import write_jsonl
 
     test_rows = predictions(test_ex, scores, list(split.test), cfg.hubness, "test")
@@ -771,6 +830,8 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     if cfg.model != "desc" and model.encoder.cached_sequences:
         enc = model.encoder
         extra["lower_cache"] = LowerCacheUse(layers=enc.n_lower, hits=enc.cache_hits, misses=enc.cache_misses)
+    if val_f1 is not None:
+        extra["val_f1"] = val_f1
     gold = [e.relation_id for e in test_ex]
     macro = zero_shot_macro(gold, pred)
     micro = float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])) if gold else 0.0

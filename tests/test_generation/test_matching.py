@@ -208,6 +208,53 @@ def test_validation_folds_rotate_over_the_relations_not_under_test(tiny_encoder,
         cross_dataset_split(cfg.model_copy(update={"val_fold": 3}), seen, test)
 
 
+def test_fuse_scores_by_hand():
+    """--desc-weight: each side divided by the sd of its hubness-corrected entries, then weighted; w = 0 is S."""
+    from generation.matching.common import correct_hubness, fuse_scores
+
+    s = torch.tensor([[1.0, 3.0], [2.0, 6.0]])
+    d = torch.tensor([[0.5, 0.1], [0.2, 0.4]])
+    assert fuse_scores(s, d, 0.0, "center") is s
+    sd_s = correct_hubness(s, "center").std(correction=0)  # centred columns: [[-0.5, -1.5], [0.5, 1.5]]
+    sd_d = correct_hubness(d, "center").std(correction=0)
+    assert sd_s.item() == pytest.approx(((0.25 + 2.25) / 2) ** 0.5)
+    got = fuse_scores(s, d, 0.25, "center")
+    assert torch.allclose(got, 0.75 * s / sd_s + 0.25 * d / sd_d)
+    assert torch.equal(correct_hubness(fuse_scores(s, d, 1.0, "center"), "center").argmax(-1), torch.tensor([0, 1]))
+
+
+def test_a_saved_matcher_is_rescored_alone_or_fused_with_the_baseline(tiny_encoder, tmp_path):
+    """--trained-model rescores a saved matcher without training: the same answers and validation figure as the
+    run that saved it (whose val_f1 is its best checkpoint's); --desc-weight 1 answers as the baseline does; another
+    split or matcher is a one-line error."""
+    from verifier.config import ConfigError
+
+    def answers(out) -> list[tuple[str, str]]:
+        rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+        return [(r["part"], r["relation"]) for r in rows]
+
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "t", model="sdzre", max_steps=3, batch_size=4, lr=1e-3, split="en",
+                    m=3, n_val=2, eval_every=1, val_candidates="val+test")  # fmt: skip
+    r = run_zsre(cfg)
+    assert r.val_f1 == pytest.approx(max(v.val_f1 for v in r.validation))
+    again = run_zsre(
+        cfg.model_copy(update={"trained_model": str(tmp_path / "t" / "model"), "out": str(tmp_path / "a")})
+    )
+    assert again.validation == [] and again.macro == r.macro and again.val_f1 == pytest.approx(r.val_f1)
+    assert answers(tmp_path / "a") == answers(tmp_path / "t")
+    fused = cfg.model_copy(update={"trained_model": str(tmp_path / "t" / "model"), "desc_weight": 1.0})
+    run_zsre(fused.model_copy(update={"out": str(tmp_path / "w1")}))
+    base = run_zsre(cfg.model_copy(update={"model": "desc", "out": str(tmp_path / "d")}))
+    test_answers = [a for a in answers(tmp_path / "w1") if a[0] == "test"]
+    assert test_answers == [a for a in answers(tmp_path / "d") if a[0] == "test"] and base.split.test == r.split.test
+    half = run_zsre(fused.model_copy(update={"desc_weight": 0.5, "out": str(tmp_path / "w5")}))
+    assert half.val_f1 is not None and 0 <= half.macro.f1 <= 1
+    with pytest.raises(ConfigError, match="--trained-model .*this config's split"):
+        run_zsre(fused.model_copy(update={"seed": 2, "out": str(tmp_path / "x")}))
+    with pytest.raises(ConfigError, match="a saved sdzre matcher, not zrcm"):
+        run_zsre(fused.model_copy(update={"model": "zrcm", "matcher": ZrcmConfig(), "out": str(tmp_path / "z")}))
+
+
 def test_validation_sentences_have_their_own_cap(tiny_encoder, tmp_path):
     """--max-val-per-relation caps the validation relations' sentences apart from the test ones'; unset, the test
     cap applies to both (the behaviour before the option)."""
