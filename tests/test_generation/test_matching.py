@@ -223,7 +223,7 @@ def test_fuse_scores_by_hand():
     assert torch.equal(correct_hubness(fuse_scores(s, d, 1.0, "center"), "center").argmax(-1), torch.tensor([0, 1]))
 
 
-def test_a_saved_matcher_is_rescored_alone_or_fused_with_the_baseline(tiny_encoder, tmp_path):
+def test_a_saved_matcher_is_rescored_alone_or_fused_with_the_baseline(tiny_encoder, tmp_path, capsys):
     """--trained-model rescores a saved matcher without training: the same answers and validation figure as the
     run that saved it (whose val_f1 is its best checkpoint's); --desc-weight 1 answers as the baseline does; another
     split or matcher is a one-line error."""
@@ -249,10 +249,16 @@ def test_a_saved_matcher_is_rescored_alone_or_fused_with_the_baseline(tiny_encod
     assert test_answers == [a for a in answers(tmp_path / "d") if a[0] == "test"] and base.split.test == r.split.test
     half = run_zsre(fused.model_copy(update={"desc_weight": 0.5, "out": str(tmp_path / "w5")}))
     assert half.val_f1 is not None and 0 <= half.macro.f1 <= 1
-    with pytest.raises(ConfigError, match="--trained-model .*this config's split"):
+    with pytest.raises(ConfigError, match=r"--trained-model .*this config's split"):
         run_zsre(fused.model_copy(update={"seed": 2, "out": str(tmp_path / "x")}))
     with pytest.raises(ConfigError, match="a saved sdzre matcher, not zrcm"):
         run_zsre(fused.model_copy(update={"model": "zrcm", "matcher": ZrcmConfig(), "out": str(tmp_path / "z")}))
+    flags = ["--model", "sdzre", "--data", "sample", "--split", "en", "--m", "3", "--n-val", "2", "--seed", "2"]
+    flags += ["--encoder", str(tiny_encoder), "--desc-encoder", str(tiny_encoder), "--out", str(tmp_path / "c")]
+    capsys.readouterr()
+    assert main(["zsre", "eval", *flags, "--trained-model", str(tmp_path / "t" / "model")]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if "Loading weights" not in x and x.strip()]
+    assert len(err) == 1 and err[0].startswith("error: --trained-model") and "--val-fold" in err[0]
 
 
 def test_validation_sentences_have_their_own_cap(tiny_encoder, tmp_path):
