@@ -176,6 +176,10 @@ class ZsreConfig(StageConfig):
     own scores S, so a trained model can be rescored with another w (``--trained-model``). 0 (default): the
     matcher alone; 1: the baseline's ranking. Why: self-training drifts on some splits, and the untrained
     matcher's errors need not be the trained one's (docs/results.md section 5.0f, rule 8)."""
+    fuse_in_training: bool = False
+    """With --desc-weight: early stopping and the self-training pseudo-labels read the fused scores too, so the
+    kept checkpoint and the pseudo-labels are chosen by what the run outputs. Off (default): they read the
+    matcher's own scores, and --desc-weight changes the output alone."""
     trained_model: str | None = None
     """A matcher saved by an earlier run (its ``<out>/model`` folder) to evaluate instead of training one. Its
     split (test and validation relations) must be this config's; ``--desc-weight`` and ``--hubness`` can differ."""
@@ -317,6 +321,36 @@ def matcher_scores(cfg: ZsreConfig, model: Any, examples: list[Any], desc: dict[
     return model.scores(examples, desc if cfg.model == "sdzre" else desc["v"])
 
 
+class BaselineScores:
+    """The untrained description matcher's (N, R) cosines for --desc-weight, memoised per sentence list and
+    relation list (validation reads the same sentences at every evaluation)."""
+
+    def __init__(self, encoder_name: str, infos: dict[str, Any]) -> None:
+        from generation.matching.common import DescriptionMatcher
+
+        self.matcher = DescriptionMatcher(encoder_name)
+        self.infos = infos
+        self.memo: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, examples: list[Any], rels: list[str]) -> Any:
+        key = (tuple((e.doc_id, e.head_span, e.tail_span) for e in examples), tuple(rels))
+        if key not in self.memo:
+            desc = self.matcher.describe([self.infos[r] for r in rels])
+            self.memo[key] = self.matcher.scores(examples, desc)
+        return self.memo[key]
+
+
+def run_scores(
+    cfg: ZsreConfig, model: Any, examples: list[Any], rels: list[str], desc: dict[str, Any], baseline: Any = None
+) -> Any:
+    """(N, R) matcher scores of ``examples`` against ``rels`` (described by ``desc``), fused with the baseline's
+    (``BaselineScores``, weight --desc-weight; ``generation.matching.common.fuse_scores``) when one is given."""
+    from generation.matching.common import fuse_scores
+
+    s = matcher_scores(cfg, model, examples, desc)
+    return s if baseline is None else fuse_scores(s, baseline(examples, rels), cfg.desc_weight, cfg.hubness)
+
+
 def unlabelled_pool(
     examples: list[Any], relations: list[str], held: list[Any], per_rel: int, seed: int
 ) -> tuple[list[Any], list[str]]:
@@ -341,12 +375,18 @@ def pseudo_labelled(pool: list[Any], scores: Any, relations: list[str], hubness:
 
 
 def self_training_set(
-    cfg: ZsreConfig, model: Any, examples: list[Any], parts: list[tuple[str, list[str], list[Any], Any]], first: int
+    cfg: ZsreConfig,
+    model: Any,
+    examples: list[Any],
+    parts: list[tuple[str, list[str], list[Any], Any]],
+    first: int,
+    baseline: Any = None,
 ) -> tuple[list[Any], PseudoLabels]:
     """The self-training round's extra training sentences (``--pseudo-label``): for each part (test, val) with its
     relations, held-out sample and descriptions, the kept checkpoint labels that part's unlabelled pool among
     the part's relations, and the most confident per relation are cycled up to the per-relation cap. ``parts[0]``
-    is the test part: its sentences are scored once more for the first round's figure."""
+    is the test part: its sentences are scored once more for the first round's figure. With ``baseline``
+    (--fuse-in-training) the pool is labelled, and that figure taken, by the fused scores."""
     from verifier.metrics import zero_shot_macro
 
     pseudo_ex, counts, right = [], {}, {}
@@ -354,14 +394,14 @@ def self_training_set(
         pool, hidden = unlabelled_pool(examples, rels, held, cfg.pseudo_pool, cfg.seed + 1)
         chosen = []
         if pool:
-            scores = matcher_scores(cfg, model, pool, desc)  # (pool, relations)
+            scores = run_scores(cfg, model, pool, rels, desc, baseline)  # (pool, relations)
             chosen = pseudo_labelled(pool, scores, rels, cfg.hubness, cfg.pseudo_label)
         pseudo_ex += [pool[n].model_copy(update={"relation_id": r}) for n, r in chosen]
         counts[part] = len(chosen)
         right[part] = float(np.mean([hidden[n] == r for n, r in chosen])) if chosen else None
     log.info("self-training on %s pseudo-labels (their precision, after the fact: %s)", counts, right)
     _, test_rels, test_ex, test_desc = parts[0]
-    first_pred = _predict(matcher_scores(cfg, model, test_ex, test_desc), test_rels, cfg.hubness)
+    first_pred = _predict(run_scores(cfg, model, test_ex, test_rels, test_desc, baseline), test_rels, cfg.hubness)
     summary = PseudoLabels(test=counts["test"], val=counts["val"], precision_test=right["test"],
                            precision_val=right["val"], first_round_step=first,
                            first_round_macro=zero_shot_macro([e.relation_id for e in test_ex], first_pred))  # fmt: skip
@@ -622,7 +662,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     """Split, (train), evaluate; writes metrics.json (and the model for zrcm) under ``cfg.out``."""
     import torch
 
-    from generation.matching.common import DescriptionMatcher, fuse_scores, relation_text, sentence_embeddings
+    from generation.matching.common import DescriptionMatcher, relation_text, sentence_embeddings
     from verifier.metrics import zero_shot_macro
     from verifier.model.encoder import TextEncoder
 
@@ -701,12 +741,15 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         val_ex = cap_per_relation([e for e in examples if e.relation_id in set(split.val)], val_cap, cfg.seed)
         desc_val = describe(list(split.val)) if val_ex else None
         choice = validation_choice(cfg, split)
+        baseline = BaselineScores(cfg.desc_encoder, infos) if cfg.desc_weight else None
+        in_training = baseline if cfg.fuse_in_training else None  # what early stopping and pseudo-labels read
         desc_choice = desc_val if choice == list(split.val) else describe(choice) if val_ex else None
 
         def validate() -> None:
             nonlocal best
             model.eval()
-            pred_val = _predict(matcher_scores(cfg, model, val_ex, desc_choice), choice, cfg.hubness)  # type: ignore[arg-type]
+            fused = run_scores(cfg, model, val_ex, choice, desc_choice, in_training)  # type: ignore[arg-type]
+            pred_val = _predict(fused, choice, cfg.hubness)
             only = list(split.val) if cfg.val_candidates == "val+test" else None  # "val": as before
             f1 = zero_shot_macro([e.relation_id for e in val_ex], pred_val, only).f1
             model.train()
@@ -767,7 +810,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
                 model.eval()
                 start = best[1] if best else steps
                 if last is None or last[0] != start:  # the same kept checkpoint labels the pool the same way
-                    last = (start, *self_training_set(cfg, model, examples, parts, start))
+                    last = (start, *self_training_set(cfg, model, examples, parts, start, in_training))
                 _, pseudo_ex, labels = last
                 if extra_pseudo is None:
                     extra_pseudo = labels
@@ -793,23 +836,14 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
             )
         train_s = time.perf_counter() - t0
         model.eval()
-        baseline = DescriptionMatcher(cfg.desc_encoder) if cfg.desc_weight else None
-
-        def output_scores(ex: list[Any], rels: list[str], desc: dict[str, torch.Tensor]) -> torch.Tensor:
-            """(N, R) scores of what the run outputs: the matcher's, fused with the baseline's (--desc-weight)."""
-            s = matcher_scores(cfg, model, ex, desc)
-            if baseline is None:
-                return s
-            d = baseline.scores(ex, baseline.describe([infos[r] for r in rels]))
-            return fuse_scores(s, d, cfg.desc_weight, cfg.hubness)
-
         t_inf = time.perf_counter()
-        scores = output_scores(test_ex, list(split.test), desc_test)
+        scores = run_scores(cfg, model, test_ex, list(split.test), desc_test, baseline)
         infer_s = time.perf_counter() - t_inf
         val_scores = None
         if val_ex:
-            val_scores = output_scores(val_ex, list(split.val), desc_val)  # type: ignore[arg-type]
-            pred_val = _predict(output_scores(val_ex, choice, desc_choice), choice, cfg.hubness)  # type: ignore[arg-type]
+            val_scores = run_scores(cfg, model, val_ex, list(split.val), desc_val, baseline)  # type: ignore[arg-type]
+            out_val = run_scores(cfg, model, val_ex, choice, desc_choice, baseline)  # type: ignore[arg-type]
+            pred_val = _predict(out_val, choice, cfg.hubness)
             only = list(split.val) if cfg.val_candidates == "val+test" else None
             val_f1 = zero_shot_macro([e.relation_id for e in val_ex], pred_val, only).f1
     from verifier.io import write_jsonl

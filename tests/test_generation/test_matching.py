@@ -261,6 +261,19 @@ def test_a_saved_matcher_is_rescored_alone_or_fused_with_the_baseline(tiny_encod
     assert len(err) == 1 and err[0].startswith("error: --trained-model") and "--val-fold" in err[0]
 
 
+def test_fused_scores_can_choose_the_checkpoint_and_the_pseudo_labels_too(tiny_encoder, tmp_path):
+    """--fuse-in-training: early stopping and the pseudo-labels read the fused scores. At --desc-weight 1 the
+    matcher plays no part in them: every validation point is the same figure, and the pseudo-labels' first-round
+    answers are the baseline's."""
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "f", model="sdzre", max_steps=2, batch_size=4, lr=1e-2, split="en", m=3,
+                    n_val=2, eval_every=1, val_candidates="val+test", pseudo_label=1, pseudo_pool=2,
+                    desc_weight=1.0, fuse_in_training=True)  # fmt: skip
+    r = run_zsre(cfg)
+    base = run_zsre(cfg.model_copy(update={"model": "desc", "out": str(tmp_path / "d")}))
+    assert len(r.validation) >= 3 and len({round(v.val_f1, 9) for v in r.validation}) == 1
+    assert r.pseudo is not None and r.pseudo.first_round_macro == base.macro == r.macro
+
+
 def test_validation_sentences_have_their_own_cap(tiny_encoder, tmp_path):
     """--max-val-per-relation caps the validation relations' sentences apart from the test ones'; unset, the test
     cap applies to both (the behaviour before the option)."""
