@@ -34,8 +34,9 @@ output scores over every run, the figure a choice between two configurations rea
 kept checkpoint's, the best of its curve).
 
 ``--desc-weight W`` fuses the matchers' output scores with the untrained description matcher's (weight W; early
-stopping and self-training read the matcher's own). ``--reuse-trained DIR`` rescores the models an earlier run with
-the same flags saved under DIR instead of training (``train s`` is then the loading time).
+stopping and self-training read the matcher's own; with ``--fuse-in-training`` they read the fused scores too).
+``--reuse-trained DIR`` rescores the models an earlier run with the same flags saved under DIR instead of training
+(``train s`` is then the loading time).
 
 ``--test-data wikizsl --ms 5``: cross-dataset instead, train on all 16 FewRel relations and test on the 5
 relations of the partial Wiki-ZSL sample (none of them is a FewRel val_wiki relation).
@@ -134,6 +135,11 @@ def main() -> None:
         help="weight of the untrained description matcher in the matchers' output scores (0: the matcher alone)",
     )
     ap.add_argument(
+        "--fuse-in-training",
+        action="store_true",
+        help="with --desc-weight, early stopping and the pseudo-labels read the fused scores too",
+    )
+    ap.add_argument(
         "--reuse-trained",
         default=None,
         help="rescore the matchers saved under this folder by an earlier run with the same flags (no training)",
@@ -176,6 +182,7 @@ def main() -> None:
                         out=f"{td}/{run}",
                         trained_model=f"{reuse}/{run}/model" if reuse else None,
                         desc_weight=0.0 if model == "desc" else args.desc_weight,
+                        fuse_in_training=model != "desc" and args.fuse_in_training,
                         lr=args.sdzre_lr if model == "sdzre" else None,
                         batch_size=args.batch_size,
                         freeze_encoder_layers=0 if model == "desc" else args.freeze_encoder_layers,
@@ -273,6 +280,13 @@ def main() -> None:
         + (f"; synthetic sentences of the unseen relations from {args.synthetic}" if args.synthetic else "")
         + (f"; {args.n_val} validation relations, best of every {args.eval_every} steps" if args.n_val else "")
         + (f", {args.val_folds} folds over relations per seed" if args.val_folds > 1 else "")
+        + (
+            f"; output fused with the description baseline at weight {args.desc_weight}"
+            + (", early stopping and pseudo-labels too" if args.fuse_in_training else "")
+            if args.desc_weight
+            else ""
+        )
+        + (f"; models rescored from {args.reuse_trained}" if args.reuse_trained else "")
         + (
             f"; self-training: {args.pseudo_label} pseudo-labels per relation from {args.pseudo_pool} unlabelled "
             f"sentences each, {args.pseudo_steps or args.steps} more steps"
