@@ -747,13 +747,18 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         in_training = baseline if cfg.fuse_in_training else None  # what early stopping and pseudo-labels read
         desc_choice = desc_val if choice == list(split.val) else describe(choice) if val_ex else None
 
+        def validation_f1(fuse: BaselineScores | None) -> float:
+            """Macro F1 over the validation relations, their sentences ranked among ``choice``'s descriptions by
+            the matcher's scores, fused with ``fuse``'s when given."""
+            ranked = run_scores(cfg, model, val_ex, choice, desc_choice, fuse)  # type: ignore[arg-type]
+            pred_val = _predict(ranked, choice, cfg.hubness)
+            only = list(split.val) if cfg.val_candidates == "val+test" else None  # "val": as before
+            return zero_shot_macro([e.relation_id for e in val_ex], pred_val, only).f1
+
         def validate() -> None:
             nonlocal best
             model.eval()
-            fused = run_scores(cfg, model, val_ex, choice, desc_choice, in_training)  # type: ignore[arg-type]
-            pred_val = _predict(fused, choice, cfg.hubness)
-            only = list(split.val) if cfg.val_candidates == "val+test" else None  # "val": as before
-            f1 = zero_shot_macro([e.relation_id for e in val_ex], pred_val, only).f1
+            f1 = validation_f1(in_training)
             model.train()
             val_log.append({"step": steps, "val_f1": f1})
             if best is None or f1 > best[0]:
@@ -844,10 +849,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         val_scores = None
         if val_ex:
             val_scores = run_scores(cfg, model, val_ex, list(split.val), desc_val, baseline)  # type: ignore[arg-type]
-            out_val = run_scores(cfg, model, val_ex, choice, desc_choice, baseline)  # type: ignore[arg-type]
-            pred_val = _predict(out_val, choice, cfg.hubness)
-            only = list(split.val) if cfg.val_candidates == "val+test" else None
-            val_f1 = zero_shot_macro([e.relation_id for e in val_ex], pred_val, only).f1
+            val_f1 = validation_f1(baseline)
     from verifier.io import write_jsonl
 
     test_rows = predictions(test_ex, scores, list(split.test), cfg.hubness, "test")
