@@ -224,7 +224,7 @@ def main() -> None:
                     times.append(r.train_s)
                     if r.pseudo:
                         firsts.append(r.pseudo.first_round_macro.f1)
-                    best_val = r.val_f1 if r.val_f1 is not None else max((v.val_f1 for v in r.validation), default=None)
+                    best_val = r.val_f1  # the output's validation figure (the best of the curve unless fused)
                     if best_val is not None:
                         vals.append(best_val)
                     print(

@@ -45,7 +45,8 @@ def main() -> None:
     same = both = 0
     for folder in args.variants:
         cells, dvs, dts = [], [], []
-        for run, (val, test) in sorted(best_val_and_test(folder).items()):
+        runs = best_val_and_test(folder)
+        for run, (val, test) in sorted(runs.items()):
             dv, dt = val - ref[run][0], test - ref[run][1]
             dvs.append(dv)
             dts.append(dt)
@@ -55,7 +56,7 @@ def main() -> None:
             cells.append(f"{run} val {dv:+.3f}" + ("" if args.val_only else f" test {100 * dt:+.1f}"))
         print(f"{folder}: " + "; ".join(cells))
         se = float(np.std(dvs, ddof=1) / np.sqrt(len(dvs))) if len(dvs) > 1 else float("nan")
-        val = float(np.mean([v for v, _ in best_val_and_test(folder).values()]))
+        val = float(np.mean([v for v, _ in runs.values()]))
         test = "" if args.val_only else f"; mean test change {100 * np.mean(dts):+.2f}"
         print(f"  {len(dvs)} pairs: mean validation F1 {val:.4f}, mean validation change {np.mean(dvs):+.4f} "
               f"(standard error {se:.4f}){test}")  # fmt: skip
