@@ -144,6 +144,12 @@ def main() -> None:
         default=None,
         help="rescore the matchers saved under this folder by an earlier run with the same flags (no training)",
     )
+    ap.add_argument(
+        "--choice-val-per-relation",
+        type=int,
+        default=None,
+        help="also score each run's output on this many fresh sentences per validation relation (column fresh val)",
+    )
     ap.add_argument("--out", default=None, help="keep the run folders here (<model>-m<m>-s<seed>)")
     args = ap.parse_args()
     zrcm_options = {
@@ -162,7 +168,7 @@ def main() -> None:
         for m in args.ms:
             for spec in args.models:
                 model, _, ablation = spec.partition(":")
-                f1s, speeds, times, shares, firsts, vals = [], [], [], [], [], []
+                f1s, speeds, times, shares, firsts, vals, fresh = [], [], [], [], [], [], []
                 folds = 1 if model == "desc" else args.val_folds  # the folds share the test relations
                 for seed, fold in ((s, f) for s in args.seeds for f in range(folds)):
                     run = f"{spec.replace(':', '-')}-m{m}-s{seed}" + (f"-f{fold}" if folds > 1 else "")
@@ -179,6 +185,7 @@ def main() -> None:
                         max_train_per_relation=args.train_per_relation,
                         max_test_per_relation=args.test_per_relation,
                         max_val_per_relation=args.val_per_relation,
+                        choice_val_per_relation=None if model == "desc" else args.choice_val_per_relation,
                         out=f"{td}/{run}",
                         trained_model=f"{reuse}/{run}/model" if reuse else None,
                         desc_weight=0.0 if model == "desc" else args.desc_weight,
@@ -227,6 +234,8 @@ def main() -> None:
                     best_val = r.val_f1  # the output's validation figure (the best of the curve unless fused)
                     if best_val is not None:
                         vals.append(best_val)
+                    if r.choice_val_f1 is not None:
+                        fresh.append(r.choice_val_f1)
                     print(
                         f"  m={m} {spec:5s} seed {seed}" + (f" fold {fold}" if folds > 1 else "") + ": "
                         f"macro F1 {r.macro.f1:.4f} "
@@ -238,6 +247,7 @@ def main() -> None:
                             if best_val is not None
                             else ""
                         )
+                        + (f", fresh validation macro F1 {r.choice_val_f1:.4f}" if r.choice_val_f1 is not None else "")
                         + (
                             f", {r.pseudo.test} pseudo-labels from step {r.pseudo.first_round_step} "
                             f"(precision {r.pseudo.precision_test:.3f}; first round's macro F1 "
@@ -264,11 +274,12 @@ def main() -> None:
                         float(np.mean(speeds)),
                         float(np.mean(times)),
                         float(np.mean(vals)) if vals else np.nan,
+                        float(np.mean(fresh)) if fresh else np.nan,
                     )
                 )
                 if firsts:  # the same runs before their self-training round
                     sd = float(np.std(firsts, ddof=1)) if len(firsts) > 1 else 0.0
-                    rows.append((m, f"{spec} (1st round)", float(np.mean(firsts)), sd, max(firsts), *[np.nan] * 4))
+                    rows.append((m, f"{spec} (1st round)", float(np.mean(firsts)), sd, max(firsts), *[np.nan] * 5))
     where = "FewRel val_wiki (16 relations)" + (f", tested on {args.test_data}" if args.test_data else "")
     print(
         f"\n{where}, encoder {args.encoder}, descriptions {args.desc_encoder}, "
@@ -297,10 +308,11 @@ def main() -> None:
     )
     print(f"hubness correction: {args.hubness}; ZRCM: {'literal' if args.zrcm_paper else 'baseline-preserving'}")
     cols = f"{'macro F1':>9} {'± sd':>7} {'best':>7} {'top share':>9} {'sent/s':>8} {'train s':>8} {'val F1':>7}"
+    cols += f" {'fresh val':>9}"
     print(f"{'m':>3} {'model':<20} {cols}")
-    for m, model, f1, sd, best, share, sp, ts, val in rows:
+    for m, model, f1, sd, best, share, sp, ts, val, fresh_val in rows:
         f1s = f"{100 * f1:>9.2f} {100 * sd:>7.2f} {100 * best:>7.2f}"
-        print(f"{m:>3} {model:<20} {f1s} {share:>9.2f} {sp:>8.1f} {ts:>8.0f} {val:>7.4f}")
+        print(f"{m:>3} {model:<20} {f1s} {share:>9.2f} {sp:>8.1f} {ts:>8.0f} {val:>7.4f} {fresh_val:>9.4f}")
 
 
 if __name__ == "__main__":

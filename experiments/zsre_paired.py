@@ -9,6 +9,7 @@ its bar. Reads finished runs' metrics.json only.
     python -m experiments.zsre_paired runs/z20/r3_m10 runs/z20/mg_m10 runs/z21/pu_m10
     python -m experiments.zsre_paired runs/z22/v1f_m10 runs/z22/v7f_m10      # rule 7: 5 seeds x 2 folds
     python -m experiments.zsre_paired --val-only runs/z22/v7f_m10 runs/z23/w25_m10 runs/z23/w50_m10   # rule 8
+    python -m experiments.zsre_paired --val-only --figure choice_val_f1 runs/z24/v7_fresh_m10 runs/z24/v12_fresh_m10
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from pathlib import Path
 import numpy as np
 
 
-def best_val_and_test(folder: str) -> dict[str, tuple[float, float]]:
+def best_val_and_test(folder: str, figure: str = "val_f1") -> dict[str, tuple[float, float]]:
     """run -> (validation macro F1, test macro F1) of the runs under ``folder``: the output's validation figure
-    (``ZsreResult.val_f1``; with no --desc-weight, the best on the curve, which older runs record alone). A run is
-    named by its seed and, with folds over relations, its fold (``s40``, ``s40-f1``)."""
+    ``figure`` (``ZsreResult.val_f1``; with no --desc-weight, the best on the curve, which older runs record
+    alone; or ``choice_val_f1``, the output on fresh validation sentences). A run is named by its seed and, with
+    folds over relations, its fold (``s40``, ``s40-f1``)."""
     out = {}
     for f in sorted(Path(folder).glob("*/metrics.json")):
         r = json.loads(f.read_text(encoding="utf-8"))
         run = f.parent.name[f.parent.name.rindex("-s") + 1 :]
-        val = r.get("val_f1")  # the output's validation figure; older runs record the curve alone
+        val = r.get(figure)  # older runs record the curve alone
+        if val is None and figure != "val_f1":
+            raise SystemExit(f"{f}: no {figure} (rescore with --choice-val-per-relation)")
         out[run] = (val if val is not None else max(p["val_f1"] for p in r["validation"]), r["macro"]["f1"])
     return out
 
@@ -40,12 +44,18 @@ def main() -> None:
     ap.add_argument(
         "--val-only", action="store_true", help="print the validation figures alone (a choice made before test is read)"
     )
+    ap.add_argument(
+        "--figure",
+        choices=["val_f1", "choice_val_f1"],
+        default="val_f1",
+        help="the validation figure: the kept checkpoint's best (val_f1) or the output on fresh sentences",
+    )
     args = ap.parse_args()
-    ref = best_val_and_test(args.reference)
+    ref = best_val_and_test(args.reference, args.figure)
     same = both = 0
     for folder in args.variants:
         cells, dvs, dts = [], [], []
-        runs = best_val_and_test(folder)
+        runs = best_val_and_test(folder, args.figure)
         for run, (val, test) in sorted(runs.items()):
             dv, dt = val - ref[run][0], test - ref[run][1]
             dvs.append(dv)

@@ -131,6 +131,13 @@ class ZsreConfig(StageConfig):
     of the best validation macro F1 by a bootstrap sd of 0.007-0.009 (docs/results.md section 5.0d), near the
     0.010 margin the choices of sections 5.0c-5.0d required. The validation relations' sentences are not test
     sentences, so more of them cost inference time only (the self-training pool is drawn outside them)."""
+    choice_val_per_relation: int | None = Field(None, ge=1)
+    """Fresh validation sentences per validation relation on which the output is scored once more, after
+    training (``ZsreResult.choice_val_f1``): seeded, outside the early-stopping sample and the self-training pool,
+    so the run never read them. ``val_f1`` is the best point of a curve on the sentences that chose the
+    checkpoint, so it is noisy and favours noisier curves; this figure is neither, and is the one a choice
+    between two configurations can read (docs/results.md section 5.0g, rule 12). Unset (default): not
+    computed."""
     train_markers: bool = False
     """Keep the entity-marker embeddings trainable when --freeze-encoder-layers freezes the embeddings (both
     matchers; recorded in a saved ZRCM's config)."""
@@ -353,17 +360,32 @@ def run_scores(
     return s if baseline is None else fuse_scores(s, baseline(examples, rels), cfg.desc_weight, cfg.hubness)
 
 
+def sample_outside(examples: list[Any], relations: list[str], held: list[Any], per_rel: int, seed: int) -> list[Any]:
+    """Up to ``per_rel`` seeded sentences of each of ``relations`` that are not in ``held``."""
+    out = {id(e) for e in held}
+    rels = set(relations)
+    return cap_per_relation([e for e in examples if e.relation_id in rels and id(e) not in out], per_rel, seed)
+
+
 def unlabelled_pool(
     examples: list[Any], relations: list[str], held: list[Any], per_rel: int, seed: int
 ) -> tuple[list[Any], list[str]]:
     """Up to ``per_rel`` seeded sentences of each of ``relations`` that are not in ``held`` (the test or
     validation sample): the self-training pool with its labels dropped (``relation_id`` None), and the hidden
     gold relations beside it (for the after-the-fact precision only)."""
-    out = {id(e) for e in held}
-    pool = cap_per_relation(
-        [e for e in examples if e.relation_id in set(relations) and id(e) not in out], per_rel, seed
-    )
+    pool = sample_outside(examples, relations, held, per_rel, seed)
     return [e.model_copy(update={"relation_id": None}) for e in pool], [e.relation_id for e in pool]
+
+
+def fresh_validation(cfg: ZsreConfig, examples: list[Any], val_rels: list[str], val_ex: list[Any]) -> list[Any]:
+    """``--choice-val-per-relation`` sentences of each validation relation that the run never read: outside the
+    early-stopping sample ``val_ex`` and, with self-training, outside the validation relations' pool (drawn
+    exactly as ``self_training_set`` draws it)."""
+    assert cfg.choice_val_per_relation is not None
+    used = list(val_ex)
+    if cfg.pseudo_label:
+        used += sample_outside(examples, val_rels, val_ex, cfg.pseudo_pool, cfg.seed + 1)
+    return sample_outside(examples, val_rels, used, cfg.choice_val_per_relation, cfg.seed + 2)
 
 
 def pseudo_labelled(pool: list[Any], scores: Any, relations: list[str], hubness: str, k: int) -> list[tuple[int, str]]:
@@ -656,6 +678,9 @@ class ZsreResult(BaseModel):
     """Macro F1 over the validation relations of the output scores (``--desc-weight`` included), the validation
     sentences ranked among the early-stopping candidates (``--val-candidates``): with w = 0, the kept checkpoint's
     validation figure."""
+    choice_val_f1: float | None = None
+    """``val_f1``'s ranking on fresh validation sentences (``--choice-val-per-relation``): the kept output scored
+    on sentences the run never read, free of the best-of-curve bias."""
     train_s: float
     inference_sentences_per_s: float | None
 
@@ -702,6 +727,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     val_log: list[dict[str, float]] = []
     best: tuple[float, int, dict[str, Any]] | None = None  # (validation macro F1, step, state dict)
     val_f1: float | None = None  # the output scores' validation figure (ZsreResult.val_f1)
+    choice_val_f1: float | None = None  # the same on fresh validation sentences (ZsreResult.choice_val_f1)
     if cfg.model == "desc":
         matcher = DescriptionMatcher(cfg.desc_encoder)
         desc_test = matcher.describe([infos[r] for r in split.test])
@@ -747,13 +773,13 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         in_training = baseline if cfg.fuse_in_training else None  # what early stopping and pseudo-labels read
         desc_choice = desc_val if choice == list(split.val) else describe(choice) if val_ex else None
 
-        def validation_f1(fuse: BaselineScores | None) -> float:
-            """Macro F1 over the validation relations, their sentences ranked among ``choice``'s descriptions by
-            the matcher's scores, fused with ``fuse``'s when given."""
-            ranked = run_scores(cfg, model, val_ex, choice, desc_choice, fuse)  # type: ignore[arg-type]
+        def validation_f1(fuse: BaselineScores | None, sentences: list[Any] = val_ex) -> float:
+            """Macro F1 over the validation relations, their ``sentences`` ranked among ``choice``'s descriptions
+            by the matcher's scores, fused with ``fuse``'s when given."""
+            ranked = run_scores(cfg, model, sentences, choice, desc_choice, fuse)  # type: ignore[arg-type]
             pred_val = _predict(ranked, choice, cfg.hubness)
             only = list(split.val) if cfg.val_candidates == "val+test" else None  # "val": as before
-            return zero_shot_macro([e.relation_id for e in val_ex], pred_val, only).f1
+            return zero_shot_macro([e.relation_id for e in sentences], pred_val, only).f1
 
         def validate() -> None:
             nonlocal best
@@ -850,6 +876,9 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         if val_ex:
             val_scores = run_scores(cfg, model, val_ex, list(split.val), desc_val, baseline)  # type: ignore[arg-type]
             val_f1 = validation_f1(baseline)
+            fresh = fresh_validation(cfg, examples, list(split.val), val_ex) if cfg.choice_val_per_relation else []
+            if fresh:  # none left: the figure stays unset
+                choice_val_f1 = validation_f1(baseline, fresh)
     from verifier.io import write_jsonl
 
     test_rows = predictions(test_ex, scores, list(split.test), cfg.hubness, "test")
@@ -870,6 +899,8 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         extra["lower_cache"] = LowerCacheUse(layers=enc.n_lower, hits=enc.cache_hits, misses=enc.cache_misses)
     if val_f1 is not None:
         extra["val_f1"] = val_f1
+    if choice_val_f1 is not None:
+        extra["choice_val_f1"] = choice_val_f1
     gold = [e.relation_id for e in test_ex]
     macro = zero_shot_macro(gold, pred)
     micro = float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])) if gold else 0.0

@@ -667,6 +667,37 @@ def test_unlabelled_pool_drops_labels_and_never_holds_a_held_out_sentence():
     assert len(unlabelled_pool(ex, ["A", "B"], [], per_rel=1, seed=0)[0]) == 2
 
 
+def test_fresh_validation_sentences_were_never_read_by_the_run():
+    """--choice-val-per-relation draws outside the early-stopping sample and the validation relations' pool."""
+    from generation.matching.zsre import fresh_validation, unlabelled_pool
+
+    ex = [EX.model_copy(update={"doc_id": f"d{i}", "relation_id": r}) for i, r in enumerate("AAAAABBBBC")]
+    held = [ex[0], ex[5]]
+    cfg = ZsreConfig(data="sample", seed=3, pseudo_label=1, pseudo_pool=2, choice_val_per_relation=10)
+    pool = {e.doc_id for e in unlabelled_pool(ex, ["A", "B"], held, per_rel=2, seed=4)[0]}
+    fresh = fresh_validation(cfg, ex, ["A", "B"], held)
+    assert len(pool) == 4 and {e.doc_id for e in fresh} == {f"d{i}" for i in range(9)} - pool - {"d0", "d5"}
+    assert all(e.relation_id in ("A", "B") for e in fresh)  # labelled: they are scored against their gold
+    no_pool = fresh_validation(cfg.model_copy(update={"pseudo_label": 0}), ex, ["A", "B"], held)
+    assert {e.doc_id for e in no_pool} == {f"d{i}" for i in range(9)} - {"d0", "d5"}
+    assert len(fresh_validation(cfg.model_copy(update={"choice_val_per_relation": 1}), ex, ["A", "B"], [])) == 2
+
+
+def test_fresh_validation_figure_is_recorded_and_rescoring_repeats_it(tiny_encoder, tmp_path):
+    """The output scored on the validation relations' unread sentences (``choice_val_f1``): recorded by the run,
+    the same when a saved model is rescored, unset when no sentence is left."""
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "t", model="sdzre", max_steps=2, batch_size=2, split="en", m=3,
+                    n_val=20, eval_every=1, max_test_per_relation=1, choice_val_per_relation=5)  # fmt: skip
+    r = run_zsre(cfg)
+    assert r.choice_val_f1 is not None and 0 <= r.choice_val_f1 <= 1 and r.val_f1 is not None
+    saved = str(tmp_path / "t" / "model")
+    again = run_zsre(cfg.model_copy(update={"trained_model": saved, "out": str(tmp_path / "a")}))
+    assert again.choice_val_f1 == pytest.approx(r.choice_val_f1)
+    every = {"trained_model": saved, "max_val_per_relation": 2, "out": str(tmp_path / "e")}
+    assert run_zsre(cfg.model_copy(update=every)).choice_val_f1 is None  # every validation sentence chose already
+    assert run_zsre(cfg.model_copy(update={**every, "choice_val_per_relation": None})).choice_val_f1 is None
+
+
 @pytest.mark.parametrize("model", ["zrcm", "sdzre"])
 def test_self_training_round_trains_on_pseudo_labelled_pool_sentences(tiny_encoder, tmp_path, model):
     """--pseudo-label: a second round of --pseudo-steps on the pool's most confident sentences, validated like
