@@ -360,6 +360,11 @@ def run_scores(
     return s if baseline is None else fuse_scores(s, baseline(examples, rels), cfg.desc_weight, cfg.hubness)
 
 
+def pool_seed(cfg: ZsreConfig) -> int:
+    """The seed of the self-training pool's draw (``self_training_set``), which ``fresh_validation`` repeats."""
+    return cfg.seed + 1
+
+
 def sample_outside(examples: list[Any], relations: list[str], held: list[Any], per_rel: int, seed: int) -> list[Any]:
     """Up to ``per_rel`` seeded sentences of each of ``relations`` that are not in ``held``."""
     out = {id(e) for e in held}
@@ -384,7 +389,7 @@ def fresh_validation(cfg: ZsreConfig, examples: list[Any], val_rels: list[str], 
     assert cfg.choice_val_per_relation is not None
     used = list(val_ex)
     if cfg.pseudo_label:
-        used += sample_outside(examples, val_rels, val_ex, cfg.pseudo_pool, cfg.seed + 1)
+        used += sample_outside(examples, val_rels, val_ex, cfg.pseudo_pool, pool_seed(cfg))
     return sample_outside(examples, val_rels, used, cfg.choice_val_per_relation, cfg.seed + 2)
 
 
@@ -415,7 +420,7 @@ def self_training_set(
 
     pseudo_ex, counts, right = [], {}, {}
     for part, rels, held, desc in parts:
-        pool, hidden = unlabelled_pool(examples, rels, held, cfg.pseudo_pool, cfg.seed + 1)
+        pool, hidden = unlabelled_pool(examples, rels, held, cfg.pseudo_pool, pool_seed(cfg))
         chosen = []
         if pool:
             scores = run_scores(cfg, model, pool, rels, desc, baseline)  # (pool, relations)
