@@ -4,12 +4,16 @@ For every variant folder and run (a seed, or a seed and a fold of ``bench.zsre -
 best validation macro F1 and of the test macro F1 against the reference run of the same name; counts the pairs
 where both changed and moved the same way, and prints the mean paired change of the best validation macro F1 with
 its standard error (sample sd / sqrt(pairs)): the figures rule 7 (docs/results/zsre22/rule7.txt) compares with
-its bar. Reads finished runs' metrics.json only.
+its bar. Reads finished runs' metrics.json only, of trained matchers (the untrained ``desc`` runs a folder may hold
+have nothing to choose). A folder argument may join several folders with commas (``A,B``): their runs are pooled,
+so that seeds run in two batches pair as one set (rule 13); a run name found twice is an error.
 
     python -m experiments.zsre_paired runs/z20/r3_m10 runs/z20/mg_m10 runs/z21/pu_m10
     python -m experiments.zsre_paired runs/z22/v1f_m10 runs/z22/v7f_m10      # rule 7: 5 seeds x 2 folds
     python -m experiments.zsre_paired --val-only runs/z22/v7f_m10 runs/z23/w25_m10 runs/z23/w50_m10   # rule 8
     python -m experiments.zsre_paired --val-only --figure choice_val_f1 runs/z24/v7_fresh_m10 runs/z24/v12_fresh_m10
+    python -m experiments.zsre_paired --val-only --figure choice_val_f1 \
+        runs/z24/v7_fresh_m10,runs/z24/v7_more_m10 runs/z24/v12_fresh_m10,runs/z24/v12_more_m10   # rule 13
 """
 
 from __future__ import annotations
@@ -21,19 +25,24 @@ from pathlib import Path
 import numpy as np
 
 
-def best_val_and_test(folder: str, figure: str = "val_f1") -> dict[str, tuple[float, float]]:
-    """run -> (validation macro F1, test macro F1) of the runs under ``folder``: the output's validation figure
-    ``figure`` (``ZsreResult.val_f1``; with no --desc-weight, the best on the curve, which older runs record
-    alone; or ``choice_val_f1``, the output on fresh validation sentences). A run is named by its seed and, with
-    folds over relations, its fold (``s40``, ``s40-f1``)."""
-    out = {}
-    for f in sorted(Path(folder).glob("*/metrics.json")):
-        r = json.loads(f.read_text(encoding="utf-8"))
-        run = f.parent.name[f.parent.name.rindex("-s") + 1 :]
-        val = r.get(figure)  # older runs record the curve alone
-        if val is None and figure != "val_f1":
-            raise SystemExit(f"{f}: no {figure} (rescore with --choice-val-per-relation)")
-        out[run] = (val if val is not None else max(p["val_f1"] for p in r["validation"]), r["macro"]["f1"])
+def best_val_and_test(folders: str, figure: str = "val_f1") -> dict[str, tuple[float, float]]:
+    """run -> (validation macro F1, test macro F1) of the trained runs under ``folders`` (one folder, or several
+    joined with commas): the output's validation figure ``figure`` (``ZsreResult.val_f1``; with no --desc-weight,
+    the best on the curve, which older runs record alone; or ``choice_val_f1``, the output on fresh validation
+    sentences). A run is named by its seed and, with folds over relations, its fold (``s40``, ``s40-f1``)."""
+    out: dict[str, tuple[float, float]] = {}
+    for folder in folders.split(","):
+        for f in sorted(Path(folder).glob("*/metrics.json")):
+            r = json.loads(f.read_text(encoding="utf-8"))
+            if r.get("model") == "desc":
+                continue
+            run = f.parent.name[f.parent.name.rindex("-s") + 1 :]
+            if run in out:
+                raise SystemExit(f"{f}: run {run} is also in an earlier folder of {folders}")
+            val = r.get(figure)  # older runs record the curve alone
+            if val is None and figure != "val_f1":
+                raise SystemExit(f"{f}: no {figure} (rescore with --choice-val-per-relation)")
+            out[run] = (val if val is not None else max(p["val_f1"] for p in r["validation"]), r["macro"]["f1"])
     return out
 
 
@@ -56,6 +65,9 @@ def main() -> None:
     for folder in args.variants:
         cells, dvs, dts = [], [], []
         runs = best_val_and_test(folder, args.figure)
+        missing = sorted(set(runs) - set(ref))
+        if missing:
+            raise SystemExit(f"{folder}: runs {', '.join(missing)} have no reference run in {args.reference}")
         for run, (val, test) in sorted(runs.items()):
             dv, dt = val - ref[run][0], test - ref[run][1]
             dvs.append(dv)
@@ -69,7 +81,7 @@ def main() -> None:
         val = float(np.mean([v for v, _ in runs.values()]))
         test = "" if args.val_only else f"; mean test change {100 * np.mean(dts):+.2f}"
         print(f"  {len(dvs)} pairs: mean validation F1 {val:.4f}, mean validation change {np.mean(dvs):+.4f} "
-              f"(standard error {se:.4f}){test}")  # fmt: skip
+              f"(standard error {se:.4f}, {np.mean(dvs) / se:+.2f} SE){test}")  # fmt: skip
     if not args.val_only:
         print(f"validation and test moved the same way in {same} of {both} paired seeds where both changed")
 
