@@ -73,6 +73,12 @@ def main() -> None:
     ap.add_argument("--ms", type=int, nargs="+", default=[5])
     ap.add_argument("--seeds", type=int, nargs="+", default=[40, 41, 42])
     ap.add_argument("--hubness", choices=["none", "center", "csls"], default="center")
+    ap.add_argument(
+        "--keywords",
+        choices=["as_written", "typed"],
+        default="as_written",
+        help="SDZRE's head/tail abbreviations: RE-Matching's keywords as written, or without 'subject', 'object' ...",
+    )
     ap.add_argument("--zrcm-paper", action="store_true", help="ZRCM's literal reading (random start, [CLS], ...)")
     ap.add_argument("--zrcm-input", choices=["markers", "appended"], default="markers", help="ZRCM's input form")
     ap.add_argument("--sdzre-lr", type=float, default=2e-5)
@@ -194,6 +200,7 @@ def main() -> None:
                         batch_size=args.batch_size,
                         freeze_encoder_layers=0 if model == "desc" else args.freeze_encoder_layers,
                         hubness=args.hubness,
+                        keywords=args.keywords,
                         progress=False,
                         aux_data=[] if model == "desc" else args.aux_data,
                         n_val=args.n_val,
@@ -306,7 +313,10 @@ def main() -> None:
             else ""
         )
     )
-    print(f"hubness correction: {args.hubness}; ZRCM: {'literal' if args.zrcm_paper else 'baseline-preserving'}")
+    print(
+        f"hubness correction: {args.hubness}; ZRCM: {'literal' if args.zrcm_paper else 'baseline-preserving'}; "
+        f"SDZRE keywords: {args.keywords}"
+    )
     cols = f"{'macro F1':>9} {'± sd':>7} {'best':>7} {'top share':>9} {'sent/s':>8} {'train s':>8} {'val F1':>7}"
     cols += f" {'fresh val':>9}"
     print(f"{'m':>3} {'model':<20} {cols}")

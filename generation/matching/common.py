@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch.nn import functional as F
 
-from generation.matching.configs import MarkerInit
+from generation.matching.configs import Keywords, MarkerInit
 from verifier.data.relations import RelationInfo
 from verifier.model.encoder import TextEncoder
 from verifier.schema import GoldRecord, Span
@@ -143,12 +143,26 @@ def relation_text(info: RelationInfo) -> str:
     return f"{info.name}: {info.description}" if info.description else info.name
 
 
-def abbreviations(info: RelationInfo) -> tuple[str, str]:
+PLACEHOLDER_KEYWORDS = frozenset({"subject", "object", "item", "entity"})
+"""RE-Matching keywords that name an argument's place in the description ("the subject", "the object") rather
+than its type: 21 of FewRel's 80 relations have one among their head keywords, and for 10 (P155 "follows", P206,
+...) it is the only one; P361 "part of" has nothing else on either side."""
+
+
+def abbreviations(info: RelationInfo, keywords: Keywords = "as_written") -> tuple[str, str]:
     """The head and tail abbreviations s_h, s_t of a relation (SDZRE Eq. 6-7): the RE-Matching head/tail
-    keywords when the description files have them, else the relation name."""
-    head = ", ".join(info.head_keywords[:5]) or info.name
-    tail = ", ".join(info.tail_keywords[:5]) or info.name
-    return head, tail
+    keywords when the description files have them (the first five), else the relation name.
+
+    ``keywords="typed"`` first drops the placeholders of ``PLACEHOLDER_KEYWORDS`` (the name stands in when none is
+    left). Why: Eq. 26 compares the head entity's state with d^h at weight alpha; a d^h of "subject" is the same
+    text for P155, P206, P361 and P463 and shares its word with P921's "work, main subject", so it ranks those
+    relations by how close an entity's state is to the word "subject" (the confusion P155 -> P921 is V7's
+    second largest, docs/results.md section 5.0h)."""
+    heads, tails = info.head_keywords, info.tail_keywords
+    if keywords == "typed":
+        heads = [k for k in heads if k.strip().lower() not in PLACEHOLDER_KEYWORDS]
+        tails = [k for k in tails if k.strip().lower() not in PLACEHOLDER_KEYWORDS]
+    return ", ".join(heads[:5]) or info.name, ", ".join(tails[:5]) or info.name
 
 
 def is_e5(name_or_path: str) -> bool:

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Similarity = Literal["inner", "cosine", "euclidean"]
 """ZRCM's D: inner product (the paper's), cosine or negative Euclidean distance."""
+Keywords = Literal["as_written", "typed"]
+"""SDZRE's head and tail abbreviations: RE-Matching's keywords as written, or without placeholder words
+(``generation.matching.common.abbreviations``)."""
 MarkerInit = Literal["new", "punct"]
 """The entity markers' embedding rows: new (the papers' new special tokens; e5's spare vocabulary rows) or punct,
 the rows of "@" (head) and "#" (tail), Zhou and Chen's (2021) punctuation markers, which carry a pretrained

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from generation.matching.configs import MatcherConfig, SdzreConfig, ZrcmConfig
+from generation.matching.configs import Keywords, MatcherConfig, SdzreConfig, ZrcmConfig
 from verifier.config import StageConfig, given_dict, tagged
 from verifier.data.splits import ZeroShotSplit
 from verifier.loop import Budget, Loop, LoopState, chunks
@@ -150,6 +150,11 @@ class ZsreConfig(StageConfig):
     """Test-time hubness correction of the (sentence, unseen relation) scores before the argmax
     (``generation.matching.common.correct_hubness``): center (column centring; chosen on validation relations:
     macro F1 75.5 against 65.2 for none over 5 seeds, docs/results.md section 5), csls, or none (the papers')."""
+    keywords: Keywords = "as_written"
+    """SDZRE's head and tail abbreviations (Eq. 6-7, ``generation.matching.common.abbreviations``): the RE-Matching
+    keywords as written (default) or typed, without the placeholders "subject", "object", "item" and "entity".
+    A saved model can be rescored with the other value (``--trained-model``); its descriptions.json records the
+    abbreviations it was trained with."""
     synthetic: str | None = None
     """Gold records (JSONL) of synthetic sentences written from relation names and descriptions alone
     (``experiments/synth_relations.py``; RelationPrompt's idea, Chia et al., 2022). Those of the split's test and
@@ -191,7 +196,8 @@ class ZsreConfig(StageConfig):
     matcher's own scores, and --desc-weight changes the output alone."""
     trained_model: str | None = None
     """A matcher saved by an earlier run (its ``<out>/model`` folder) to evaluate instead of training one. Its
-    split (test and validation relations) must be this config's; ``--desc-weight`` and ``--hubness`` can differ."""
+    split (test and validation relations) must be this config's; ``--desc-weight``, ``--hubness`` and ``--keywords``
+    can differ."""
     out: str = "runs/zsre"
     """Run folder (metrics.json, predictions, the resolved config)."""
     device: str | None = None
@@ -750,7 +756,9 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
 
         def describe(rels: list[str]) -> dict[str, torch.Tensor]:
             texts = [relation_text(infos[r]) for r in rels]
-            heads, tails = zip(*(abbreviations(infos[r]) for r in rels), strict=True) if rels else ((), ())
+            heads, tails = (
+                zip(*(abbreviations(infos[r], cfg.keywords) for r in rels), strict=True) if rels else ((), ())
+            )
             return {
                 k: sentence_embeddings(desc_enc, list(v), prefix).to(device)
                 for k, v in (("v", texts), ("h", heads), ("t", tails))
@@ -864,7 +872,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
                     {
                         "desc_encoder": cfg.desc_encoder,
                         "descriptions": {r: relation_text(infos[r]) for r in infos},
-                        "abbreviations": {r: list(abbreviations(infos[r])) for r in infos},
+                        "abbreviations": {r: list(abbreviations(infos[r], cfg.keywords)) for r in infos},
                         "names": {r: infos[r].name for r in infos},
                         "split": split.model_dump(),
                     },

@@ -261,6 +261,51 @@ def test_a_saved_matcher_is_rescored_alone_or_fused_with_the_baseline(tiny_encod
     assert len(err) == 1 and err[0].startswith("error: --trained-model") and "--val-fold" in err[0]
 
 
+def test_typed_keywords_drop_placeholders_and_fall_back_to_the_name(tiny_encoder, tmp_path):
+    """keywords="typed": "subject", "object", "item", "entity" leave the abbreviations (the name stands in when
+    nothing is left); a saved SDZRE records the abbreviations it was trained with, and rescoring it with the other
+    value changes its keyword cosines but not its split."""
+    import gzip
+    import shutil
+    from importlib.resources import files
+
+    from generation.matching.common import abbreviations
+
+    part_of = RelationInfo(relation_id="P361", name="part of", description="object of which the subject is a part",
+                           head_keywords=["subject", "part"], tail_keywords=["Object"])  # fmt: skip
+    assert abbreviations(part_of) == ("subject, part", "Object")
+    assert abbreviations(part_of, "typed") == ("part", "part of")
+    many = RelationInfo(relation_id="P1", name="x", head_keywords=["item", *"abcdef"], tail_keywords=[])
+    assert abbreviations(many, "typed") == ("a, b, c, d, e", "x") and abbreviations(many)[0] == "item, a, b, c, d"
+
+    sample = files("verifier.data") / "sample"  # a FewRel-format folder whose descriptions carry placeholders
+    (tmp_path / "data" / "fewrel" / "descriptions").mkdir(parents=True)
+    shutil.copy(str(sample / "sample_en.json"), tmp_path / "data" / "fewrel" / "val_wiki.json")
+    shutil.copy(str(sample / "sample_pid2name_en.json"), tmp_path / "data" / "fewrel" / "pid2name.json")
+    pids = json.loads((tmp_path / "data" / "fewrel" / "pid2name.json").read_text())
+    kw = [{"relation": p, "description": [p, "is", "a", "relation"], "h": ["subject", f"{p} type"], "t": ["object"]}
+          for p in pids]  # fmt: skip
+    path = (
+        tmp_path / "data" / "fewrel" / "descriptions" / "rematching_relation_description_addsynonym_processed.json.gz"
+    )
+    path.write_bytes(gzip.compress(json.dumps(kw).encode()))
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "t", model="sdzre", data="fewrel", data_dir=str(tmp_path / "data"),
+                    max_steps=2, batch_size=4, m=3, n_val=2, eval_every=1, keywords="typed")  # fmt: skip
+    r = run_zsre(cfg)
+    saved = json.loads((tmp_path / "t" / "model" / "descriptions.json").read_text())
+    assert saved["abbreviations"] == {p: [f"{p} type", saved["names"][p]] for p in pids}
+    model = {"trained_model": str(tmp_path / "t" / "model")}
+    again = run_zsre(cfg.model_copy(update={**model, "out": str(tmp_path / "a")}))
+    assert again.macro == r.macro
+    written = run_zsre(cfg.model_copy(update={**model, "keywords": "as_written", "out": str(tmp_path / "w")}))
+    assert written.split == r.split and 0 <= written.macro.f1 <= 1
+
+    def scores(out: str) -> list[float]:
+        return [json.loads(x)["score"] for x in (tmp_path / out / "predictions.jsonl").read_text().splitlines()]
+
+    assert scores("a") == scores("t") and scores("w") != scores("t")
+
+
 def test_fused_scores_can_choose_the_checkpoint_and_the_pseudo_labels_too(tiny_encoder, tmp_path):
     """--fuse-in-training: early stopping and the pseudo-labels read the fused scores. At --desc-weight 1 the
     matcher plays no part in them: every validation point is the same figure, and the pseudo-labels' first-round
