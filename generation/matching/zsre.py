@@ -678,6 +678,8 @@ class ZsreResult(BaseModel):
     micro_accuracy: float
     predicted_label_counts: dict[str, int]
     hubness: str
+    keywords: str | None = None
+    """SDZRE's head and tail abbreviations (``--keywords``); unset for the other models and in older records."""
     steps: int | None = None
     validation: list[ValidationPoint] = Field(default_factory=list)
     best_step: int | None = None
@@ -932,6 +934,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         macro=macro,
         micro_accuracy=micro,
         hubness=cfg.hubness,
+        keywords=cfg.keywords if cfg.model == "sdzre" else None,
         **extra,
         train_s=round(train_s, 1),
         inference_sentences_per_s=round(len(test_ex) / infer_s, 1) if infer_s else None,

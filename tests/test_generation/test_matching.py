@@ -296,9 +296,9 @@ def test_typed_keywords_drop_placeholders_and_fall_back_to_the_name(tiny_encoder
     assert saved["abbreviations"] == {p: [f"{p} type", saved["names"][p]] for p in pids}
     model = {"trained_model": str(tmp_path / "t" / "model")}
     again = run_zsre(cfg.model_copy(update={**model, "out": str(tmp_path / "a")}))
-    assert again.macro == r.macro
+    assert again.macro == r.macro and r.keywords == "typed"
     written = run_zsre(cfg.model_copy(update={**model, "keywords": "as_written", "out": str(tmp_path / "w")}))
-    assert written.split == r.split and 0 <= written.macro.f1 <= 1
+    assert written.split == r.split and 0 <= written.macro.f1 <= 1 and written.keywords == "as_written"
 
     def scores(out: str) -> list[float]:
         return [json.loads(x)["score"] for x in (tmp_path / out / "predictions.jsonl").read_text().splitlines()]
