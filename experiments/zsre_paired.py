@@ -14,6 +14,9 @@ so that seeds run in two batches pair as one set (rule 13); a run name found twi
     python -m experiments.zsre_paired --val-only --figure choice_val_f1 runs/z24/v7_fresh_m10 runs/z24/v12_fresh_m10
     python -m experiments.zsre_paired --val-only --figure choice_val_f1 \
         runs/z24/v7_fresh_m10,runs/z24/v7_more_m10 runs/z24/v12_fresh_m10,runs/z24/v12_more_m10   # rule 13
+
+``--bar MIN K --pairs N`` applies a rule's decision: a variant is adopted when it has exactly N pairs and its mean
+paired validation change is at least MIN and at least K standard errors (rules 11-15 wrote that test inline).
 """
 
 from __future__ import annotations
@@ -46,6 +49,19 @@ def best_val_and_test(folders: str, figure: str = "val_f1") -> dict[str, tuple[f
     return out
 
 
+def decision(changes: list[float], minimum: float, k: float, pairs: int | None = None) -> str:
+    """A rule's verdict on paired validation changes: adopted when the mean is at least ``minimum`` and at least
+    ``k`` standard errors (sample sd / sqrt(pairs)); a pair count other than ``pairs`` is an error."""
+    if pairs is not None and len(changes) != pairs:
+        raise SystemExit(f"the rule needs {pairs} pairs, and {len(changes)} are here")
+    mean = float(np.mean(changes))
+    se = float(np.std(changes, ddof=1) / np.sqrt(len(changes))) if len(changes) > 1 else float("nan")
+    adopted = mean >= minimum and mean >= k * se
+    return (
+        f"adopted {adopted} (pairs {len(changes)}, mean {mean:+.4f}, bar >= {minimum:.3f} and >= {k:g} SE {k * se:.4f})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("reference")
@@ -59,6 +75,14 @@ def main() -> None:
         default="val_f1",
         help="the validation figure: the kept checkpoint's best (val_f1) or the output on fresh sentences",
     )
+    ap.add_argument(
+        "--bar",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "K"),
+        help="print a decision per variant: adopted when the mean change is >= MIN and >= K standard errors",
+    )
+    ap.add_argument("--pairs", type=int, help="with --bar: the number of pairs the rule needs (another is an error)")
     args = ap.parse_args()
     ref = best_val_and_test(args.reference, args.figure)
     same = both = 0
@@ -82,6 +106,8 @@ def main() -> None:
         test = "" if args.val_only else f"; mean test change {100 * np.mean(dts):+.2f}"
         print(f"  {len(dvs)} pairs: mean validation F1 {val:.4f}, mean validation change {np.mean(dvs):+.4f} "
               f"(standard error {se:.4f}, {np.mean(dvs) / se:+.2f} SE){test}")  # fmt: skip
+        if args.bar:
+            print(f"  {decision(list(dvs), *args.bar, args.pairs)}")
     if not args.val_only:
         print(f"validation and test moved the same way in {same} of {both} paired seeds where both changed")
 

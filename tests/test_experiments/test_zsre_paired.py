@@ -51,3 +51,12 @@ def test_paired_change_and_its_standard_error_over_pooled_folders(
     _run(tmp_path / "var2", "sdzre-m10-s46-f0", "sdzre", 0.5, 0.6)
     with pytest.raises(SystemExit, match="s46-f0 have no reference run"):
         zsre_paired.main()
+
+
+def test_a_rules_bar_adopts_only_a_large_enough_change_over_the_pairs_it_needs() -> None:
+    assert zsre_paired.decision([0.01, 0.03, 0.02, 0.04], 0.010, 2).startswith("adopted True (pairs 4, mean +0.0250")
+    assert zsre_paired.decision([0.01, 0.03, 0.02, 0.04], 0.010, 4).startswith("adopted False")  # 3.87 SE < 4
+    assert zsre_paired.decision([0.001, 0.003, 0.002, 0.004], 0.010, 2).startswith("adopted False")  # below MIN
+    assert zsre_paired.decision([-0.01, -0.02, -0.015], 0.010, 2).startswith("adopted False")
+    with pytest.raises(SystemExit, match="needs 20 pairs, and 4 are here"):
+        zsre_paired.decision([0.01, 0.03, 0.02, 0.04], 0.010, 2, pairs=20)
