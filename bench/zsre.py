@@ -74,6 +74,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[40, 41, 42])
     ap.add_argument("--hubness", choices=["none", "center", "csls"], default="center")
     ap.add_argument(
+        "--ensemble-with",
+        default=None,
+        help="a folder of an earlier bench run whose matcher of the same name (RUN/model) is averaged with each run's",
+    )
+    ap.add_argument(
         "--keywords",
         choices=["as_written", "typed"],
         default="as_written",
@@ -194,6 +199,9 @@ def main() -> None:
                         choice_val_per_relation=None if model == "desc" else args.choice_val_per_relation,
                         out=f"{td}/{run}",
                         trained_model=f"{reuse}/{run}/model" if reuse else None,
+                        ensemble_with=f"{args.ensemble_with}/{run}/model"
+                        if args.ensemble_with and model != "desc"
+                        else None,
                         desc_weight=0.0 if model == "desc" else args.desc_weight,
                         fuse_in_training=model != "desc" and args.fuse_in_training,
                         lr=args.sdzre_lr if model == "sdzre" else None,

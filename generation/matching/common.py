@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -163,6 +163,20 @@ def abbreviations(info: RelationInfo, keywords: Keywords = "as_written") -> tupl
         heads = [k for k in heads if k.strip().lower() not in PLACEHOLDER_KEYWORDS]
         tails = [k for k in tails if k.strip().lower() not in PLACEHOLDER_KEYWORDS]
     return ", ".join(heads[:5]) or info.name, ", ".join(tails[:5]) or info.name
+
+
+def saved_descriptions(meta: dict[str, Any], relations: list[str], kind: str) -> torch.Tensor | dict[str, torch.Tensor]:
+    """What a saved matcher scores against, from its descriptions.json (``meta``): the description vectors of
+    ``relations`` (R, D) for ZRCM; for SDZRE also its head and tail abbreviations' vectors, ``{"v", "h", "t"}``
+    (Eq. 5-7), all embedded by the description encoder it was trained with."""
+    enc = TextEncoder.from_name(meta["desc_encoder"]).eval()
+    prefix = "passage: " if is_e5(meta["desc_encoder"]) else ""
+    v = sentence_embeddings(enc, [meta["descriptions"][r] for r in relations], prefix)
+    if kind != "sdzre":
+        return v
+    abbr = [meta["abbreviations"][r] for r in relations]
+    h = sentence_embeddings(enc, [a[0] for a in abbr], prefix)
+    return {"v": v, "h": h, "t": sentence_embeddings(enc, [a[1] for a in abbr], prefix)}
 
 
 def is_e5(name_or_path: str) -> bool:

@@ -15,9 +15,8 @@ from typing import Any
 import torch
 
 from generation.base import register
-from generation.matching.common import examples_from_records, is_e5, sentence_embeddings
+from generation.matching.common import examples_from_records, saved_descriptions
 from verifier.config import ConfigError
-from verifier.model.encoder import TextEncoder
 from verifier.schema import Candidate, Document, GoldRecord, Provenance, RelationScore, Triple
 
 
@@ -48,17 +47,7 @@ class MatcherGenerator:
         if missing:
             raise ConfigError(f"no description for relations {missing[:5]} in {d / 'descriptions.json'}")
         self.names = meta["names"]
-        enc = TextEncoder.from_name(meta["desc_encoder"]).eval()
-        prefix = "passage: " if is_e5(meta["desc_encoder"]) else ""
-        v = sentence_embeddings(enc, [meta["descriptions"][r] for r in self.relations], prefix)
-        self.desc: torch.Tensor | dict[str, torch.Tensor] = v
-        if kind == "sdzre":
-            abbr = [meta["abbreviations"][r] for r in self.relations]
-            self.desc = {
-                "v": v,
-                "h": sentence_embeddings(enc, [a[0] for a in abbr], prefix),
-                "t": sentence_embeddings(enc, [a[1] for a in abbr], prefix),
-            }
+        self.desc: torch.Tensor | dict[str, torch.Tensor] = saved_descriptions(meta, self.relations, kind)
         self.threshold = no_relation_threshold
         self.top_k = top_k
         self.provenance = Provenance(generator=self.generator_id, model=str(d))

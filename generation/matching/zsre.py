@@ -194,6 +194,14 @@ class ZsreConfig(StageConfig):
     """With --desc-weight: early stopping and the self-training pseudo-labels read the fused scores too, so the
     kept checkpoint and the pseudo-labels are chosen by what the run outputs. Off (default): they read the
     matcher's own scores, and --desc-weight changes the output alone."""
+    ensemble_with: str | None = None
+    """A second saved matcher (an earlier run's ``<out>/model`` folder, same split; any encoder, any matcher) whose
+    output is averaged with this one's: (S1 / sd(h(S1)) + S2 / sd(h(S2))) / 2 (``fuse_scores`` at w = 0.5), for the
+    test and validation predictions and ``val_f1``; early stopping and pseudo-labels read this matcher's own scores.
+    Each side is scored against the descriptions its own description encoder embeds. Why: two encoders' matchers
+    trained on the same split err on different sentences (e5-small against all-MiniLM-L6-v2: paired validation
+    changes from -0.167 to +0.074, docs/results.md section 5.0j). Unset (default): this matcher alone. Not with
+    --desc-weight."""
     trained_model: str | None = None
     """A matcher saved by an earlier run (its ``<out>/model`` folder) to evaluate instead of training one. Its
     split (test and validation relations) must be this config's; ``--desc-weight``, ``--hubness`` and ``--keywords``
@@ -340,30 +348,64 @@ class BaselineScores:
     """The untrained description matcher's (N, R) cosines for --desc-weight, memoised per sentence list and
     relation list (validation reads the same sentences at every evaluation)."""
 
-    def __init__(self, encoder_name: str, infos: dict[str, Any]) -> None:
+    def __init__(self, encoder_name: str, infos: dict[str, Any], weight: float) -> None:
         from generation.matching.common import DescriptionMatcher
 
         self.matcher = DescriptionMatcher(encoder_name)
         self.infos = infos
+        self.weight = weight
         self.memo: dict[tuple[Any, ...], Any] = {}
+
+    def scores(self, examples: list[Any], rels: list[str]) -> Any:
+        return self.matcher.scores(examples, self.matcher.describe([self.infos[r] for r in rels]))
 
     def __call__(self, examples: list[Any], rels: list[str]) -> Any:
         key = (tuple((e.doc_id, e.head_span, e.tail_span) for e in examples), tuple(rels))
         if key not in self.memo:
-            desc = self.matcher.describe([self.infos[r] for r in rels])
-            self.memo[key] = self.matcher.scores(examples, desc)
+            self.memo[key] = self.scores(examples, rels)
         return self.memo[key]
+
+
+class PartnerScores(BaselineScores):
+    """A second saved matcher's (N, R) scores for --ensemble-with (weight 0.5), each relation list described once
+    by the partner's own description encoder and abbreviations (its descriptions.json)."""
+
+    def __init__(self, directory: str, split: Any, device: Any) -> None:
+        from generation.matching.sdzre import SDZRE
+        from generation.matching.zrcm import ZRCM
+        from verifier.model.persistence import read_model_config
+
+        d = Path(directory)
+        self.meta = check_saved_split(d, split, "--ensemble-with")
+        self.kind = read_model_config(d).get("model_type")
+        self.model = (SDZRE if self.kind == "sdzre" else ZRCM).from_pretrained(d).to(device).eval()
+        self.weight = 0.5
+        self.memo = {}
+        self.described: dict[tuple[str, ...], Any] = {}
+        self.device = device
+
+    def scores(self, examples: list[Any], rels: list[str]) -> Any:
+        from generation.matching.common import saved_descriptions
+
+        key = tuple(rels)
+        if key not in self.described:
+            desc = saved_descriptions(self.meta, rels, self.kind)
+            self.described[key] = (
+                {k: v.to(self.device) for k, v in desc.items()} if isinstance(desc, dict) else desc.to(self.device)
+            )
+        return self.model.scores(examples, self.described[key])
 
 
 def run_scores(
     cfg: ZsreConfig, model: Any, examples: list[Any], rels: list[str], desc: dict[str, Any], baseline: Any = None
 ) -> Any:
     """(N, R) matcher scores of ``examples`` against ``rels`` (described by ``desc``), fused with the baseline's
-    (``BaselineScores``, weight --desc-weight; ``generation.matching.common.fuse_scores``) when one is given."""
+    (``BaselineScores``, weight --desc-weight) or a second matcher's (``PartnerScores``, --ensemble-with) when one
+    is given (``generation.matching.common.fuse_scores``)."""
     from generation.matching.common import fuse_scores
 
     s = matcher_scores(cfg, model, examples, desc)
-    return s if baseline is None else fuse_scores(s, baseline(examples, rels), cfg.desc_weight, cfg.hubness)
+    return s if baseline is None else fuse_scores(s, baseline(examples, rels), baseline.weight, cfg.hubness)
 
 
 def pool_seed(cfg: ZsreConfig) -> int:
@@ -538,26 +580,36 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
     return ZRCM(mc.model_copy(update=update), encoder)
 
 
+def check_saved_split(d: Path, split: Any, flag: str) -> dict[str, Any]:
+    """A saved matcher's descriptions.json, after checking that it was trained for ``split`` (the same test and
+    validation relations); another split is a one-line error naming the folder and ``flag``."""
+    from verifier.config import ConfigError
+    from verifier.io import InputError, read_json
+
+    if not (d / "descriptions.json").exists():
+        raise InputError(d / "descriptions.json", 0, "path", "missing: the matcher's split is unknown")
+    meta = read_json(d / "descriptions.json")
+    saved = meta.get("split") or {}
+    if (saved.get("test"), saved.get("val")) != (list(split.test), list(split.val)):
+        raise ConfigError(
+            f"{flag} {d}: trained for test {saved.get('test')} / validation {saved.get('val')}, but this "
+            f"config's split is test {list(split.test)} / validation {list(split.val)} (check --m, --seed, --n-val, "
+            "--val-fold)"
+        )
+    return meta
+
+
 def load_trained(cfg: ZsreConfig, split: Any) -> Any:
     """The matcher saved in ``cfg.trained_model`` (an earlier run's ``model`` folder). Another matcher or another
     split (test or validation relations) than this config's is a one-line error naming the folder."""
     from verifier.config import ConfigError
-    from verifier.io import InputError, read_json
     from verifier.model.persistence import read_model_config
 
     d = Path(cfg.trained_model or "")
     kind = read_model_config(d).get("model_type")
     if kind != cfg.model:
         raise ConfigError(f"--trained-model {d}: a saved {kind} matcher, not {cfg.model} (--model)")
-    if not (d / "descriptions.json").exists():
-        raise InputError(d / "descriptions.json", 0, "path", "missing: the matcher's split is unknown")
-    saved = read_json(d / "descriptions.json").get("split") or {}
-    if (saved.get("test"), saved.get("val")) != (list(split.test), list(split.val)):
-        raise ConfigError(
-            f"--trained-model {d}: trained for test {saved.get('test')} / validation {saved.get('val')}, but this "
-            f"config's split is test {list(split.test)} / validation {list(split.val)} (check --m, --seed, --n-val, "
-            "--val-fold)"
-        )
+    check_saved_split(d, split, "--trained-model")
     if cfg.model == "sdzre":
         from generation.matching.sdzre import SDZRE
 
@@ -741,6 +793,10 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
     best: tuple[float, int, dict[str, Any]] | None = None  # (validation macro F1, step, state dict)
     val_f1: float | None = None  # the output scores' validation figure (ZsreResult.val_f1)
     choice_val_f1: float | None = None  # the same on fresh validation sentences (ZsreResult.choice_val_f1)
+    if cfg.ensemble_with and (cfg.desc_weight or cfg.model == "desc"):
+        from verifier.config import ConfigError
+
+        raise ConfigError("--ensemble-with: a trained matcher's option, and not with --desc-weight")
     if cfg.model == "desc":
         matcher = DescriptionMatcher(cfg.desc_encoder)
         desc_test = matcher.describe([infos[r] for r in split.test])
@@ -784,7 +840,13 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         val_ex = cap_per_relation([e for e in examples if e.relation_id in set(split.val)], val_cap, cfg.seed)
         desc_val = describe(list(split.val)) if val_ex else None
         choice = validation_choice(cfg, split)
-        baseline = BaselineScores(cfg.desc_encoder, infos) if cfg.desc_weight else None
+        baseline = (
+            PartnerScores(cfg.ensemble_with, split, device)
+            if cfg.ensemble_with
+            else BaselineScores(cfg.desc_encoder, infos, cfg.desc_weight)
+            if cfg.desc_weight
+            else None
+        )
         in_training = baseline if cfg.fuse_in_training else None  # what early stopping and pseudo-labels read
         desc_choice = desc_val if choice == list(split.val) else describe(choice) if val_ex else None
 

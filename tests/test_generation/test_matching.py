@@ -306,6 +306,40 @@ def test_typed_keywords_drop_placeholders_and_fall_back_to_the_name(tiny_encoder
     assert scores("a") == scores("t") and scores("w") != scores("t")
 
 
+def test_a_second_saved_matcher_is_averaged_with_the_first(tiny_encoder, tmp_path):
+    """--ensemble-with: a matcher averaged with itself answers as it does alone (a positive rescaling); with
+    another matcher of the same split (here a ZRCM) the scores change; another split, the baseline's weight or
+    the untrained baseline as the first matcher is a one-line error."""
+    from verifier.config import ConfigError
+
+    def rows(out: str) -> list[tuple[str, str, float]]:
+        lines = (tmp_path / out / "predictions.jsonl").read_text().splitlines()
+        return [(r["part"], r["relation"], r["score"]) for r in map(json.loads, lines)]
+
+    cfg = tiny_zsre(tiny_encoder, tmp_path / "s", model="sdzre", max_steps=2, batch_size=4, split="en", m=3,
+                    n_val=2, eval_every=1, val_candidates="val+test")  # fmt: skip
+    alone = run_zsre(cfg)
+    zrcm = run_zsre(cfg.model_copy(update={"model": "zrcm", "matcher": ZrcmConfig(), "out": str(tmp_path / "z")}))
+    assert zrcm.split == alone.split
+    rescore = {"trained_model": str(tmp_path / "s" / "model")}
+    itself = run_zsre(cfg.model_copy(update={**rescore, "ensemble_with": rescore["trained_model"],
+                                             "out": str(tmp_path / "ss")}))  # fmt: skip
+    assert [r[:2] for r in rows("ss")] == [r[:2] for r in rows("s")] and itself.macro == alone.macro
+    assert alone.val_f1 is not None and itself.val_f1 == pytest.approx(alone.val_f1)
+    pair = run_zsre(cfg.model_copy(update={**rescore, "ensemble_with": str(tmp_path / "z" / "model"),
+                                           "out": str(tmp_path / "sz")}))  # fmt: skip
+    assert [r[2] for r in rows("sz")] != [r[2] for r in rows("ss")] and pair.val_f1 is not None
+    other = run_zsre(cfg.model_copy(update={"seed": 2, "out": str(tmp_path / "o")}))
+    assert other.split != alone.split
+    with pytest.raises(ConfigError, match=r"--ensemble-with .*this config's split"):
+        run_zsre(cfg.model_copy(update={**rescore, "ensemble_with": str(tmp_path / "o" / "model"),
+                                        "out": str(tmp_path / "x")}))  # fmt: skip
+    with pytest.raises(ConfigError, match="not with --desc-weight"):
+        run_zsre(cfg.model_copy(update={"ensemble_with": rescore["trained_model"], "desc_weight": 0.5}))
+    with pytest.raises(ConfigError, match="a trained matcher's option"):
+        run_zsre(cfg.model_copy(update={"ensemble_with": rescore["trained_model"], "model": "desc"}))
+
+
 def test_fused_scores_can_choose_the_checkpoint_and_the_pseudo_labels_too(tiny_encoder, tmp_path):
     """--fuse-in-training: early stopping and the pseudo-labels read the fused scores. At --desc-weight 1 the
     matcher plays no part in them: every validation point is the same figure, and the pseudo-labels' first-round
