@@ -344,20 +344,16 @@ def matcher_scores(cfg: ZsreConfig, model: Any, examples: list[Any], desc: dict[
     return model.scores(examples, desc if cfg.model == "sdzre" else desc["v"])
 
 
-class BaselineScores:
-    """The untrained description matcher's (N, R) cosines for --desc-weight, memoised per sentence list and
-    relation list (validation reads the same sentences at every evaluation)."""
+class OtherScores:
+    """A second scorer's (N, R) scores, fused with the matcher's at ``weight`` (``run_scores``), memoised per
+    sentence list and relation list (validation reads the same sentences at every evaluation)."""
 
-    def __init__(self, encoder_name: str, infos: dict[str, Any], weight: float) -> None:
-        from generation.matching.common import DescriptionMatcher
-
-        self.matcher = DescriptionMatcher(encoder_name)
-        self.infos = infos
+    def __init__(self, weight: float) -> None:
         self.weight = weight
         self.memo: dict[tuple[Any, ...], Any] = {}
 
     def scores(self, examples: list[Any], rels: list[str]) -> Any:
-        return self.matcher.scores(examples, self.matcher.describe([self.infos[r] for r in rels]))
+        raise NotImplementedError
 
     def __call__(self, examples: list[Any], rels: list[str]) -> Any:
         key = (tuple((e.doc_id, e.head_span, e.tail_span) for e in examples), tuple(rels))
@@ -366,21 +362,34 @@ class BaselineScores:
         return self.memo[key]
 
 
-class PartnerScores(BaselineScores):
-    """A second saved matcher's (N, R) scores for --ensemble-with (weight 0.5), each relation list described once
-    by the partner's own description encoder and abbreviations (its descriptions.json)."""
+class BaselineScores(OtherScores):
+    """The untrained description matcher's cosines, for --desc-weight."""
+
+    def __init__(self, encoder_name: str, infos: dict[str, Any], weight: float) -> None:
+        from generation.matching.common import DescriptionMatcher
+
+        super().__init__(weight)
+        self.matcher = DescriptionMatcher(encoder_name)
+        self.infos = infos
+
+    def scores(self, examples: list[Any], rels: list[str]) -> Any:
+        return self.matcher.scores(examples, self.matcher.describe([self.infos[r] for r in rels]))
+
+
+class PartnerScores(OtherScores):
+    """A second saved matcher's scores for --ensemble-with (weight 0.5), each relation list described once by the
+    partner's own description encoder and abbreviations (its descriptions.json)."""
 
     def __init__(self, directory: str, split: Any, device: Any) -> None:
         from generation.matching.sdzre import SDZRE
         from generation.matching.zrcm import ZRCM
         from verifier.model.persistence import read_model_config
 
+        super().__init__(0.5)
         d = Path(directory)
         self.meta = check_saved_split(d, split, "--ensemble-with")
         self.kind = read_model_config(d).get("model_type")
         self.model = (SDZRE if self.kind == "sdzre" else ZRCM).from_pretrained(d).to(device).eval()
-        self.weight = 0.5
-        self.memo = {}
         self.described: dict[tuple[str, ...], Any] = {}
         self.device = device
 
@@ -850,7 +859,7 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         in_training = baseline if cfg.fuse_in_training else None  # what early stopping and pseudo-labels read
         desc_choice = desc_val if choice == list(split.val) else describe(choice) if val_ex else None
 
-        def validation_f1(fuse: BaselineScores | None, sentences: list[Any] = val_ex) -> float:
+        def validation_f1(fuse: OtherScores | None, sentences: list[Any] = val_ex) -> float:
             """Macro F1 over the validation relations, their ``sentences`` ranked among ``choice``'s descriptions
             by the matcher's scores, fused with ``fuse``'s when given."""
             ranked = run_scores(cfg, model, sentences, choice, desc_choice, fuse)  # type: ignore[arg-type]
