@@ -345,71 +345,55 @@ def matcher_scores(cfg: ZsreConfig, model: Any, examples: list[Any], desc: dict[
 
 
 class OtherScores:
-    """A second scorer's (N, R) scores, fused with the matcher's at ``weight`` (``run_scores``), memoised per
-    sentence list and relation list (validation reads the same sentences at every evaluation)."""
+    """A second scorer's (N, R) scores (``score(examples, rels)``), fused with the matcher's at ``weight``
+    (``run_scores``), memoised per sentence list and relation list (validation reads the same sentences at every
+    evaluation)."""
 
-    def __init__(self, weight: float) -> None:
+    def __init__(self, score: Callable[[list[Any], list[str]], Any], weight: float) -> None:
+        self.score = score
         self.weight = weight
         self.memo: dict[tuple[Any, ...], Any] = {}
-
-    def scores(self, examples: list[Any], rels: list[str]) -> Any:
-        raise NotImplementedError
 
     def __call__(self, examples: list[Any], rels: list[str]) -> Any:
         key = (tuple((e.doc_id, e.head_span, e.tail_span) for e in examples), tuple(rels))
         if key not in self.memo:
-            self.memo[key] = self.scores(examples, rels)
+            self.memo[key] = self.score(examples, rels)
         return self.memo[key]
 
 
-class BaselineScores(OtherScores):
+def baseline_scores(encoder_name: str, infos: dict[str, Any], weight: float) -> OtherScores:
     """The untrained description matcher's cosines, for --desc-weight."""
+    from generation.matching.common import DescriptionMatcher
 
-    def __init__(self, encoder_name: str, infos: dict[str, Any], weight: float) -> None:
-        from generation.matching.common import DescriptionMatcher
-
-        super().__init__(weight)
-        self.matcher = DescriptionMatcher(encoder_name)
-        self.infos = infos
-
-    def scores(self, examples: list[Any], rels: list[str]) -> Any:
-        return self.matcher.scores(examples, self.matcher.describe([self.infos[r] for r in rels]))
+    matcher = DescriptionMatcher(encoder_name)
+    return OtherScores(lambda ex, rels: matcher.scores(ex, matcher.describe([infos[r] for r in rels])), weight)
 
 
-class PartnerScores(OtherScores):
+def partner_scores(directory: str, split: Any, device: Any) -> OtherScores:
     """A second saved matcher's scores for --ensemble-with (weight 0.5), each relation list described once by the
     partner's own description encoder and abbreviations (its descriptions.json)."""
+    from generation.matching.common import saved_descriptions
 
-    def __init__(self, directory: str, split: Any, device: Any) -> None:
-        from generation.matching.sdzre import SDZRE
-        from generation.matching.zrcm import ZRCM
-        from verifier.model.persistence import read_model_config
+    model, meta, kind = load_saved(Path(directory), split, "--ensemble-with")
+    model = model.to(device).eval()
+    described: dict[tuple[str, ...], Any] = {}
 
-        super().__init__(0.5)
-        d = Path(directory)
-        self.meta = check_saved_split(d, split, "--ensemble-with")
-        self.kind = read_model_config(d).get("model_type")
-        self.model = (SDZRE if self.kind == "sdzre" else ZRCM).from_pretrained(d).to(device).eval()
-        self.described: dict[tuple[str, ...], Any] = {}
-        self.device = device
-
-    def scores(self, examples: list[Any], rels: list[str]) -> Any:
-        from generation.matching.common import saved_descriptions
-
-        key = tuple(rels)
-        if key not in self.described:
-            desc = saved_descriptions(self.meta, rels, self.kind)
-            self.described[key] = (
-                {k: v.to(self.device) for k, v in desc.items()} if isinstance(desc, dict) else desc.to(self.device)
+    def score(examples: list[Any], rels: list[str]) -> Any:
+        if tuple(rels) not in described:
+            desc = saved_descriptions(meta, rels, kind)
+            described[tuple(rels)] = (
+                {k: v.to(device) for k, v in desc.items()} if isinstance(desc, dict) else desc.to(device)
             )
-        return self.model.scores(examples, self.described[key])
+        return model.scores(examples, described[tuple(rels)])
+
+    return OtherScores(score, 0.5)
 
 
 def run_scores(
     cfg: ZsreConfig, model: Any, examples: list[Any], rels: list[str], desc: dict[str, Any], baseline: Any = None
 ) -> Any:
     """(N, R) matcher scores of ``examples`` against ``rels`` (described by ``desc``), fused with the baseline's
-    (``BaselineScores``, weight --desc-weight) or a second matcher's (``PartnerScores``, --ensemble-with) when one
+    (``baseline_scores``, weight --desc-weight) or a second matcher's (``partner_scores``, --ensemble-with) when one
     is given (``generation.matching.common.fuse_scores``)."""
     from generation.matching.common import fuse_scores
 
@@ -589,12 +573,15 @@ def build_matcher(cfg: ZsreConfig, desc_dim: int, seen: list[str]) -> Any:
     return ZRCM(mc.model_copy(update=update), encoder)
 
 
-def check_saved_split(d: Path, split: Any, flag: str) -> dict[str, Any]:
-    """A saved matcher's descriptions.json, after checking that it was trained for ``split`` (the same test and
-    validation relations); another split is a one-line error naming the folder and ``flag``."""
+def load_saved(d: Path, split: Any, flag: str) -> tuple[Any, dict[str, Any], str]:
+    """A matcher an earlier run saved in ``d``, its descriptions.json and its kind (sdzre / zrcm), after checking
+    that it was trained for ``split`` (the same test and validation relations); another split is a one-line error
+    naming the folder and ``flag``."""
     from verifier.config import ConfigError
     from verifier.io import InputError, read_json
+    from verifier.model.persistence import read_model_config
 
+    kind = read_model_config(d).get("model_type")
     if not (d / "descriptions.json").exists():
         raise InputError(d / "descriptions.json", 0, "path", "missing: the matcher's split is unknown")
     meta = read_json(d / "descriptions.json")
@@ -605,7 +592,13 @@ def check_saved_split(d: Path, split: Any, flag: str) -> dict[str, Any]:
             f"config's split is test {list(split.test)} / validation {list(split.val)} (check --m, --seed, --n-val, "
             "--val-fold)"
         )
-    return meta
+    if kind == "sdzre":
+        from generation.matching.sdzre import SDZRE
+
+        return SDZRE.from_pretrained(d), meta, kind
+    from generation.matching.zrcm import ZRCM
+
+    return ZRCM.from_pretrained(d), meta, "zrcm"
 
 
 def load_trained(cfg: ZsreConfig, split: Any) -> Any:
@@ -618,14 +611,7 @@ def load_trained(cfg: ZsreConfig, split: Any) -> Any:
     kind = read_model_config(d).get("model_type")
     if kind != cfg.model:
         raise ConfigError(f"--trained-model {d}: a saved {kind} matcher, not {cfg.model} (--model)")
-    check_saved_split(d, split, "--trained-model")
-    if cfg.model == "sdzre":
-        from generation.matching.sdzre import SDZRE
-
-        return SDZRE.from_pretrained(d)
-    from generation.matching.zrcm import ZRCM
-
-    return ZRCM.from_pretrained(d)
+    return load_saved(d, split, "--trained-model")[0]
 
 
 def param_groups(model: Any, lr: float, head_lr: float, no_decay: Any = None) -> list[dict[str, Any]]:
@@ -850,9 +836,9 @@ def run_zsre(cfg: ZsreConfig, train: bool = True) -> ZsreResult:
         desc_val = describe(list(split.val)) if val_ex else None
         choice = validation_choice(cfg, split)
         baseline = (
-            PartnerScores(cfg.ensemble_with, split, device)
+            partner_scores(cfg.ensemble_with, split, device)
             if cfg.ensemble_with
-            else BaselineScores(cfg.desc_encoder, infos, cfg.desc_weight)
+            else baseline_scores(cfg.desc_encoder, infos, cfg.desc_weight)
             if cfg.desc_weight
             else None
         )
