@@ -200,8 +200,9 @@ class ZsreConfig(StageConfig):
     test and validation predictions and ``val_f1``; early stopping and pseudo-labels read this matcher's own scores.
     Each side is scored against the descriptions its own description encoder embeds. Why: two encoders' matchers
     trained on the same split err on different sentences (e5-small against all-MiniLM-L6-v2: paired validation
-    changes from -0.167 to +0.074, docs/results.md section 5.0j). Unset (default): this matcher alone. Not with
-    --desc-weight."""
+    changes from -0.167 to +0.074, docs/results.md section 5.0j). Measured: averaged with the same matcher trained
+    4 layers deep instead of 2, fresh validation +0.0216 at 2.44 standard errors over 20 pairs, short of its rule's
+    2.5 (section 5.0k). Unset (default): this matcher alone. Not with --desc-weight."""
     trained_model: str | None = None
     """A matcher saved by an earlier run (its ``<out>/model`` folder) to evaluate instead of training one. Its
     split (test and validation relations) must be this config's; ``--desc-weight``, ``--hubness`` and ``--keywords``
