@@ -1,15 +1,17 @@
 #!/bin/bash
-# Rule 18, test figures of seeds 50-59 (m = 10) from the committed copies; run after decision18.txt.
-cd /work/main && . .venv/bin/activate && python - <<'EOF'
-"""Rule 18, seeds 50-59, m = 10: test macro F1 (%) per arm from the committed metrics.json copies."""
-import json, pathlib, statistics as st
-D = pathlib.Path("docs/results/zsre27/conf")
+# Rule 18, test figures from the committed copies, read after decision18.txt:
+#   bash docs/results/zsre27/test18.sh                          # seeds 50-59, m = 10 (test18.log)
+#   bash docs/results/zsre27/test18.sh docs/results/zsre27/m5 5  # the m = 5 check, seeds 40-44 (bar: baseline + 10)
+cd /work/main && . .venv/bin/activate && DIR=${1:-docs/results/zsre27/conf} M=${2:-10} python - <<'EOF'
+"""Rule 18: test macro F1 (%) per arm (V7, V12, their average) from the committed metrics.json copies."""
+import json, os, pathlib, statistics as st
+D, M = pathlib.Path(os.environ["DIR"]), os.environ["M"]
 def load(arm):
     out = {}
     for f in sorted((D / arm).glob("*/metrics.json")):
         out[f.parent.name] = json.loads(f.read_text())
     return out
-v7, v12, e = load("v7_m10"), load("v12_m10"), load("e712_m10")
+v7, v12, e = load(f"v7_m{M}"), load(f"v12_m{M}"), load(f"e712_m{M}")
 desc = {k: v for k, v in v7.items() if k.startswith("desc")}
 def f1(d): return 100 * d["macro"]["f1"]
 def share(d):
