@@ -86,15 +86,65 @@ def fit_gates(val: dict[str, np.ndarray], y_val: np.ndarray, keep_true: float) -
     from sklearn.preprocessing import StandardScaler
 
     gates: dict[str, Any] = {
-        "verifier": lambda f: f["s_st"],
         "margin": lambda f: f["margin"],
         "margin_norm": lambda f: f["margin"] / max(float(f["margin"].mean()), 1e-9),
     }
+    if "s_st" not in val:
+        return {k: (g, threshold_keeping(g(val), y_val, keep_true)) for k, g in gates.items()}
+    gates["verifier"] = lambda f: f["s_st"]
     if 0 < y_val.sum() < len(y_val):
         x = np.c_[val["s_st"], gates["margin_norm"](val)]
         lr = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y_val)
         gates["both"] = lambda f, lr=lr: lr.predict_proba(np.c_[f["s_st"], gates["margin_norm"](f)])[:, 1]
     return {k: (g, threshold_keeping(g(val), y_val, keep_true)) for k, g in gates.items()}
+
+
+def run_folders(root: Path, name: str, m: int, seed: int) -> list[Path]:
+    """Every bench.zsre run folder of one matcher, m and seed under ``root``: ``NAME-mM-sSEED`` and its folds."""
+    found = [root / f"{name}-m{m}-s{seed}", *sorted(root.glob(f"{name}-m{m}-s{seed}-f*"))]
+    found = [d for d in found if (d / "predictions.jsonl").exists()]
+    if not found:
+        raise SystemExit(f"error: {root}: no {name}-m{m}-s{seed}[-fK]/predictions.jsonl")
+    return found
+
+
+def gate_row(preds: list[Any], model: Any | None, names: dict[str, str], keep_true: float) -> dict[str, Any]:
+    """One run's gates: fitted on its validation candidates, reported on its test candidates.
+
+    Without a verifier (``model`` None) only the margin gates are fitted.
+    """
+    feats, ys = {}, {}
+    for part in ("val", "test"):
+        ps = [p for p in preds if p.part == part]
+        feats[part] = {"margin": np.array([p.margin for p in ps])}
+        if model is not None:
+            feats[part]["s_st"] = verifier_scores(model, ps, names)
+        ys[part] = np.array([int(p.relation == p.gold) for p in ps])
+    row: dict[str, Any] = {
+        "test": len(ys["test"]),
+        "precision_before": float(ys["test"].mean()),
+        "val": len(ys["val"]),
+        "val_precision": float(ys["val"].mean()),
+    }
+    for gate, (g, t) in fit_gates(feats["val"], ys["val"], keep_true).items():
+        row[gate] = gate_report(g(feats["test"]), ys["test"], t)
+    return row
+
+
+def summarise(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means over runs per gate, with the lowest share of right candidates kept and the lowest precision gain."""
+    s: dict[str, Any] = {"runs": len(rs), "precision_before": float(np.mean([r["precision_before"] for r in rs]))}
+    for gate in ("verifier", "margin", "margin_norm", "both"):
+        g = [(r["precision_before"], r[gate]) for r in rs if gate in r]
+        if not g:
+            continue
+        s[gate] = {
+            k: float(np.mean([x[k] for _, x in g if x[k] is not None])) for k in ("precision_after", "true_kept", "auc")
+        }
+        s[gate]["min_true_kept"] = float(min(x["true_kept"] for _, x in g))
+        gains = [x["precision_after"] - b for b, x in g if x["precision_after"] is not None]
+        s[gate]["min_gain"] = float(min(gains)) if gains else None
+    return s
 
 
 def main() -> None:
@@ -103,11 +153,18 @@ def main() -> None:
     ap.add_argument("--ms", type=int, nargs="+", default=[5])
     ap.add_argument("--seeds", type=int, nargs="+", default=[40, 41, 42])
     ap.add_argument("--matchers", nargs="+", default=["zrcm", "sdzre"])
-    ap.add_argument("--verifier", default="runs/v16/mark/best", help="a trained verifier folder")
+    ap.add_argument(
+        "--verifier", default="runs/v16/mark/best", help="a trained verifier folder; 'none': the margin gates only"
+    )
     ap.add_argument("--keep-true", type=float, default=0.8, help="share of validation right candidates kept")
     ap.add_argument("--n-val", type=int, default=3)
     ap.add_argument("--config", default=None, help="a TOML [zsre] table: the matchers' settings (bench.zsre's)")
     ap.add_argument("--reuse-trained", action="store_true", help="read predictions.jsonl of an earlier run")
+    ap.add_argument(
+        "--runs-from",
+        default=None,
+        help="read every run folder NAME-mM-sSEED[-fK] of this bench.zsre output (folds included); implies reuse",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,51 +173,35 @@ def main() -> None:
     from verifier.config import resolve_config
     from verifier.filter import load_for_inference
 
-    model = load_for_inference(args.verifier)
+    model = None if args.verifier == "none" else load_for_inference(args.verifier)
     names = {r: i.name for ds in ("wikizsl", "fewrel") for r, i in load_dataset(ds, None, None)[1].items()}
     runs: list[dict[str, Any]] = []
     for m in args.ms:
         for seed in args.seeds:
             for name in args.matchers:
-                run_dir = out / f"{name}-m{m}-s{seed}"
-                pf = run_dir / "predictions.jsonl"
                 t0 = time.perf_counter()
-                if not (args.reuse_trained and pf.exists()):
-                    fields = {"model": name, "m": m, "seed": seed, "n_val": args.n_val, "progress": False}
-                    run_zsre(resolve_config(ZsreConfig, args.config, {**fields, "out": str(run_dir)}))
-                preds = [Prediction.model_validate_json(x) for x in pf.read_text(encoding="utf-8").splitlines()]
-                feats, ys = {}, {}
-                for part in ("val", "test"):
-                    ps = [p for p in preds if p.part == part]
-                    margin = np.array([p.margin for p in ps])
-                    feats[part] = {"s_st": verifier_scores(model, ps, names), "margin": margin}
-                    ys[part] = np.array([int(p.relation == p.gold) for p in ps])
-                row: dict[str, Any] = {
-                    "matcher": name,
-                    "m": m,
-                    "seed": seed,
-                    "s": round(time.perf_counter() - t0, 1),
-                    "test": len(ys["test"]),
-                    "precision_before": float(ys["test"].mean()),
-                    "val": len(ys["val"]),
-                    "val_precision": float(ys["val"].mean()),
-                }
-                for gate, (g, t) in fit_gates(feats["val"], ys["val"], args.keep_true).items():
-                    row[gate] = gate_report(g(feats["test"]), ys["test"], t)
-                runs.append(row)
-                print(json.dumps(row), flush=True)
-                (out / "metrics.json").write_text(json.dumps(runs, indent=2), encoding="utf-8")
+                if args.runs_from:
+                    run_dirs = run_folders(Path(args.runs_from), name, m, seed)
+                else:
+                    run_dir = out / f"{name}-m{m}-s{seed}"
+                    if not (args.reuse_trained and (run_dir / "predictions.jsonl").exists()):
+                        fields = {"model": name, "m": m, "seed": seed, "n_val": args.n_val, "progress": False}
+                        run_zsre(resolve_config(ZsreConfig, args.config, {**fields, "out": str(run_dir)}))
+                    run_dirs = [run_dir]
+                for run_dir in run_dirs:
+                    pf = run_dir / "predictions.jsonl"
+                    preds = [Prediction.model_validate_json(x) for x in pf.read_text(encoding="utf-8").splitlines()]
+                    row = gate_row(preds, model, names, args.keep_true)
+                    row = {"matcher": name, "m": m, "seed": seed, "run": run_dir.name, **row}
+                    row["s"] = round(time.perf_counter() - t0, 1)
+                    runs.append(row)
+                    print(json.dumps(row), flush=True)
+                    (out / "metrics.json").write_text(json.dumps(runs, indent=2), encoding="utf-8")
     summary: dict[str, Any] = {}
     for m in args.ms:
         for name in args.matchers:
             rs = [r for r in runs if r["m"] == m and r["matcher"] == name]
-            s = {"precision_before": float(np.mean([r["precision_before"] for r in rs]))}
-            for gate in ("verifier", "margin", "margin_norm", "both"):
-                g = [r[gate] for r in rs if gate in r]
-                s[gate] = {
-                    k: float(np.mean([x[k] for x in g if x[k] is not None]))
-                    for k in ("precision_after", "true_kept", "auc")
-                }
+            s = summarise(rs)
             summary[f"m={m} {name}"] = s
             print(f"m={m} {name}: {json.dumps(s)}", flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
