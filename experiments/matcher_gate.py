@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from verifier.io import InputError, read_jsonl
 
 
 def verifier_scores(model: Any, preds: list[Any], names: dict[str, str]) -> np.ndarray:
@@ -104,7 +107,7 @@ def run_folders(root: Path, name: str, m: int, seed: int) -> list[Path]:
     found = [root / f"{name}-m{m}-s{seed}", *sorted(root.glob(f"{name}-m{m}-s{seed}-f*"))]
     found = [d for d in found if (d / "predictions.jsonl").exists()]
     if not found:
-        raise SystemExit(f"error: {root}: no {name}-m{m}-s{seed}[-fK]/predictions.jsonl")
+        raise InputError(root, 0, "--runs-from", f"no {name}-m{m}-s{seed}[-fK]/predictions.jsonl")
     return found
 
 
@@ -148,6 +151,15 @@ def summarise(rs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Exit 2 with one located line (file, line, field) on bad input."""
+    try:
+        gate_runs()
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def gate_runs() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/results/zsre_gate2")
     ap.add_argument("--ms", type=int, nargs="+", default=[5])
@@ -174,7 +186,9 @@ def main() -> None:
     from verifier.filter import load_for_inference
 
     model = None if args.verifier == "none" else load_for_inference(args.verifier)
-    names = {r: i.name for ds in ("wikizsl", "fewrel") for r, i in load_dataset(ds, None, None)[1].items()}
+    names = {}  # relation names, for the verifier's candidates only
+    if model is not None:
+        names = {r: i.name for ds in ("wikizsl", "fewrel") for r, i in load_dataset(ds, None, None)[1].items()}
     runs: list[dict[str, Any]] = []
     for m in args.ms:
         for seed in args.seeds:
@@ -189,8 +203,7 @@ def main() -> None:
                         run_zsre(resolve_config(ZsreConfig, args.config, {**fields, "out": str(run_dir)}))
                     run_dirs = [run_dir]
                 for run_dir in run_dirs:
-                    pf = run_dir / "predictions.jsonl"
-                    preds = [Prediction.model_validate_json(x) for x in pf.read_text(encoding="utf-8").splitlines()]
+                    preds = list(read_jsonl(run_dir / "predictions.jsonl", Prediction))
                     row = gate_row(preds, model, names, args.keep_true)
                     row = {"matcher": name, "m": m, "seed": seed, "run": run_dir.name, **row}
                     row["s"] = round(time.perf_counter() - t0, 1)

@@ -3,6 +3,7 @@ their worst run."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from experiments import matcher_gate
 from generation.matching.zsre import Prediction
+from verifier.io import InputError
 
 
 def _pred(part: str, right: bool, margin: float, i: int) -> Prediction:
@@ -40,8 +42,24 @@ def test_run_folders_finds_the_folds_and_skips_folders_without_predictions(tmp_p
     (tmp_path / "sdzre-m5-s40").mkdir()  # no predictions.jsonl
     found = matcher_gate.run_folders(tmp_path, "sdzre", 5, 40)
     assert [d.name for d in found] == ["sdzre-m5-s40-f0", "sdzre-m5-s40-f1"]
-    with pytest.raises(SystemExit, match="no sdzre-m5-s42"):
+    with pytest.raises(InputError, match="--runs-from: no sdzre-m5-s42"):
         matcher_gate.run_folders(tmp_path, "sdzre", 5, 42)
+
+
+def test_a_bad_predictions_line_is_a_located_error_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "runs" / "sdzre-m5-s40-f0", [_pred("val", True, 1.0, 0)])
+    with open(tmp_path / "runs" / "sdzre-m5-s40-f0" / "predictions.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"part": "test", "doc_id": "d1"}\n')
+    argv = ["matcher_gate", "--verifier", "none", "--runs-from", str(tmp_path / "runs"), "--matchers", "sdzre"]
+    argv += ["--ms", "5", "--seeds", "40", "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as e:
+        matcher_gate.main()
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "predictions.jsonl:2:" in err and len(err.splitlines()) == 1
 
 
 def test_margin_gates_without_a_verifier_keep_the_validation_share_and_raise_precision() -> None:
