@@ -83,7 +83,10 @@ def gate_report(score: np.ndarray, y: np.ndarray, t: float) -> dict[str, Any]:
 
 
 def fit_gates(val: dict[str, np.ndarray], y_val: np.ndarray, keep_true: float) -> dict[str, Any]:
-    """Per gate: a function from features to a score, and its threshold, all from the validation candidates."""
+    """Per gate: a function from features to a score, and its threshold, all from the validation candidates.
+
+    The ``verifier`` and ``both`` gates are fitted only when the features carry the verifier's ``s_st``.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -92,10 +95,9 @@ def fit_gates(val: dict[str, np.ndarray], y_val: np.ndarray, keep_true: float) -
         "margin": lambda f: f["margin"],
         "margin_norm": lambda f: f["margin"] / max(float(f["margin"].mean()), 1e-9),
     }
-    if "s_st" not in val:
-        return {k: (g, threshold_keeping(g(val), y_val, keep_true)) for k, g in gates.items()}
-    gates["verifier"] = lambda f: f["s_st"]
-    if 0 < y_val.sum() < len(y_val):
+    if "s_st" in val:
+        gates["verifier"] = lambda f: f["s_st"]
+    if "s_st" in val and 0 < y_val.sum() < len(y_val):
         x = np.c_[val["s_st"], gates["margin_norm"](val)]
         lr = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y_val)
         gates["both"] = lambda f, lr=lr: lr.predict_proba(np.c_[f["s_st"], gates["margin_norm"](f)])[:, 1]
